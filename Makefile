@@ -1,0 +1,40 @@
+# Two commands on a fresh machine (see README):
+#   make run    installs everything and runs the service on its embedded default
+#   make test   installs everything and runs the whole test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+ORT    ?= cpu
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# The suite's real services (README, "Tests").
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/kiosk
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run test lint browser-deps services bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(PY)
+	$(PY) -m pip install --quiet -e ".[$(ORT),test]"
+
+run: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) kiosk.asgi:application
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install browser-deps lint
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/latency.py

@@ -1,0 +1,79 @@
+"""Consent texts and kiosk sessions.
+
+A consent text is one version of what the visitor reads, per purpose and language, kept
+with the sha256 of the exact text shown. A kiosk session is one visitor's visit: which
+kiosk, whether consent was given, when it started and ended, and why it ended.
+"""
+
+import hashlib
+import uuid
+
+from django.db import models
+
+
+class Purpose(models.TextChoices):
+    FACE_PROCESSING = "face_processing", "Process my face to drive a digital human"
+    PRESENTER_FACE = "presenter_face", "Show a presenter's face"
+
+
+def text_sha256(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class ConsentText(models.Model):
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    language = models.CharField(max_length=16)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    sha256 = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose", "language", "version"], name="consent_text_version_unique"
+            )
+        ]
+        ordering = ["purpose", "language", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} v{self.version} [{self.language}]"
+
+    def save(self, *args, **kwargs):
+        # The hash always matches the body that is stored.
+        self.sha256 = text_sha256(self.body)
+        super().save(*args, **kwargs)
+
+
+class EndReason(models.TextChoices):
+    BYE = "bye", "Visitor pressed Stop"
+    DISCONNECT = "disconnect", "Page closed or connection lost"
+    ICE_FAILED = "ice_failed", "Network path failed"
+    ERROR = "error", "Error"
+    BUSY = "busy", "No media worker had room"
+    WITHDRAWN = "withdrawn", "Consent withdrawn"
+    EXPIRED = "expired", "Consent expired"
+    REVOKED = "revoked", "Identity consent revoked"
+    DISABLED = "disabled", "Face fusion switched off"
+    OPERATOR = "operator", "Ended by an operator"
+
+
+class KioskSession(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kiosk = models.ForeignKey("kiosk.Kiosk", on_delete=models.PROTECT, related_name="sessions")
+    consent_given = models.BooleanField(default=False)
+    consent_language = models.CharField(max_length=16, blank=True)
+    engine = models.CharField(max_length=32, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+    end_detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["kiosk", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"session {self.id} at {self.kiosk_id}"

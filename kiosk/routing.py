@@ -1,0 +1,3 @@
+"""WebSocket routes (signaling)."""
+
+websocket_urlpatterns: list = []

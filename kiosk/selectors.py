@@ -1,0 +1,23 @@
+"""Reads about kiosks and the fusion switch (plain functions, no side effects)."""
+
+from kiosk.models import FusionSwitch, Kiosk
+
+
+def get_kiosk(slug: str) -> Kiosk | None:
+    return Kiosk.objects.filter(slug=slug).first()
+
+
+def fusion_allowed(kiosk_slug: str | None = None) -> bool:
+    """True when fused video may be produced (globally, and for this kiosk if named).
+
+    Database errors propagate: callers treat an unreadable switch as "off" (fail closed).
+    A missing global row means the switch was never touched: fusion is on.
+    """
+    switch = FusionSwitch.objects.filter(pk=1).first()
+    if switch is not None and not switch.enabled:
+        return False
+    if kiosk_slug is not None:
+        kiosk = Kiosk.objects.filter(slug=kiosk_slug).only("fusion_enabled").first()
+        if kiosk is None or not kiosk.fusion_enabled:
+            return False
+    return True
