@@ -77,3 +77,32 @@ class KioskSession(models.Model):
 
     def __str__(self) -> str:
         return f"session {self.id} at {self.kiosk_id}"
+
+
+class IdentityKind(models.TextChoices):
+    AVATAR = "avatar", "Avatar portrait (digital human)"
+    PRESENTER = "presenter", "Presenter's face (face swap)"
+
+
+class Identity(models.Model):
+    """A face an engine renders: an avatar portrait or a consenting presenter's face.
+
+    Kept as a row, not a loose file, so that it can be tied to the depicted person's own
+    consent. Either ``portrait`` holds the image bytes (PNG/JPEG uploaded by an
+    administrator) or ``asset`` names a shipped default in ``models/manifest.json``.
+    ``synthetic`` marks a face with no real person behind it (the shipped default avatar).
+    """
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=IdentityKind.choices)
+    portrait = models.BinaryField(blank=True, default=b"", editable=True)
+    asset = models.CharField(max_length=100, blank=True)
+    synthetic = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"

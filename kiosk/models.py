@@ -21,6 +21,14 @@ class Kiosk(models.Model):
     name = models.CharField(max_length=200)
     location = models.CharField(max_length=200, blank=True)
     engine = models.CharField(max_length=32, choices=Engine.choices, default=Engine.AVATAR)
+    identity = models.ForeignKey(
+        "consent.Identity",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="kiosks",
+        help_text="The avatar or presenter this kiosk's engine renders.",
+    )
     fusion_enabled = models.BooleanField(
         default=True, help_text="Per-kiosk switch; the global switch overrides it."
     )

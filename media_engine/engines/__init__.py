@@ -1,0 +1,1 @@
+"""Fusion engines: one module each, one interface (``base.FusionEngine``)."""
