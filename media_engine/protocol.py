@@ -1,0 +1,45 @@
+"""The channel-layer messages between the signaling consumer (daphne) and media workers.
+
+Names and shapes live here once; both sides import them. Every message is a dict with a
+``type`` (Channels dispatches ``a.b`` to the handler ``a_b``). See docs/signaling.md for the
+browser-facing protocol, which is a different, validated JSON protocol.
+
+consumer -> OFFERS_CHANNEL (competing consumers: a worker receives only while it has room)
+    media.offer      session_id, kiosk, engine, identity_id, sdp, sdp_type, reply_channel,
+                     deadline (unix seconds; a worker drops an offer past it), ice_servers
+
+worker -> the consumer's reply_channel
+    media.answer     session_id, sdp, sdp_type, worker, control_channel
+    media.refused    session_id, code (see REFUSAL_CODES), message
+    media.state      session_id, state (see SESSION_STATES), detail
+    media.stats      session_id, stats (dict; sent at least every STATS_INTERVAL_S)
+    media.ended      session_id, reason (consent.models.EndReason value), detail
+
+consumer -> the worker's control_channel (named in media.answer)
+    session.candidate    session_id, candidate (RTCIceCandidateInit dict)
+    session.bye          session_id, reason
+    session.client_stats session_id, stats (what the page measured, e.g. loop_ms)
+
+anyone -> CONTROL_GROUP (every worker listens)
+    fusion.switch    kiosk (slug or None for global): a nudge to re-read the switch now;
+                     the database row stays the truth
+    sessions.end     session_id / kiosk / identity_id (any subset), reason, detail
+
+worker -> STATS_GROUP (the dashboard listens)
+    session.stats    session_id, kiosk, worker, stats
+    session.ended    session_id, kiosk, worker, reason
+"""
+
+OFFERS_CHANNEL = "media-engine.offers"
+CONTROL_GROUP = "media-engine.control"
+STATS_GROUP = "media-engine.stats"
+
+# How long the consumer waits for a worker to answer before telling the kiosk "busy".
+OFFER_TIMEOUT_S = 6.0
+# Workers send media.stats at least this often; the consumer declares the worker lost
+# after WORKER_LOST_AFTER_S without any message from it.
+STATS_INTERVAL_S = 1.0
+WORKER_LOST_AFTER_S = 5.0
+
+REFUSAL_CODES = ("busy", "disabled", "bad_offer", "no_video", "engine_unavailable", "expired")
+SESSION_STATES = ("connecting", "live", "paused", "stopped", "failed")
