@@ -43,3 +43,22 @@ def ingest_events(events: list[dict[str, Any]]) -> int:
     if not isinstance(events, list):
         events = [events]
     return audit.ingest_event_dicts(events).stored
+
+
+@shared_task(name="consent.write_checkpoint", acks_late=True, reject_on_worker_lost=True)
+def write_checkpoint() -> int | None:
+    """Periodic (beat): sign the chain head after verifying what was added since."""
+    from consent.verification import write_checkpoint as write
+
+    row = write()
+    return row.seq if row else None
+
+
+@shared_task(name="consent.apply_retention", acks_late=True, reject_on_worker_lost=True)
+def apply_retention() -> dict[str, int | None]:
+    """Periodic (beat, daily): audit rows past AUDIT_RETENTION_DAYS, consent proofs past
+    CONSENT_PROOF_RETENTION_DAYS."""
+    from consent.retention import prune_audit_trail
+
+    result = prune_audit_trail()
+    return {"audit_rows_pruned": result.pruned, "chain_starts_at": result.first_seq}

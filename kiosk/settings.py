@@ -153,6 +153,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.sweep_outbox",
         "schedule": float(os.environ.get("AUDIT_SWEEP_INTERVAL_S", "30")),
     },
+    "audit-checkpoint": {
+        "task": "consent.write_checkpoint",
+        "schedule": float(os.environ.get("AUDIT_CHECKPOINT_INTERVAL_S", "300")),
+    },
+    "audit-retention": {"task": "consent.apply_retention", "schedule": 24 * 3600.0},
 }
 
 # --- Audit trail and consent (consent app) -----------------------------------------------
@@ -163,6 +168,10 @@ if not AUDIT_CHECKPOINT_KEY and not env_bool("KIOSK_EMBEDDED", default=True):
     raise RuntimeError("AUDIT_CHECKPOINT_KEY must be set when KIOSK_EMBEDDED=0")
 # Where signed checkpoints are exported (outside the database; keep it on other storage).
 AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
+# Retention by policy (days): audit events at least ~6 months, consent proofs at least
+# 3 years (the code refuses shorter periods).
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "190"))
+CONSENT_PROOF_RETENTION_DAYS = int(os.environ.get("CONSENT_PROOF_RETENTION_DAYS", "1100"))
 # The media engine keeps its events here while the broker is unreachable.
 AUDIT_SPOOL_DIR = Path(os.environ.get("AUDIT_SPOOL_DIR", VAR_DIR / "audit-spool"))
 
