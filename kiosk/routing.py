@@ -1,3 +1,9 @@
-"""WebSocket routes (signaling)."""
+"""WebSocket routes (signaling, the dashboard's live page)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from dashboard.consumers import LiveSessionsConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/dashboard/live/", LiveSessionsConsumer.as_asgi()),
+]

@@ -21,3 +21,12 @@ def fusion_allowed(kiosk_slug: str | None = None) -> bool:
         if kiosk is None or not kiosk.fusion_enabled:
             return False
     return True
+
+
+def global_switch() -> FusionSwitch:
+    """The global switch row as it stands (an unsaved "on" row when never touched)."""
+    return FusionSwitch.objects.filter(pk=1).first() or FusionSwitch(pk=1, enabled=True)
+
+
+def kiosks_with_switch() -> list[Kiosk]:
+    return list(Kiosk.objects.select_related("identity").order_by("name"))
