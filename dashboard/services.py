@@ -15,8 +15,7 @@ from django.utils.translation import gettext as _
 from consent.models import EndReason, KioskSession
 from consent.services import end_kiosk_session
 from dashboard.roles import END_SESSION
-from dashboard.staff_audit import record_staff_action
-from kiosk.switch import clean_reason
+from dashboard.staff_audit import clean_reason, record_staff_action
 from media_engine.protocol import CONTROL_GROUP
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ def end_live_session(
     """End a live kiosk session: recorded as ended by an operator, audited with the
     operator's reason, and every media worker told to stop it (``sessions.end``)."""
     if not user.has_perm(END_SESSION):
-        raise PermissionDenied(_("Only operators may end sessions."))
+        raise PermissionDenied("only operators may end sessions")
     reason = clean_reason(reason)
     with transaction.atomic():
         session = (

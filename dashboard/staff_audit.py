@@ -14,6 +14,10 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+REASON_MAX_LENGTH = 500
 
 
 def record_staff_action(
@@ -34,3 +38,16 @@ def record_staff_action(
     if kiosk:
         payload["kiosk"] = kiosk
     return record_event(user, action, target, session=session_id, details=payload)
+
+
+def clean_reason(reason: str | None) -> str:
+    """A staff action's reason: required, trimmed, at most 500 characters."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("A reason is required."), code="reason_required")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationError(
+            _("The reason is too long (at most %(n)d characters).") % {"n": REASON_MAX_LENGTH},
+            code="reason_too_long",
+        )
+    return reason

@@ -15,18 +15,15 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from dashboard.roles import OPERATE_SWITCH
-from dashboard.staff_audit import record_staff_action
+from dashboard.staff_audit import clean_reason, record_staff_action
 from kiosk.models import FusionSwitch, Kiosk
 from media_engine.protocol import CONTROL_GROUP
 
 log = logging.getLogger(__name__)
-
-REASON_MAX_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -37,25 +34,12 @@ class SwitchChange:
     reason: str
 
 
-def clean_reason(reason: str | None) -> str:
-    """A staff action's reason: required, trimmed, at most 500 characters."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(_("A reason is required."), code="reason_required")
-    if len(reason) > REASON_MAX_LENGTH:
-        raise ValidationError(
-            _("The reason is too long (at most %(n)d characters).") % {"n": REASON_MAX_LENGTH},
-            code="reason_too_long",
-        )
-    return reason
-
-
 def set_fusion(
     user: AbstractBaseUser, *, enabled: bool, reason: str, kiosk: Kiosk | None = None
 ) -> SwitchChange:
     """Switch face fusion on or off, globally (``kiosk=None``) or for one kiosk."""
     if not user.has_perm(OPERATE_SWITCH):
-        raise PermissionDenied(_("Only operators may switch face fusion."))
+        raise PermissionDenied("only operators may switch face fusion")
     reason = clean_reason(reason)
     with transaction.atomic():
         if kiosk is None:
