@@ -22,6 +22,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from consent.models import AuditEvent
+
 PAGE_SIZE = 50
 EXPORT_CHUNK = 1000
 # The actions the search form suggests (any action can be typed).
@@ -111,14 +113,8 @@ def parse_query(params: Any) -> AuditQuery:
     return AuditQuery(since=since, until=until, session=session, **fields)
 
 
-def _events() -> QuerySet:
-    from consent.models import AuditEvent
-
-    return AuditEvent.objects.all()
-
-
 def filtered(query: AuditQuery) -> QuerySet:
-    events = _events()
+    events = AuditEvent.objects.all()
     if query.since:
         events = events.filter(occurred_at__gte=query.since)
     if query.until:

@@ -12,7 +12,11 @@ def _po_entries(text: str) -> dict[str, str]:
     for block in text.split("\n\n"):
         if block.lstrip().startswith("#~"):
             continue
-        match = re.search(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n?)+)', block + "\n", re.M)
+        match = re.search(
+            r'^msgid ((?:".*"\n)+)(?:msgid_plural (?:".*"\n)+)?msgstr(?:\[0\])? ((?:".*"\n?)+)',
+            block + "\n",
+            re.M,
+        )
         if not match:
             continue
 
@@ -29,11 +33,19 @@ def _po_entries(text: str) -> dict[str, str]:
 
 
 def test_every_message_is_translated_and_compiled():
-    entries = _po_entries((CATALOG / "django.po").read_text(encoding="utf-8"))
+    text = (CATALOG / "django.po").read_text(encoding="utf-8")
+    assert "#, fuzzy" not in text, "fuzzy entries are not compiled: review them"
+    entries = _po_entries(text)
     assert len(entries) > 50
     untranslated = [msgid for msgid, msgstr in entries.items() if not msgstr]
     assert untranslated == []
     with (CATALOG / "django.mo").open("rb") as fh:
         compiled = gettext.GNUTranslations(fh)
-    stale = [msgid for msgid, msgstr in entries.items() if compiled.gettext(msgid) != msgstr]
+    plurals = set(re.findall(r'^msgid "(.*)"\nmsgid_plural', text, re.M))
+    stale = [
+        msgid
+        for msgid, msgstr in entries.items()
+        if (compiled.ngettext(msgid, msgid, 1) if msgid in plurals else compiled.gettext(msgid))
+        != msgstr
+    ]
     assert stale == [], "run compilemessages: the .mo does not match the .po"
