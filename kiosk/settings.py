@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "channels",
     "kiosk",
     "consent",
+    "media_engine.apps.MediaEngineConfig",
 ]
 
 MIDDLEWARE = [
