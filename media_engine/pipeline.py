@@ -16,7 +16,7 @@ perception and engine work plug into are plain attributes, read once per frame:
 
 When fusion is not allowed the camera frame is not looked at: the "service paused" picture
 goes back in its place (no perception, no engine, no label). Every frame keeps the camera
-frame's ``pts``/``time_base`` (see ``media_engine/rtptime.py``). Each stage's time is kept
+frame's time (``wire_pts``, see ``media_engine/rtptime.py``). Each stage's time is kept
 (median and p95 over the last frames) for the session stats.
 """
 
@@ -32,6 +32,7 @@ from media_engine.engines.base import FusionEngine
 from media_engine.label import apply_label
 from media_engine.paused import paused_frame
 from media_engine.perception.types import Face
+from media_engine.rtptime import WIRE_TIME_BASE, wire_pts
 
 Perceive = Callable[[np.ndarray], Face | None]
 
@@ -89,7 +90,7 @@ class FramePipeline:
         self.last_face: Face | None = None
 
     def process(self, frame: av.VideoFrame, *, fusion_allowed: bool) -> av.VideoFrame:
-        """The frame to send for one camera frame (same ``pts``)."""
+        """The frame to send for one camera frame (the camera frame's time)."""
         start = time.perf_counter()
         width, height = fit_size(frame.width, frame.height, self.processing_size)
         if not fusion_allowed:
@@ -129,8 +130,9 @@ class FramePipeline:
         return self._finish(out, frame, start)
 
     def _finish(self, out: av.VideoFrame, source: av.VideoFrame, start: float) -> av.VideoFrame:
-        out.pts = source.pts
-        out.time_base = source.time_base
+        if source.pts is not None and source.time_base is not None:
+            out.pts = wire_pts(source.pts, source.time_base)
+            out.time_base = WIRE_TIME_BASE
         self.frames += 1
         self.last_size = (out.width, out.height)
         self.times.add("total", (time.perf_counter() - start) * 1000.0)

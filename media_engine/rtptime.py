@@ -10,12 +10,22 @@ camera frame arrived with. Three steps make that so:
    ``CameraTimestampMapper`` (installed on the session's video receiver) keeps them as they
    arrived, only unwrapped past 2**32 so that they keep increasing: a decoded frame's ``pts``
    (time base 1/90000) *is* its camera RTP timestamp.
-2. Processing: the pipeline copies ``pts`` and ``time_base`` from the camera frame to the fused
-   (or "service paused") frame it makes from it.
+2. Processing: the pipeline gives the fused (or "service paused") frame the camera frame's
+   time as ``wire_pts``: microseconds, rounded up. PyAV rebases a frame to the encoder's
+   time base (1/1000000 for VP8) in place and aiortc converts back to 90 kHz with
+   truncation; a 90 kHz ``pts`` would come back one tick low about half the time, the rounded-up
+   microsecond one comes back exact.
 3. Sending: aiortc's sender adds a random ``timestamp_origin`` to every frame's ``pts``
    (``RTCRtpSender._run_rtp``). For senders registered with ``send_camera_timestamps`` that
-   origin is 0, so the RTP timestamp on the wire is ``pts mod 2**32``: the camera's own. The
+   origin is 0, so the RTP timestamp on the wire is the camera's own (mod 2**32). The
    randomness RFC 3550 asks for is still there: it is the browser's random origin.
+
+Exact for VP8, the kiosk's codec. aiortc's H.264 encoder works in a 1/30 s time base, so with
+H.264 the RTP timestamp is the camera's rounded to a multiple of 3000 (the nearest 1/30 s):
+match a shown frame to the sent frame whose timestamp is nearest. libvpx refuses a ``pts``
+that does not increase; if the camera's timestamps ever jump back (a new camera track), the
+outgoing track shifts later frames forward by a constant (``FusedVideoTrack``) and the match
+is lost until the next session.
 
 The page therefore matches ``rtpTimestamp`` of a shown frame with the one it sent; a camera
 frame that the newest-frame reader skipped simply never comes back.
@@ -24,6 +34,7 @@ Like the jitter buffer, this reaches into aiortc's internals and is pinned to ai
 (``tests/unit/test_jitterbuffer.py`` fails when the relied-on source changes).
 """
 
+import fractions
 import sys
 import weakref
 
@@ -34,6 +45,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from media_engine.jitterbuffer import require_pinned_aiortc
 
 RTP_TIMESTAMP_MODULO = 1 << 32
+VIDEO_CLOCK_RATE = 90000
 _HALF = 1 << 31
 
 
@@ -86,6 +98,19 @@ def send_camera_timestamps(sender: RTCRtpSender) -> None:
     _camera_clock_senders.add(sender)
 
 
-def rtp_timestamp(pts: int) -> int:
-    """The RTP timestamp on the wire for a frame with this ``pts`` (90 kHz)."""
-    return pts % RTP_TIMESTAMP_MODULO
+WIRE_TIME_BASE = fractions.Fraction(1, 1_000_000)
+
+
+def wire_pts(pts: int, time_base: fractions.Fraction) -> int:
+    """The ``pts`` (in ``WIRE_TIME_BASE``) that aiortc's VP8 sender turns back into exactly
+    this camera frame's 90 kHz RTP timestamp."""
+    ticks = pts * time_base * VIDEO_CLOCK_RATE
+    if ticks.denominator != 1:
+        ticks = fractions.Fraction(round(ticks))
+    # ceil(ticks * 1e6 / 90000): int(us * 90000 / 1e6) is then ticks again.
+    return -((-int(ticks) * 100) // 9)
+
+
+def rtp_timestamp(pts: int, time_base: fractions.Fraction = WIRE_TIME_BASE) -> int:
+    """The RTP timestamp on the wire for a frame with this ``pts`` (VP8, origin 0)."""
+    return int(pts * time_base * VIDEO_CLOCK_RATE) % RTP_TIMESTAMP_MODULO

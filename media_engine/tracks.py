@@ -18,6 +18,9 @@ import time
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+# The time step put between two frames when the camera's time jumps back.
+FRAME_STEP_S = 1 / 30
+
 
 class FrameCounter:
     """Frames per second over the last interval (read by the session stats)."""
@@ -97,6 +100,9 @@ class FusedVideoTrack(MediaStreamTrack):
         self._fresh = asyncio.Event()
         self.sent = FrameCounter()
         self.replaced = 0
+        self.time_jumps = 0
+        self._shift = 0
+        self._last_pts: int | None = None
 
     def put(self, frame: av.VideoFrame) -> None:
         if self._newest is not None:
@@ -113,8 +119,24 @@ class FusedVideoTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         frame, self._newest = self._newest, None
+        self._keep_time_increasing(frame)
         self.sent.tick()
         return frame
+
+    def _keep_time_increasing(self, frame: av.VideoFrame) -> None:
+        """libvpx refuses a frame whose ``pts`` does not increase (and aiortc's sender then
+        stops for good). Frames normally carry increasing camera times; after a jump back, later
+        frames are shifted forward by one constant so that the time keeps increasing."""
+        if frame.pts is None:
+            return
+        pts = frame.pts + self._shift
+        if self._last_pts is not None and pts <= self._last_pts:
+            step = round(FRAME_STEP_S / frame.time_base) if frame.time_base else 1
+            self._shift += self._last_pts + max(1, step) - pts
+            pts = frame.pts + self._shift
+            self.time_jumps += 1
+        frame.pts = pts
+        self._last_pts = pts
 
     def stop(self) -> None:
         super().stop()
