@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "channels",
     "kiosk",
     "consent",
+    "media_engine.apps.MediaEngineConfig",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,43 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Keep reconnecting to a broker that went away (the audit relay must not give up).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message a killed worker had taken goes back to the queue after this long (Redis
+    # has no per-connection acks); every audit task is idempotent, so an early redelivery
+    # only costs a duplicate that is stored once.
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "300")),
+    "socket_connect_timeout": 5,
+}
+CELERY_BEAT_SCHEDULE = {
+    "audit-sweep-outbox": {
+        "task": "consent.sweep_outbox",
+        "schedule": float(os.environ.get("AUDIT_SWEEP_INTERVAL_S", "30")),
+    },
+    "audit-checkpoint": {
+        "task": "consent.write_checkpoint",
+        "schedule": float(os.environ.get("AUDIT_CHECKPOINT_INTERVAL_S", "300")),
+    },
+    "audit-retention": {"task": "consent.apply_retention", "schedule": 24 * 3600.0},
+}
+
+# --- Audit trail and consent (consent app) -----------------------------------------------
+# Key that signs the chain's checkpoints and retention anchors (hex or text). Production
+# must set it; the embedded default derives one from the secret key.
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
+if not AUDIT_CHECKPOINT_KEY and not env_bool("KIOSK_EMBEDDED", default=True):
+    raise RuntimeError("AUDIT_CHECKPOINT_KEY must be set when KIOSK_EMBEDDED=0")
+# Where signed checkpoints are exported (outside the database; keep it on other storage).
+AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
+# Retention by policy (days): audit events at least ~6 months, consent proofs at least
+# 3 years (the code refuses shorter periods).
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "190"))
+CONSENT_PROOF_RETENTION_DAYS = int(os.environ.get("CONSENT_PROOF_RETENTION_DAYS", "1100"))
+# The media engine keeps its events here while the broker is unreachable.
+AUDIT_SPOOL_DIR = Path(os.environ.get("AUDIT_SPOOL_DIR", VAR_DIR / "audit-spool"))
 
 # --- Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
