@@ -125,3 +125,19 @@ def test_thread_setting(monkeypatch: pytest.MonkeyPatch, models_copy: Path) -> N
         monkeypatch.setenv("MEDIA_ENGINE_ORT_THREADS", bad)
         with pytest.raises(runtime.RuntimeSettingError, match="MEDIA_ENGINE_ORT_THREADS"):
             runtime.open_session("face_landmark", models_dir=models_copy)
+
+
+def test_create_session_for_a_graph_in_memory(models_copy: Path) -> None:
+    data = (models_copy / "face_detection_short_range.onnx").read_bytes()
+    session = runtime.create_session(data)
+    assert session.get_providers()[0] == runtime.available_providers()[0]
+    assert runtime.cuda_available() == ("CUDAExecutionProvider" in session.get_providers())
+
+
+def test_perceiver_is_exported_lazily() -> None:
+    import media_engine.perception as perception
+    from media_engine.perception.perceiver import Perceiver
+
+    assert perception.Perceiver is Perceiver
+    with pytest.raises(AttributeError):
+        _ = perception.Nothing
