@@ -106,3 +106,29 @@ class Identity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+# The audit trail's tables live in their own module; importing them here registers them.
+from consent.audit_models import (  # noqa: E402
+    ActorKind,
+    AuditAnchor,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditOutbox,
+)
+
+__all__ = [
+    "ActorKind",
+    "AuditAnchor",
+    "AuditChainHead",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditOutbox",
+    "ConsentText",
+    "EndReason",
+    "Identity",
+    "IdentityKind",
+    "KioskSession",
+    "Purpose",
+]

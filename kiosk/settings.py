@@ -55,10 +55,15 @@ INSTALLED_APPS = [
     "channels",
     "kiosk",
     "consent",
+    "media_engine.apps.MediaEngineConfig",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from daphne itself (embedded default and small sites); nginx may serve
+    # STATIC_ROOT directly in front of it (deploy/nginx).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,13 +109,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer, broker and where the media engine runs -------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
-        }
+REDIS_SOCKET_TIMEOUT_S = 30.0
+
+
+def redis_channel_layer(url: str, **config: object) -> dict:
+    """The Redis channel layer for ``url`` (tests use it with a prefix of their own).
+
+    redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis'
+    5 s BZPOPMIN: an idle ``receive()`` then dies with "Timeout reading from ...". The
+    socket timeout must exceed the block time.
+    """
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}],
+            "capacity": 1000,
+            "expiry": 30,
+            **config,
+        },
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -134,6 +155,43 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Keep reconnecting to a broker that went away (the audit relay must not give up).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message a killed worker had taken goes back to the queue after this long (Redis
+    # has no per-connection acks); every audit task is idempotent, so an early redelivery
+    # only costs a duplicate that is stored once.
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "300")),
+    "socket_connect_timeout": 5,
+}
+CELERY_BEAT_SCHEDULE = {
+    "audit-sweep-outbox": {
+        "task": "consent.sweep_outbox",
+        "schedule": float(os.environ.get("AUDIT_SWEEP_INTERVAL_S", "30")),
+    },
+    "audit-checkpoint": {
+        "task": "consent.write_checkpoint",
+        "schedule": float(os.environ.get("AUDIT_CHECKPOINT_INTERVAL_S", "300")),
+    },
+    "audit-retention": {"task": "consent.apply_retention", "schedule": 24 * 3600.0},
+}
+
+# --- Audit trail and consent (consent app) -----------------------------------------------
+# Key that signs the chain's checkpoints and retention anchors (hex or text). Production
+# must set it; the embedded default derives one from the secret key.
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
+if not AUDIT_CHECKPOINT_KEY and not env_bool("KIOSK_EMBEDDED", default=True):
+    raise RuntimeError("AUDIT_CHECKPOINT_KEY must be set when KIOSK_EMBEDDED=0")
+# Where signed checkpoints are exported (outside the database; keep it on other storage).
+AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
+# Retention by policy (days): audit events at least ~6 months, consent proofs at least
+# 3 years (the code refuses shorter periods).
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "190"))
+CONSENT_PROOF_RETENTION_DAYS = int(os.environ.get("CONSENT_PROOF_RETENTION_DAYS", "1100"))
+# The media engine keeps its events here while the broker is unreachable.
+AUDIT_SPOOL_DIR = Path(os.environ.get("AUDIT_SPOOL_DIR", VAR_DIR / "audit-spool"))
 
 # --- Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -143,6 +201,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = "UTC"
@@ -150,6 +210,9 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Serve straight from the apps' static/ folders, so no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGGING = {
     "version": 1,

@@ -31,3 +31,39 @@ def child_env(db_settings: dict, **extra: str) -> dict[str, str]:
         env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{db_settings['NAME']}"
     env.update(extra)
     return env
+
+
+# --- The audit trail's append-only triggers and the test database flush --------------------
+# PostgreSQL refuses TRUNCATE on the audit tables (consent migration 0005), and Django's
+# TransactionTestCase empties every table with TRUNCATE after each transactional test. The
+# test harness (and only it) lifts the triggers around that flush and puts them back at
+# once, so every test still runs against the real triggers.
+AUDIT_PROTECTED_TABLES = ("consent_auditevent", "consent_auditanchor", "consent_auditcheckpoint")
+
+
+def _set_audit_triggers(connection, enabled: bool) -> None:
+    if connection.vendor != "postgresql":
+        return
+    verb = "ENABLE" if enabled else "DISABLE"
+    with connection.cursor() as cursor:
+        for table in AUDIT_PROTECTED_TABLES:
+            cursor.execute(f"ALTER TABLE {table} {verb} TRIGGER USER")
+
+
+def pytest_configure(config) -> None:
+    from django.db import connections
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown(self) -> None:
+        aliases = [a for a in self._databases_names(include_mirrors=False)]
+        for alias in aliases:
+            _set_audit_triggers(connections[alias], enabled=False)
+        try:
+            original(self)
+        finally:
+            for alias in aliases:
+                _set_audit_triggers(connections[alias], enabled=True)
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown

@@ -1,35 +1,28 @@
 """Which of the 468 mesh landmarks outline the parts the engines draw or mask.
 
-Indices of MediaPipe's face mesh, each contour in order around its part. "Left" is the
-visitor's (or portrait's) own left, which appears on the image's right.
+The contours are perception's (``media_engine.perception.topology``) as arrays, plus what
+only the engines need: lid pairs, the points that carry head motion, the five alignment
+points and the triangles that close the eyes and mouth. "Left" is the visitor's (or
+portrait's) own left, which appears on the image's right.
 """
 
 import functools
 
 import numpy as np
 
-FACE_OVAL = np.array(
-    [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-     152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-)  # fmt: skip
-LIPS_OUTER = np.array(
-    [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146]
-)  # fmt: skip
-LIPS_INNER = np.array(
-    [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
-)  # fmt: skip
-RIGHT_EYE = np.array(
-    [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
-)  # fmt: skip
-LEFT_EYE = np.array(
-    [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249]
-)  # fmt: skip
-RIGHT_BROW = np.array([46, 53, 52, 65, 55, 107, 66, 105, 63, 70])
-LEFT_BROW = np.array([276, 283, 282, 295, 285, 336, 296, 334, 293, 300])
+from media_engine.perception import topology
+
+FACE_OVAL = np.array(topology.FACE_OVAL)
+LIPS_OUTER = np.array(topology.LIPS_OUTER)
+LIPS_INNER = np.array(topology.LIPS_INNER)
+RIGHT_EYE = np.array(topology.RIGHT_EYE)
+LEFT_EYE = np.array(topology.LEFT_EYE)
+RIGHT_BROW = np.array(topology.RIGHT_BROW)
+LEFT_BROW = np.array(topology.LEFT_BROW)
 # Upper-lid contour points (right eye, then left) and the lower-lid points facing them.
 UPPER_LIDS = np.array([246, 161, 160, 159, 158, 157, 173, 466, 388, 387, 386, 385, 384, 398])
 LOWER_LIDS = np.array([7, 163, 144, 145, 153, 154, 155, 249, 390, 373, 374, 380, 381, 382])
-NOSE_TIP = 1
+NOSE_TIP = topology.NOSE_TIP
 # Upper and lower inner-lip midpoints; mouth corners.
 MOUTH_TOP, MOUTH_BOTTOM, MOUTH_RIGHT, MOUTH_LEFT = 13, 14, 78, 308
 # Points that move with the head but hardly with expressions: eye corners, nose bridge,
@@ -82,9 +75,7 @@ def closing_triangles() -> np.ndarray:
 @functools.cache
 def render_triangles() -> np.ndarray:
     """The mesh's triangles plus the closing ones: what the mesh engines warp."""
-    from media_engine.perception.topology import TRIANGLES
-
-    tris = np.asarray(TRIANGLES, np.int32).reshape(-1, 3)
+    tris = np.asarray(topology.triangles(), np.int32).reshape(-1, 3)
     have = {tuple(sorted(t)) for t in tris.tolist()}
     extra = [t for t in closing_triangles().tolist() if tuple(sorted(t)) not in have]
     return np.vstack([tris, np.array(extra, np.int32).reshape(-1, 3)])

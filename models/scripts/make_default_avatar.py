@@ -1,7 +1,7 @@
 """Draw the default avatar: a stylised face with no real person behind it.
 
-The face is MediaPipe's canonical face mesh (the generic 3D face the mesh model is built on)
-seen from the front: its triangles are shaded from their 3D normals, then eyes, brows, lips,
+The face is the face mesh's canonical neutral face (perception's symmetric template,
+``media_engine.perception.topology``) seen from the front: its triangles are shaded from their 3D normals, then eyes, brows, lips,
 nostrils, hair, neck, clothes and background are painted on the projected landmarks. The
 projected landmarks are the avatar's landmarks, so the engine warps exactly what was drawn.
 
@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from media_engine.engines import face_regions as fr  # noqa: E402
-from media_engine.perception.topology import CANONICAL_POINTS, TRIANGLES  # noqa: E402
+from media_engine.perception import topology  # noqa: E402
+
+TRIANGLES = topology.triangles()
 
 SIZE = 640
 SCALE = 18.5  # pixels per canonical unit (the face is about 330 px tall)
@@ -56,6 +58,27 @@ def open_eyes(lm: np.ndarray) -> None:
         mid = (lm[upper, 1] + lm[lower, 1]) / 2
         lm[upper, 1] = mid - (mid - lm[upper, 1]) * 1.45 - 1.0
         lm[lower, 1] = mid + (lm[lower, 1] - mid) * 1.15
+
+
+def close_mouth(lm: np.ndarray) -> None:
+    """A neutral avatar keeps its lips together: the inner lips meet at their midline and
+    the lower lip follows, keeping its thickness."""
+    inner = fr.LIPS_INNER
+    half = len(inner) // 2
+    upper = inner[: half + 1]
+    lower = np.concatenate([inner[:1], inner[half:][::-1]])
+    gap = lm[lower, :2] - lm[upper, :2]
+    lm[upper, :2] += gap / 2
+    lm[lower, :2] -= gap / 2
+    # The outer lower lip and the chin below it rise by the gap at the same x.
+    inner_x = lm[upper, 0]
+    rise = np.interp(lm[:, 0], np.sort(inner_x), (gap[:, 1] / 2)[np.argsort(inner_x)])
+    below = (lm[:, 1] > lm[lower, 1].min()) & ~np.isin(np.arange(len(lm)), inner)
+    mouth_w = np.ptp(lm[inner, 0])
+    near = np.abs(lm[:, 0] - lm[inner, 0].mean()) < mouth_w * 0.75
+    fade = np.clip(1.0 - (lm[:, 1] - lm[lower, 1].max()) / (mouth_w * 0.9), 0.0, 1.0)
+    sel = below & near
+    lm[sel, 1] -= rise[sel] * fade[sel]
 
 
 def vertex_normals(points: np.ndarray) -> np.ndarray:
@@ -241,9 +264,12 @@ def draw_nose(img: np.ndarray, xy: np.ndarray) -> None:
 
 
 def make() -> tuple[np.ndarray, np.ndarray]:
-    points = CANONICAL_POINTS.astype(np.float64)
+    # Perception's canonical face has y down and z away from the camera; here y is up and
+    # z towards the viewer.
+    points = topology.canonical_points().astype(np.float64) * [1.0, -1.0, -1.0]
     lm = project(points)
     open_eyes(lm)
+    close_mouth(lm)
     xy = lm[:, :2].astype(np.float64)
     img = np.zeros((SIZE, SIZE, 3), np.uint8)
     draw_background(img)

@@ -1,0 +1,474 @@
+"""Writing the audit trail: record an event, append batches to the chain, relay the outbox.
+
+The public entry point for web code (views, consumers, admin actions, the dashboard) is
+:func:`record_event`: it writes the event to the outbox **in the caller's transaction**
+(so an event exists exactly when the change it describes was committed) and, once that
+transaction commits, asks Celery to relay it. :func:`append_events` is the only writer of
+the chain; it serialises appenders on the chain-head row (row lock on PostgreSQL, the write
+lock on SQLite) and stores each event id once.
+
+Events from the media engine arrive as plain dicts (see :func:`event_from_dict`) through
+the ``consent.ingest_events`` task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from consent import chain
+from consent.audit_models import (
+    ActorKind,
+    AuditAnchor,
+    AuditChainHead,
+    AuditEvent,
+    AuditOutbox,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_DETAILS_BYTES = 8192
+# Never in the audit trail (privacy): the visitor's frames, landmarks or images.
+FORBIDDEN_DETAIL_KEYS = frozenset(
+    {"frame", "frames", "image", "images", "landmarks", "pixels", "portrait", "embedding"}
+)
+RELAY_BATCH = 500
+
+
+class InvalidAuditEvent(ValueError):
+    """An event that cannot be stored as given (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: an operator user, a kiosk, or the system (a named component)."""
+
+    kind: str
+    name: str
+
+    @classmethod
+    def user(cls, user: Any) -> Actor:
+        return cls(ActorKind.USER, user.get_username())
+
+    @classmethod
+    def kiosk(cls, kiosk: Any) -> Actor:
+        return cls(ActorKind.KIOSK, getattr(kiosk, "slug", str(kiosk)))
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(ActorKind.SYSTEM, name)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+def as_actor(actor: Any) -> Actor:
+    """Accept an Actor, a Django user, a Kiosk, or a string ``"kind:name"`` / ``"system"``."""
+    if isinstance(actor, Actor):
+        result = actor
+    elif hasattr(actor, "get_username"):
+        if not getattr(actor, "is_authenticated", True):
+            raise InvalidAuditEvent("an anonymous user cannot be an audit actor")
+        result = Actor.user(actor)
+    elif hasattr(actor, "slug") and actor.__class__.__name__ == "Kiosk":
+        result = Actor.kiosk(actor)
+    elif isinstance(actor, str):
+        kind, sep, name = actor.partition(":")
+        if not sep:
+            kind, name = ActorKind.SYSTEM, actor
+        result = Actor(kind, name)
+    else:
+        raise InvalidAuditEvent(f"cannot tell who the actor is from {type(actor).__name__}")
+    if result.kind not in ActorKind.values:
+        raise InvalidAuditEvent(
+            f"actor kind must be one of {', '.join(ActorKind.values)}, not {result.kind!r}"
+        )
+    if not result.name or len(result.name) > 200:
+        raise InvalidAuditEvent("actor name must be 1..200 characters")
+    return result
+
+
+def as_target(target: Any) -> str:
+    """A string such as ``"kiosk:demo"``; a model instance becomes ``"app.model:pk"``."""
+    if isinstance(target, models.Model):
+        target = f"{target._meta.label_lower}:{target.pk}"
+    if target is None:
+        target = ""
+    if not isinstance(target, str):
+        raise InvalidAuditEvent(f"target must be a string or a model, not {type(target).__name__}")
+    if len(target) > 200:
+        raise InvalidAuditEvent("target is longer than 200 characters")
+    return target
+
+
+def as_session_id(session: Any) -> uuid.UUID | None:
+    if session is None:
+        return None
+    value = getattr(session, "pk", session)
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidAuditEvent(f"session must be a KioskSession or its UUID: {exc}") from None
+
+
+def _check_keys(value: Any, path: str) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                raise InvalidAuditEvent(f"details keys must be strings ({path})")
+            if key.lower() in FORBIDDEN_DETAIL_KEYS:
+                raise InvalidAuditEvent(
+                    f"details.{path}{key}: frames, images and landmarks are never audited"
+                )
+            _check_keys(inner, f"{path}{key}.")
+    elif isinstance(value, list):
+        for inner in value:
+            _check_keys(inner, path)
+
+
+def clean_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON object that survives the database unchanged (so its hash stays valid)."""
+    if details is None:
+        return {}
+    if not isinstance(details, Mapping):
+        raise InvalidAuditEvent(f"details must be a JSON object, not {type(details).__name__}")
+    try:
+        encoded = json.dumps(dict(details), ensure_ascii=False, allow_nan=False, default=_refuse)
+    except (TypeError, ValueError) as exc:
+        raise InvalidAuditEvent(f"details are not plain JSON: {exc}") from None
+    if len(encoded.encode("utf-8")) > MAX_DETAILS_BYTES:
+        raise InvalidAuditEvent(f"details are larger than {MAX_DETAILS_BYTES} bytes")
+    if "\\u0000" in encoded:
+        raise InvalidAuditEvent("details must not contain NUL characters")
+    cleaned = json.loads(encoded)
+    _check_keys(cleaned, "")
+    return cleaned
+
+
+def _refuse(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return chain.canonical_time(value)
+    raise TypeError(f"{type(value).__name__} is not JSON (bytes and arrays are never audited)")
+
+
+def clean_action(action: Any) -> str:
+    if not isinstance(action, str) or not action or len(action) > 64:
+        raise InvalidAuditEvent("action must be a string of 1..64 characters, e.g. 'switch.off'")
+    return action
+
+
+@dataclass
+class PendingEvent:
+    """One event on its way into the chain (validated)."""
+
+    event_id: uuid.UUID
+    occurred_at: dt.datetime
+    actor_kind: str
+    actor: str
+    action: str
+    target: str = ""
+    session_id: uuid.UUID | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def make_event(
+    actor: Any,
+    action: str,
+    target: Any = "",
+    *,
+    session: Any = None,
+    details: Mapping[str, Any] | None = None,
+    event_id: uuid.UUID | str | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> PendingEvent:
+    who = as_actor(actor)
+    try:
+        eid = uuid.UUID(str(event_id)) if event_id is not None else uuid.uuid4()
+    except ValueError:
+        raise InvalidAuditEvent(f"event_id {event_id!r} is not a UUID") from None
+    when = occurred_at or timezone.now()
+    if timezone.is_naive(when):
+        raise InvalidAuditEvent("occurred_at must be timezone-aware")
+    return PendingEvent(
+        event_id=eid,
+        occurred_at=when.astimezone(dt.UTC),
+        actor_kind=who.kind,
+        actor=who.name,
+        action=clean_action(action),
+        target=as_target(target),
+        session_id=as_session_id(session),
+        details=clean_details(details),
+    )
+
+
+def event_to_dict(event: PendingEvent) -> dict[str, Any]:
+    """The wire form (Celery messages, the media engine's spool)."""
+    return {
+        "event_id": str(event.event_id),
+        "occurred_at": chain.canonical_time(event.occurred_at),
+        "actor": f"{event.actor_kind}:{event.actor}",
+        "action": event.action,
+        "target": event.target,
+        "session_id": str(event.session_id) if event.session_id else None,
+        "details": event.details,
+    }
+
+
+def event_from_dict(data: Mapping[str, Any]) -> PendingEvent:
+    if not isinstance(data, Mapping):
+        raise InvalidAuditEvent(f"an event must be a JSON object, not {type(data).__name__}")
+    missing = {"event_id", "occurred_at", "actor", "action"} - set(data)
+    if missing:
+        raise InvalidAuditEvent(f"event lacks {', '.join(sorted(missing))}")
+    try:
+        when = dt.datetime.fromisoformat(str(data["occurred_at"]).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidAuditEvent(f"occurred_at {data['occurred_at']!r} is not ISO 8601") from None
+    return make_event(
+        data["actor"],
+        data["action"],
+        data.get("target") or "",
+        session=data.get("session_id"),
+        details=data.get("details"),
+        event_id=data["event_id"],
+        occurred_at=when,
+    )
+
+
+# --- the outbox (web requests) ------------------------------------------------------------
+
+
+def record_event(
+    actor: Any,
+    action: str,
+    target: Any = "",
+    *,
+    session: Any = None,
+    details: Mapping[str, Any] | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> uuid.UUID:
+    """Record one audit event in the caller's transaction; returns its event id.
+
+    ``actor``: an operator ``User``, a ``Kiosk``, an :class:`Actor`, or a string
+    ``"user:alice"`` / ``"kiosk:demo"`` / ``"system:retention"`` (a bare string is a
+    system component). ``action``: a short verb such as ``"switch.off"``. ``target``: what
+    it was done to (a model instance or a string). ``session``: the KioskSession (or its
+    id) it belongs to. ``details``: a small JSON object (never frames, images or
+    landmarks). Raises :class:`InvalidAuditEvent` (a ``ValueError``) on bad input, before
+    anything is written.
+
+    The event reaches the chain after the transaction commits (a Celery task; the periodic
+    sweep catches anything the task missed). If the transaction rolls back, the event is
+    gone with the change it described.
+    """
+    event = make_event(
+        actor, action, target, session=session, details=details, occurred_at=occurred_at
+    )
+    AuditOutbox.objects.create(
+        event_id=event.event_id,
+        occurred_at=event.occurred_at,
+        actor_kind=event.actor_kind,
+        actor=event.actor,
+        action=event.action,
+        target=event.target,
+        session_id=event.session_id,
+        details=event.details,
+    )
+    _relay_after_commit(event.event_id)
+    return event.event_id
+
+
+def _relay_after_commit(event_id: uuid.UUID) -> None:
+    """Ask for a relay once the transaction commits; the first callback of a transaction
+    carries every event it recorded, the later ones find nothing left to send."""
+    connection = transaction.get_connection()
+    pending: list[str] | None = getattr(connection, "_audit_pending_relay", None)
+    if pending is None:
+        pending = connection._audit_pending_relay = []
+    pending.append(str(event_id))
+
+    def send() -> None:
+        ids = list(pending)
+        pending.clear()
+        if ids:
+            _send_relay(ids)
+
+    transaction.on_commit(send, robust=True)
+
+
+def _send_relay(event_ids: list[str]) -> None:
+    from consent.tasks import relay_outbox
+
+    try:
+        relay_outbox.delay(event_ids)
+    except Exception:
+        # The broker is unreachable or the eager relay failed: the events wait in the
+        # outbox, and the periodic sweep relays them.
+        log.warning(
+            "audit relay of %d event(s) deferred to the sweep", len(event_ids), exc_info=True
+        )
+
+
+# --- the chain ---------------------------------------------------------------------------
+
+
+@dataclass
+class AppendResult:
+    stored: int = 0
+    duplicates: int = 0
+    last_seq: int = 0
+
+
+def _lock_head() -> AuditChainHead:
+    """Take the chain's lock and return the head (recreated from the rows when missing)."""
+    now = timezone.now()
+    if not AuditChainHead.objects.filter(pk=1).update(updated_at=now):
+        seq, head_hash = _derive_head()
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(pk=1, seq=seq, hash=head_hash)], ignore_conflicts=True
+        )
+        AuditChainHead.objects.filter(pk=1).update(updated_at=now)
+    return AuditChainHead.objects.get(pk=1)
+
+
+def _derive_head() -> tuple[int, str]:
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    if last:
+        return last
+    anchor = AuditAnchor.objects.order_by("-first_seq").first()
+    if anchor:
+        return anchor.first_seq - 1, anchor.prev_hash
+    return 0, chain.GENESIS_HASH
+
+
+def append_events(events: Iterable[PendingEvent]) -> AppendResult:
+    """Append events to the chain in one transaction; an event id already stored is skipped.
+
+    Appenders are serialised on the chain-head row, so each row's ``prev_hash`` is the row
+    before it and ``seq`` stays contiguous. Call inside or outside a transaction.
+    """
+    batch = list(events)
+    result = AppendResult()
+    if not batch:
+        return result
+    with transaction.atomic():
+        head = _lock_head()
+        ids = [e.event_id for e in batch]
+        stored = set(AuditEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+        seq, prev = head.seq, head.hash
+        recorded_at = timezone.now()
+        rows = []
+        for event in batch:
+            if event.event_id in stored:
+                result.duplicates += 1
+                continue
+            stored.add(event.event_id)
+            seq += 1
+            values = {
+                "seq": seq,
+                "event_id": event.event_id,
+                "occurred_at": event.occurred_at,
+                "recorded_at": recorded_at,
+                "actor_kind": event.actor_kind,
+                "actor": event.actor,
+                "action": event.action,
+                "target": event.target,
+                "session_id": event.session_id,
+                "details": event.details,
+                "prev_hash": prev,
+            }
+            prev = chain.row_hash(values)
+            rows.append(AuditEvent(hash=prev, **values))
+        if rows:
+            AuditEvent.objects.bulk_create(rows, batch_size=1000)
+            AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+        result.stored = len(rows)
+        result.last_seq = seq
+    return result
+
+
+def relay_outbox(
+    event_ids: Iterable[str | uuid.UUID] | None = None, limit: int = RELAY_BATCH
+) -> AppendResult:
+    """Move outbox rows into the chain and delete them, in one transaction.
+
+    With ``event_ids``: those events (already relayed ones are simply absent). Without:
+    the oldest ``limit`` rows (the sweep). Rows another relay holds are skipped.
+    """
+    with transaction.atomic():
+        pending = AuditOutbox.objects.select_for_update(skip_locked=True)
+        if event_ids is not None:
+            pending = pending.filter(event_id__in=[str(i) for i in event_ids])
+        rows = list(pending.order_by("created_at", "occurred_at")[:limit])
+        if not rows:
+            return AppendResult()
+        result = append_events(
+            PendingEvent(
+                event_id=r.event_id,
+                occurred_at=r.occurred_at,
+                actor_kind=r.actor_kind,
+                actor=r.actor,
+                action=r.action,
+                target=r.target,
+                session_id=r.session_id,
+                details=r.details,
+            )
+            for r in rows
+        )
+        AuditOutbox.objects.filter(event_id__in=[r.event_id for r in rows]).delete()
+    return result
+
+
+def sweep_outbox(limit: int = RELAY_BATCH, max_batches: int = 100) -> int:
+    """Relay everything left in the outbox (the periodic job); returns rows moved."""
+    moved = 0
+    for _ in range(max_batches):
+        result = relay_outbox(None, limit)
+        batch = result.stored + result.duplicates
+        moved += batch
+        if batch < limit:
+            break
+    return moved
+
+
+def ingest_event_dicts(items: Iterable[Any]) -> AppendResult:
+    """Validate wire-form events (media engine) and append them; bad ones are recorded as
+    ``audit.event_rejected`` with the reason, so nothing is silently lost."""
+    events = []
+    for item in items:
+        try:
+            events.append(event_from_dict(item))
+        except InvalidAuditEvent as exc:
+            log.warning("rejected audit event: %s", exc)
+            events.append(rejected_event(item, str(exc)))
+    return append_events(events)
+
+
+def rejected_event(item: Any, reason: str) -> PendingEvent:
+    eid = item.get("event_id") if isinstance(item, Mapping) else None
+    try:
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"rejected:{uuid.UUID(str(eid))}")
+    except ValueError:
+        event_id = uuid.uuid4()
+    action = item.get("action") if isinstance(item, Mapping) else None
+    return make_event(
+        Actor.system("audit"),
+        "audit.event_rejected",
+        "audit",
+        details={
+            "reason": reason[:500],
+            "event_id": str(eid)[:64] if eid is not None else None,
+            "action": str(action)[:64] if action is not None else None,
+        },
+        event_id=event_id,
+    )
