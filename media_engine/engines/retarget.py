@@ -23,7 +23,7 @@ NEUTRAL_RATE = 0.02
 # "Near" in target pixels (root mean square over the landmarks), per 100 px of eye distance.
 NEAR_NEUTRAL_RMS = 1.2
 # How much more than the visitor's (perceived) eye closing the target's lids close.
-EYELID_GAIN = 3.0
+EYELID_GAIN = 2.0
 # The head may move the target's face centre by at most this many eye distances.
 MAX_SHIFT = 1.5
 

@@ -50,14 +50,18 @@ def project(points: np.ndarray) -> np.ndarray:
 
 
 def open_eyes(lm: np.ndarray) -> None:
-    """Stylise: eyes a little larger than the canonical face's (easier to read too)."""
-    for upper, lower in (
-        (fr.UPPER_LIDS[:7], fr.LOWER_LIDS[:7]),
-        (fr.UPPER_LIDS[7:], fr.LOWER_LIDS[7:]),
-    ):
-        mid = (lm[upper, 1] + lm[lower, 1]) / 2
-        lm[upper, 1] = mid - (mid - lm[upper, 1]) * 1.45 - 1.0
-        lm[lower, 1] = mid + (lm[lower, 1] - mid) * 1.15
+    """Stylise: eyes a little larger than the template's (easier to read too).
+
+    A smooth radial stretch around each eye that fades to nothing at 1.2 eye widths, so
+    that no landmark crosses another (the mesh stays unfolded).
+    """
+    for contour in (fr.RIGHT_EYE, fr.LEFT_EYE):
+        centre = lm[contour, :2].mean(axis=0)
+        radius = 1.2 * np.ptp(lm[contour, 0])
+        offset = lm[:, :2] - centre
+        dist = np.linalg.norm(offset, axis=1)
+        gain = 1.0 + 0.32 * np.clip(1.0 - dist / radius, 0.0, 1.0)
+        lm[:, :2] = centre + offset * gain[:, None]
 
 
 def close_mouth(lm: np.ndarray) -> None:
@@ -220,12 +224,16 @@ def draw_eye(img: np.ndarray, xy: np.ndarray, contour: np.ndarray) -> None:
     hl = (c[0] - int(r * 5), c[1] - int(r * 6))
     cv2.circle(eye, hl, int(r * 16 * 0.18), (250, 250, 250), -1, cv2.LINE_AA, 4)
     img[sclera > 0] = eye[sclera > 0]
-    # Lid shadow and lashes along the upper contour, a thin line along the lower.
+    # Lashes just inside the upper contour, a thin line inside the lower one: both lie on
+    # the triangles that close the eye, so a blink folds them away with the eyeball and the
+    # lid skin above meets the cheek below.
     upper, lower = pts[:9], np.vstack([pts[8:], pts[:1]])
-    cv2.polylines(img, [np.round(upper * 16).astype(np.int32)], False, (30, 34, 44), 3,
-                  cv2.LINE_AA, 4)  # fmt: skip
-    cv2.polylines(img, [np.round(lower * 16).astype(np.int32)], False, (90, 100, 130), 1,
-                  cv2.LINE_AA, 4)  # fmt: skip
+    lines = img.copy()
+    cv2.polylines(lines, [np.round((upper + [0, 1.2]) * 16).astype(np.int32)], False,
+                  (30, 34, 44), 3, cv2.LINE_AA, 4)  # fmt: skip
+    cv2.polylines(lines, [np.round((lower - [0, 0.6]) * 16).astype(np.int32)], False,
+                  (90, 100, 130), 1, cv2.LINE_AA, 4)  # fmt: skip
+    img[sclera > 0] = lines[sclera > 0]
 
 
 def draw_brow(img: np.ndarray, xy: np.ndarray, idx: np.ndarray) -> None:
