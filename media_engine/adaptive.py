@@ -160,6 +160,10 @@ class AdaptiveResolution:
         )
         return self.rung
 
+    def size_limit(self) -> tuple[int, int]:
+        """The current rung as the pipeline's processing-size limit."""
+        return self.rung.width, self.rung.height
+
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         return processing_size(width, height, self.rung)
 
