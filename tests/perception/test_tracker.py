@@ -116,3 +116,21 @@ def test_two_faces_side_by_side(astronaut: np.ndarray) -> None:
         face = perceiver.process(frame, (i + 1) / 30)
         assert face is not None and face.box[0] > 320
     assert perceiver.detector_calls == 1
+
+
+def test_track_follows_a_change_of_processing_size(astronaut: np.ndarray) -> None:
+    """Adaptive resolution scales the frames (720p -> 360p -> 540p): the track scales with
+    them, without the detector."""
+    base = np.full((720, 1280, 3), 90, np.uint8)
+    base[:, 280:1000] = cv2.resize(astronaut, (720, 720))
+    perceiver = Perceiver()
+    centres = {}
+    for i, (w, h) in enumerate([(1280, 720), (640, 360), (640, 360), (960, 540), (1280, 720)]):
+        face = perceiver.process(cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA), i / 30)
+        assert face is not None
+        x, y, fw, fh = face.box
+        centres[(w, h)] = ((x + fw / 2) * 1280 / w, (y + fh / 2) * 720 / h)
+    assert perceiver.detector_calls == 1
+    reference = np.array(centres[(1280, 720)])
+    for centre in centres.values():
+        assert np.linalg.norm(np.array(centre) - reference) < 12
