@@ -1,13 +1,14 @@
 """Draw the default avatar: a stylised face with no real person behind it.
 
 The face is the face mesh's canonical neutral face (perception's symmetric template,
-``media_engine.perception.topology``) seen from the front: its triangles are shaded from their 3D normals, then eyes, brows, lips,
-nostrils, hair, neck, clothes and background are painted on the projected landmarks. The
-projected landmarks are the avatar's landmarks, so the engine warps exactly what was drawn.
+``media_engine.perception.topology``), stylised (larger eyes, closed mouth) and seen from
+the front: its triangles are shaded from their 3D normals, then eyes, brows, lips, nostrils,
+hair, neck, clothes and background are painted on the projected landmarks. The projected
+landmarks are the avatar's landmarks, so the engine warps exactly what was drawn.
 
 Writes ``models/assets/avatar_default.png`` and ``models/assets/avatar_default_landmarks.npy``
-(468×3 float32, pixels) and prints their sha256 for ``models/manifest.json``. Deterministic;
-not run by CI:
+(468×3 float32, pixels) and updates their entries in ``models/manifest.json``.
+Deterministic; not run by CI:
 
     python models/scripts/make_default_avatar.py
 """
@@ -229,10 +230,10 @@ def draw_eye(img: np.ndarray, xy: np.ndarray, contour: np.ndarray) -> None:
     # lid skin above meets the cheek below.
     upper, lower = pts[:9], np.vstack([pts[8:], pts[:1]])
     lines = img.copy()
-    cv2.polylines(lines, [np.round((upper + [0, 1.2]) * 16).astype(np.int32)], False,
-                  (30, 34, 44), 3, cv2.LINE_AA, 4)  # fmt: skip
-    cv2.polylines(lines, [np.round((lower - [0, 0.6]) * 16).astype(np.int32)], False,
-                  (90, 100, 130), 1, cv2.LINE_AA, 4)  # fmt: skip
+    lash = np.round((upper + np.array([0.0, 1.2])) * 16).astype(np.int32)
+    rim = np.round((lower - np.array([0.0, 0.6])) * 16).astype(np.int32)
+    cv2.polylines(lines, [lash], False, (30, 34, 44), 3, cv2.LINE_AA, 4)
+    cv2.polylines(lines, [rim], False, (90, 100, 130), 1, cv2.LINE_AA, 4)
     img[sclera > 0] = lines[sclera > 0]
 
 
