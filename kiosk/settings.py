@@ -108,13 +108,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer, broker and where the media engine runs -------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
-        }
+REDIS_SOCKET_TIMEOUT_S = 30.0
+
+
+def redis_channel_layer(url: str, **config: object) -> dict:
+    """The Redis channel layer for ``url`` (tests use it with a prefix of their own).
+
+    redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis'
+    5 s BZPOPMIN: an idle ``receive()`` then dies with "Timeout reading from ...". The
+    socket timeout must exceed the block time.
+    """
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}],
+            "capacity": 1000,
+            "expiry": 30,
+            **config,
+        },
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
