@@ -15,6 +15,7 @@ from channels_redis.core import RedisChannelLayer
 from django.db import connection
 
 from kiosk.models import FusionSwitch, Kiosk
+from kiosk.settings import redis_channel_layer
 from media_engine import protocol
 from tests.support.channel_call import ChannelCall
 from tests.support.media_workers import media_workers
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def layer(redis_url):
     redis.Redis.from_url(redis_url).flushdb()  # this suite's own Redis db: no stale offers
-    return RedisChannelLayer(hosts=[redis_url], capacity=1000, expiry=30)
+    return RedisChannelLayer(**redis_channel_layer(redis_url)["CONFIG"])
 
 
 @pytest.fixture
@@ -41,9 +42,20 @@ def workers(redis_url, layer, kiosk):
         print(f"--- {worker.name} (exit {worker.process.returncode})\n{worker.output()}")
 
 
+def _write(change) -> None:
+    """Run one ORM write and close this thread's connection (the test database must be
+    droppable at the end of the run)."""
+    try:
+        change()
+    finally:
+        connection.close()
+
+
 async def set_switch(layer, enabled: bool) -> None:
-    await sync_to_async(FusionSwitch.objects.update_or_create)(
-        pk=1, defaults={"enabled": enabled, "reason": "test"}
+    await sync_to_async(_write)(
+        lambda: FusionSwitch.objects.update_or_create(
+            pk=1, defaults={"enabled": enabled, "reason": "test"}
+        )
     )
     await layer.group_send(protocol.CONTROL_GROUP, {"type": "fusion.switch", "kiosk": None})
 
@@ -77,7 +89,7 @@ async def test_two_workers_share_the_calls_and_frames_come_back_stamped_and_labe
 
         # the page's own loop figure goes into the session stats
         await first.control("session.client_stats", stats={"loop_ms": 41.5})
-        stats = await first.wait_for("media.stats", timeout=10)
+        stats = await first.wait_for("media.stats", within=10)
         assert stats["stats"]["engine"] == "label"
         deadline = time.monotonic() + 10
         while first.messages[-1]["type"] != "media.stats" or (
@@ -96,7 +108,7 @@ async def test_two_workers_share_the_calls_and_frames_come_back_stamped_and_labe
         assert third.messages == [] or "media.answer" not in third.types()
         # ...until a session ends: then the worker with room takes it
         await first.control("session.bye", reason="bye")
-        ended = await first.wait_for("media.ended", timeout=15)
+        ended = await first.wait_for("media.ended", within=15)
         assert ended["reason"] == "bye"
         await third.connect()
         assert third.answer["worker"] == first.answer["worker"]
@@ -119,7 +131,7 @@ async def test_switch_off_sends_the_paused_picture_and_back_on_resumes(layer, wo
         await call.wait_frames(5, stamped=False)
         # "within a second" of the nudge (generous on a loaded 2-core machine)
         assert time.monotonic() - switched_off < 5
-        await call.wait_for("media.state", state="paused", timeout=10)
+        await call.wait_for("media.state", state="paused", within=10)
         # no camera picture while paused
         stamped_before = call.peer.returned.stamped
         await call.wait_frames(20, stamped=False)
@@ -127,12 +139,14 @@ async def test_switch_off_sends_the_paused_picture_and_back_on_resumes(layer, wo
 
         await set_switch(layer, True)
         await call.wait_frames(15)
-        await call.wait_for("media.state", state="live", detail="face fusion is on", timeout=10)
+        await call.wait_for("media.state", state="live", detail="face fusion is on", within=10)
         assert_labelled(call)
 
         # the per-kiosk flag counts too, and a missed nudge is caught by the timer
-        await sync_to_async(Kiosk.objects.filter(slug=kiosk.slug).update)(fusion_enabled=False)
-        await call.wait_frames(5, stamped=False, timeout=20)
+        await sync_to_async(_write)(
+            lambda: Kiosk.objects.filter(slug=kiosk.slug).update(fusion_enabled=False)
+        )
+        await call.wait_frames(5, stamped=False, within=20)
     finally:
         await call.close()
 
@@ -163,7 +177,7 @@ async def test_bad_offers_get_clear_refusals_and_the_worker_keeps_serving(layer,
                 call.peer = KioskPeer()
                 sdp = await call.peer.offer()
             await call.send_offer(sdp, deadline_s=deadline_s, **extra)
-            refused = await call.wait_for("media.refused", timeout=20)
+            refused = await call.wait_for("media.refused", within=20)
             assert refused["code"] == code, refused
             assert refused["message"]
         # a good offer still works on the same workers
@@ -197,7 +211,7 @@ async def test_a_killed_worker_does_not_stop_the_other(layer, workers, kiosk):
 
         # SIGTERM: the survivor ends its session with a reason, then exits cleanly
         code = await asyncio.to_thread(survivor.terminate)
-        ended = await second.wait_for("media.ended", timeout=15)
+        ended = await second.wait_for("media.ended", within=15)
         assert ended["reason"] == "error" and "SIGTERM" in ended["detail"]
         assert code == 0, survivor.output()
     finally:

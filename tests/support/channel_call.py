@@ -60,16 +60,16 @@ class ChannelCall:
             self.messages.append(message)
             self._arrived.set()
 
-    async def wait_for(self, kind: str, timeout: float = 30.0, **fields) -> dict:
+    async def wait_for(self, kind: str, within: float = 30.0, **fields) -> dict:
         """The first message of type ``kind`` (with these field values) from the worker."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             for message in self.messages:
                 if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
                     return message
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no {kind} {fields} in {timeout} s; got {self.types()}")
+                raise TimeoutError(f"no {kind} {fields} in {within} s; got {self.types()}")
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), left)
@@ -79,9 +79,9 @@ class ChannelCall:
     def types(self) -> list[str]:
         return [m["type"] for m in self.messages]
 
-    async def connect(self, timeout: float = 30.0) -> dict:
+    async def connect(self, within: float = 30.0) -> dict:
         """Wait for the answer and apply it; returns ``media.answer``."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             for message in self.messages:
                 if message["type"] == "media.refused":
@@ -92,7 +92,7 @@ class ChannelCall:
                     await self.peer.accept(message["sdp"])
                     return message
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no answer in {timeout} s; got {self.types()}")
+                raise TimeoutError(f"no answer in {within} s; got {self.types()}")
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), 0.5)
@@ -106,10 +106,10 @@ class ChannelCall:
             {"type": kind, "session_id": self.session_id, **fields},
         )
 
-    async def wait_frames(self, count: int, timeout: float = 30.0, *, stamped: bool = True) -> None:
+    async def wait_frames(self, count: int, within: float = 30.0, *, stamped: bool = True) -> None:
         """Until ``count`` more frames (stamped ones, or paused ones) have come back."""
         assert self.peer is not None
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while self.peer.returned is None:
             if time.monotonic() > deadline:
                 raise TimeoutError("no video came back")
@@ -121,7 +121,7 @@ class ChannelCall:
             if left <= 0:
                 raise TimeoutError(
                     f"{count} {'stamped' if stamped else 'paused'} frames did not come back in "
-                    f"{timeout} s (frames {returned.frames}, stamped {returned.stamped}, "
+                    f"{within} s (frames {returned.frames}, stamped {returned.stamped}, "
                     f"paused {returned.paused})"
                 )
             returned.changed.clear()
