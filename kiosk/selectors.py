@@ -44,3 +44,12 @@ def kiosk_greeting(kiosk: Kiosk) -> dict:
             for text in current_texts()
         ],
     }
+
+
+def global_switch() -> FusionSwitch:
+    """The global switch row as it stands (an unsaved "on" row when never touched)."""
+    return FusionSwitch.objects.filter(pk=1).first() or FusionSwitch(pk=1, enabled=True)
+
+
+def kiosks_with_switch() -> list[Kiosk]:
+    return list(Kiosk.objects.select_related("identity").order_by("name"))

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "kiosk",
     "consent",
     "media_engine.apps.MediaEngineConfig",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +201,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = "UTC"
