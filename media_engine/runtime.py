@@ -54,6 +54,11 @@ def provider_preference() -> str:
     return value
 
 
+def cuda_available() -> bool:
+    """Whether this ONNX Runtime build can run models on CUDA (and the setting allows it)."""
+    return CUDA in available_providers()
+
+
 def available_providers() -> list[str]:
     """The providers to ask for, best first: CUDA where this build has it, then CPU."""
     providers = []
@@ -79,18 +84,35 @@ class ModelSession:
         return self.session.run(self.output_names, {self.input_name: tensor})
 
 
-def open_session(
-    name: str, *, models_dir: Path = MODELS_DIR, threads: int | None = None
-) -> ModelSession:
-    """A new session for manifest entry ``name`` (its file checked by sha256 first)."""
-    path = verified_path(name, models_dir=models_dir)
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """The options every session of the media engine uses."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or intra_op_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=available_providers())
+    return options
+
+
+def create_session(
+    model: str | Path | bytes, providers: list[str] | None = None, threads: int | None = None
+) -> ort.InferenceSession:
+    """A session for a model that is not one of the shipped files: a graph built in memory
+    (bytes), or an operator-supplied model pack whose files the caller has checked. Shipped
+    models go through :func:`open_session` / :func:`shared_session` instead."""
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(
+        source, sess_options=session_options(threads), providers=providers or available_providers()
+    )
+
+
+def open_session(
+    name: str, *, models_dir: Path = MODELS_DIR, threads: int | None = None
+) -> ModelSession:
+    """A new session for manifest entry ``name`` (its file checked by sha256 first)."""
+    path = verified_path(name, models_dir=models_dir)
+    session = create_session(path, threads=threads)
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise RuntimeError(f"model {name} has {len(inputs)} inputs; one was expected")

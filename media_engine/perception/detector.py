@@ -148,7 +148,28 @@ class FaceDetector:
         )
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
-        """All faces in the frame, best score first."""
+        """All faces in the frame, best score first.
+
+        The whole frame is letterboxed into the model's square input, which makes the faces
+        of a wide frame small; when that finds nothing in a frame wider (or taller) than 6:5,
+        the central square is searched too, where a kiosk's visitor stands.
+        """
+        detections = self._detect(bgr)
+        h, w = bgr.shape[:2]
+        if not detections and max(w, h) > 1.2 * min(w, h):
+            side = min(w, h)
+            x0, y0 = (w - side) // 2, (h - side) // 2
+            detections = [
+                Detection(
+                    box=(d.box[0] + x0, d.box[1] + y0, d.box[2], d.box[3]),
+                    keypoints=d.keypoints + np.array([x0, y0], np.float32),
+                    score=d.score,
+                )
+                for d in self._detect(bgr[y0 : y0 + side, x0 : x0 + side])
+            ]
+        return detections
+
+    def _detect(self, bgr: np.ndarray) -> list[Detection]:
         h, w = bgr.shape[:2]
         tensor, scale, off_x, off_y = letterbox(bgr)
         outputs = self.session.run(tensor)

@@ -18,6 +18,7 @@ read as a narrowed eye. Conventions (see ``media_engine.perception.types.Measure
 - ``brow_raise``: mean brow-to-upper-lid distance over the face's height (forehead to chin).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -27,37 +28,53 @@ from media_engine.perception.types import Measures
 
 _RIGID = np.array(t.RIGID)
 
+# Every distance the measures need, as (from, to) pairs, measured in one numpy call.
+_PAIRS = np.array(
+    [
+        *t.LEFT_EYE_LIDS,  # 0-2
+        t.LEFT_EYE_CORNERS,  # 3
+        *t.RIGHT_EYE_LIDS,  # 4-6
+        t.RIGHT_EYE_CORNERS,  # 7
+        *t.INNER_LIP_GAP,  # 8-10
+        t.MOUTH_CORNERS,  # 11
+        (t.RIGHT_CHEEK, t.LEFT_CHEEK),  # 12
+        (t.FOREHEAD, t.CHIN),  # 13
+        (105, 159),  # 14-15: the visitor's right brow over its upper lid
+        (66, 158),
+        (334, 386),  # 16-17: left
+        (296, 385),
+    ]
+)
 
-def _dist(points: np.ndarray, a: int, b: int) -> float:
-    return float(np.linalg.norm(points[a] - points[b]))
+
+@functools.cache
+def _canonical_rigid() -> np.ndarray:
+    points = t.canonical_points()[_RIGID].astype(np.float64)
+    return points - points.mean(0)
 
 
-def eye_openness(points: np.ndarray, lids: tuple[tuple[int, int], ...],
-                 corners: tuple[int, int]) -> float:  # fmt: skip
-    width = _dist(points, *corners)
-    if width <= 1e-6:
-        return 0.0
-    return float(np.mean([_dist(points, a, b) for a, b in lids]) / width)
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 1e-6 else 0.0
 
 
 def head_rotation(points: np.ndarray) -> np.ndarray:
     """The rotation (3x3) taking the canonical face's frame to the landmarks' frame."""
-    canonical = t.canonical_points()[_RIGID].astype(np.float64)
-    observed = points[_RIGID].astype(np.float64)
-    a = canonical - canonical.mean(0)
-    b = observed - observed.mean(0)
-    u, _, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(u @ vt)) or 1.0
-    return (u @ np.diag([1.0, 1.0, d]) @ vt).T
+    observed = points[_RIGID]
+    h = _canonical_rigid().T @ (observed - observed.mean(0))
+    u, _, vt = np.linalg.svd(h)
+    if np.linalg.det(u @ vt) < 0:
+        vt[2] = -vt[2]
+    return (u @ vt).T
 
 
 def head_angles(rotation: np.ndarray) -> tuple[float, float, float]:
-    """Yaw, pitch, roll in degrees (conventions in the module docstring)."""
-    forward = rotation @ np.array([0.0, 0.0, -1.0])  # where the face looks (at the camera)
-    across = rotation @ np.array([1.0, 0.0, 0.0])  # from the right eye to the left eye
+    """Yaw, pitch, roll in degrees (conventions in the module docstring), for a rotation
+    composed as yaw(pitch(roll(canonical))): roll about the face's own depth axis first, then
+    pitch, then yaw about the vertical."""
+    forward = -rotation[:, 2]  # where the face looks: the canonical -z (at the camera)
     yaw = math.degrees(math.atan2(forward[0], -forward[2]))
     pitch = math.degrees(math.atan2(-forward[1], math.hypot(forward[0], forward[2])))
-    roll = math.degrees(math.atan2(across[1], across[0]))
+    roll = math.degrees(math.atan2(rotation[1, 0], rotation[1, 1]))
     return yaw, pitch, roll
 
 
@@ -65,21 +82,14 @@ def measure(landmarks: np.ndarray) -> Measures:
     """All measures of one face from its (468, 3) landmarks in frame pixels."""
     points = np.asarray(landmarks, np.float64)
     yaw, pitch, roll = head_angles(head_rotation(points))
-    mouth_w = _dist(points, *t.MOUTH_CORNERS)
-    face_w = _dist(points, t.RIGHT_CHEEK, t.LEFT_CHEEK)
-    face_h = _dist(points, t.FOREHEAD, t.CHIN)
-    gap = float(np.mean([_dist(points, a, b) for a, b in t.INNER_LIP_GAP]))
-    brow = np.mean([
-        _dist(points, 105, 159), _dist(points, 66, 158),  # visitor's right brow over lid
-        _dist(points, 334, 386), _dist(points, 296, 385),  # left
-    ])  # fmt: skip
+    d = np.linalg.norm(points[_PAIRS[:, 0]] - points[_PAIRS[:, 1]], axis=1)
     return Measures(
         yaw=yaw,
         pitch=pitch,
         roll=roll,
-        left_eye_open=eye_openness(points, t.LEFT_EYE_LIDS, t.LEFT_EYE_CORNERS),
-        right_eye_open=eye_openness(points, t.RIGHT_EYE_LIDS, t.RIGHT_EYE_CORNERS),
-        mouth_open=gap / mouth_w if mouth_w > 1e-6 else 0.0,
-        mouth_width=mouth_w / face_w if face_w > 1e-6 else 0.0,
-        brow_raise=float(brow / face_h) if face_h > 1e-6 else 0.0,
+        left_eye_open=_ratio(d[0:3].mean(), d[3]),
+        right_eye_open=_ratio(d[4:7].mean(), d[7]),
+        mouth_open=_ratio(d[8:11].mean(), d[11]),
+        mouth_width=_ratio(d[11], d[12]),
+        brow_raise=_ratio(d[14:18].mean(), d[13]),
     )

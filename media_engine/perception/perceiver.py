@@ -100,6 +100,8 @@ class Perceiver:
             timestamp = time.monotonic()
         frame = as_bgr(bgr)
         converted = time.perf_counter()
+        if self.tracker.frame_size not in (None, (frame.shape[1], frame.shape[0])):
+            self.filter.reset()  # a new processing size: points jump by the scale
         step = self.tracker.step(frame)
         self.frames += 1
         smooth_ms = measures_ms = 0.0

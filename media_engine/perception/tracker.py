@@ -67,11 +67,25 @@ class FaceTracker:
         self.mesh = mesh
         self.min_presence = min_presence
         self.region: Region | None = None
+        self.frame_size: tuple[int, int] | None = None
         self.detector_calls = 0
         self.losses = 0
 
     def reset(self) -> None:
         self.region = None
+
+    def _follow_resize(self, width: int, height: int) -> None:
+        """The processing size changed (adaptive resolution): the same picture, scaled, so the
+        region scales with it instead of being lost."""
+        if self.frame_size is not None and self.region is not None:
+            old_w, old_h = self.frame_size
+            if (old_w, old_h) != (width, height):
+                sx, sy = width / old_w, height / old_h
+                r = self.region
+                self.region = Region(
+                    cx=r.cx * sx, cy=r.cy * sy, size=r.size * math.sqrt(sx * sy), angle=r.angle
+                )
+        self.frame_size = (width, height)
 
     def _detect(self, bgr: np.ndarray) -> Region | None:
         self.detector_calls += 1
@@ -87,6 +101,7 @@ class FaceTracker:
 
     def step(self, bgr: np.ndarray) -> TrackStep:
         h, w = bgr.shape[:2]
+        self._follow_resize(w, h)
         detect_ms = landmarks_ms = 0.0
         detected = new_track = False
         result = None
