@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 SWITCH_POLL_S = 0.5
 SWITCH_READ_TIMEOUT_S = 2.0
+LAYER_RETRY_S = 1.0
 END_REASONS = {choice.value for choice in EndReason}
 
 
@@ -148,10 +149,21 @@ class MediaWorker:
             self._room.clear()
 
     # --- offers ------------------------------------------------------------------------
+    async def _receive(self, channel: str) -> dict:
+        """The next message on ``channel``; waits out channel-layer outages (Redis restart)."""
+        while True:
+            try:
+                return await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("channel layer receive on %s failed (%s); retrying", channel, exc)
+                await asyncio.sleep(LAYER_RETRY_S)
+
     async def _take_offers(self) -> None:
         while True:
             await self._room.wait()
-            message = await self.layer.receive(protocol.OFFERS_CHANNEL)
+            message = await self._receive(protocol.OFFERS_CHANNEL)
             if message.get("type") != "media.offer":
                 logger.warning("ignored %r on the offers channel", message.get("type"))
                 continue
@@ -276,7 +288,7 @@ class MediaWorker:
     # --- control -----------------------------------------------------------------------
     async def _control(self) -> None:
         while True:
-            message = await self.layer.receive(self.control_channel)
+            message = await self._receive(self.control_channel)
             try:
                 await self._dispatch(message)
             except Exception:

@@ -18,7 +18,9 @@ MIN_WIDTH = 80
 
 
 def _check(number: int) -> int:
-    return (number ^ (number >> 4) ^ (number >> 8) ^ (number >> 12)) & 0xF
+    # xor of the four nibbles, xor 0b1010 so that an all-black or all-white patch (a plain
+    # background) never reads as a stamp
+    return (number ^ (number >> 4) ^ (number >> 8) ^ (number >> 12) ^ 0b1010) & 0xF
 
 
 def _bits(number: int) -> list[int]:

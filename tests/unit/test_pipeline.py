@@ -141,6 +141,9 @@ def test_framestamp_round_trip_and_survives_scaling(number):
 
 def test_framestamp_reads_none_without_a_stamp():
     assert framestamp.read(np.full((480, 640, 3), 128, np.uint8)) is None
+    assert framestamp.read(np.zeros((480, 640, 3), np.uint8)) is None
+    assert framestamp.read(np.full((480, 640, 3), 255, np.uint8)) is None
+    assert framestamp.read(paused_frame(640, 480)) is None
     assert framestamp.read(np.zeros((10, 10, 3), np.uint8)) is None
     frame = framestamp.stamp(np.zeros((480, 640, 3), np.uint8), 1234)
     frame[16:48, 464:624] = 255 - frame[16:48, 464:624]  # every bit flipped: check fails
