@@ -59,6 +59,12 @@ def find_kiosk_and_greeting(slug: str) -> tuple[Any, dict] | None:
     return kiosk, selectors.kiosk_greeting(kiosk)
 
 
+if settings.MEDIA_ENGINE_IN_PROCESS:
+    # The embedded default: import the media engine (aiortc, PyAV, ONNX Runtime: over a
+    # second) when daphne starts, not while the first visitor waits for the page's hello.
+    from media_engine import embedded  # noqa: F401
+
+
 async def start_embedded_media_engine() -> None:
     """In the embedded default the media engine lives in this process; start it once."""
     from media_engine import embedded
