@@ -263,6 +263,7 @@ async def run(args: argparse.Namespace) -> dict:
     from media_engine.ice import offer_loopback_candidates
 
     offer_loopback_candidates()  # loopback-only machines (CI): the client needs 127.0.0.1 too
+    load_before = os.getloadavg()[0]
     base = await baseline(args.warmup, args.seconds)
     print(f"baseline (stock aiortc echo): {json.dumps(base)}", flush=True)
     served = await service(args.warmup, args.seconds, args.engine)
@@ -295,6 +296,8 @@ async def run(args: argparse.Namespace) -> dict:
             and served["p95_ms"] <= 50
         ),
         "machine": f"{platform.node()} {os.cpu_count()} cpu {platform.machine()}",
+        # other work on the machine skews the tails: the 1-minute load before and after
+        "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
