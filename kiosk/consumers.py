@@ -91,6 +91,12 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNKNOWN_KIOSK)
             return
         self.kiosk, greeting = found
+        if settings.MEDIA_ENGINE_IN_PROCESS:
+            # Warm the embedded media engine while the visitor reads the consent text.
+            try:
+                await start_embedded_media_engine()
+            except Exception:
+                logger.exception("embedded media engine did not start (retried at the offer)")
         await self.send_message(signaling.hello(ice_servers=settings.ICE_SERVERS, **greeting))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

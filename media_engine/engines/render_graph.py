@@ -14,7 +14,7 @@ graph is slower (``bench/pipeline.py`` shows both).
 import cv2
 import numpy as np
 
-from media_engine.engines.warp import Region, WarpGrid, upsample
+from media_engine.engines.warp import Region, WarpGrid, upsample_maps
 
 OPSET = 20
 # OpenCV's Lab (8-bit): D65 white, sRGB primaries.
@@ -274,9 +274,11 @@ class CpuRenderer:
         base: np.ndarray | None = None,
         alpha: np.ndarray | None = None,
     ) -> np.ndarray:
-        map_x, map_y, _ = upsample(grid)
+        map_x, map_y = upsample_maps(grid)
+        # Fixed-point maps: converting once is cheaper than remap converting per block.
+        fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
         out = cv2.remap(
-            self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            self.source, fixed, fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         if self.lab:
             lut = np.clip(np.arange(256, dtype=np.float32)[:, None] * gain + offset + 0.5, 0, 255)

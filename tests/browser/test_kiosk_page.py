@@ -135,6 +135,7 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
                 "loop_samples": len(samples),
                 "fps": fps,
                 "transform": transform,
+                "timeline_ms": page.evaluate("window.kioskMetrics.timeline"),
             }
         )
     )

@@ -84,8 +84,12 @@
   // What the page measured, readable by tests and by staff in the console.
   const metrics = (window.kioskMetrics = {
     loopMs: null, loopSamples: [], fps: null, framesDecoded: 0, server: null,
-    transform: "none", state: "idle",
+    transform: "none", state: "idle", timeline: {},
   });
+
+  function mark(step) {
+    metrics.timeline[step] = Math.round(performance.now() - (metrics.timeline.t0 || 0));
+  }
 
   function say(state, key, reason = "") {
     shown = { state, key, reason };
@@ -217,6 +221,7 @@
   }
 
   async function agree() {
+    metrics.timeline = { t0: performance.now() };
     setChoiceButtons(false);
     let v;
     try {
@@ -226,6 +231,7 @@
       send(v, { type: "consent", given: true, language: lang, text_sha256: consentSha() });
       const ok = await waitFor(v, "consent_ok");
       v.sessionId = ok.session_id;
+      mark("consent_ok");
     } catch (err) {
       setChoiceButtons(true);
       say("error", "error", err.message);
@@ -245,6 +251,7 @@
       finish(v, "failed", "camera_denied", err.name || String(err));
       return;
     }
+    mark("camera");
     if (v.over) { stopCamera(v); return; }
     try {
       await call(v);
@@ -305,6 +312,7 @@
     await pc.setLocalDescription(await pc.createOffer());
     await gatheringComplete(pc, ICE_GATHER_TIMEOUT_MS);
     if (v.over) return;
+    mark("offer_sent");
     send(v, { type: "offer", sdp: pc.localDescription.sdp, sdp_type: "offer" });
     v.offerSent = true;
     v.statsTimer = setInterval(() => reportStats(v), STATS_EVERY_MS);
@@ -332,6 +340,7 @@
 
   async function onAnswer(v, msg) {
     if (!v.pc || v.over) return;
+    mark("answer");
     try {
       await v.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
     } catch (err) {
@@ -398,6 +407,7 @@
       if (v.over || visit !== v) return;
       if (!v.firstFrame && remote.videoWidth > 0) {
         v.firstFrame = true;
+        mark("first_frame");
         stage.classList.add("playing");
         say("live", "live");
       }
