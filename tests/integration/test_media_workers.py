@@ -217,3 +217,20 @@ async def test_a_killed_worker_does_not_stop_the_other(layer, workers, kiosk):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_unreadable_switch_fails_closed(redis_url, layer, kiosk):
+    """A worker that cannot read the switch (its database is unreachable) sends only the
+    paused picture: never a fused or camera frame."""
+    settings = dict(connection.settings_dict, NAME="no_such_database_for_media_tests")
+    with media_workers(settings, redis_url, count=1) as (worker,):
+        call = ChannelCall(layer, kiosk.slug)
+        try:
+            await call.send_offer()
+            await call.connect()
+            await call.wait_frames(20, stamped=False)
+            assert call.peer.returned.stamped == 0
+            await call.wait_for("media.state", state="paused", within=10)
+        finally:
+            await call.close()
+        assert "fail closed" in worker.output()

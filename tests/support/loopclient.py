@@ -19,6 +19,7 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from media_engine.ice import offer_loopback_candidates
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.label import apply_label, label_region
 from media_engine.paused import paused_frame
@@ -163,6 +164,8 @@ class KioskPeer:
         fps: float = 30.0,
         complete_frame_release: bool = True,
     ) -> None:
+        # Machines whose only interface is loopback (CI): aioice would gather no candidate.
+        offer_loopback_candidates()
         self.camera = StampedCamera(width, height, fps)
         self.pc = RTCPeerConnection()
         self.returned: ReturnedVideo | None = None
