@@ -46,6 +46,7 @@ class StampedCamera(MediaStreamTrack):
         self.width, self.height, self.fps = width, height, fps
         self.sent_at: dict[int, float] = {}
         self.count = 0
+        self.frozen = False
         self._start: float | None = None
 
     def frame_bgr(self, number: int) -> np.ndarray:
@@ -58,6 +59,8 @@ class StampedCamera(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        if self.frozen:  # a kiosk that vanished: no more frames, and no goodbye
+            await asyncio.Event().wait()
         now = time.monotonic()
         if self._start is None:
             self._start = now
