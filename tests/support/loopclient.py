@@ -129,8 +129,12 @@ class ReturnedVideo:
             sent = self.camera.sent_at.get(number)
             if sent is not None:
                 self.round_trips_ms.append((now - sent) * 1000.0)
-            if self.check_label and bgr.shape[:2] == (self.camera.height, self.camera.width):
+            if self.check_label:
                 source = self.camera.frame_bgr(number)
+                height, width = bgr.shape[:2]
+                if (width, height) != (self.camera.width, self.camera.height):
+                    # adaptive resolution sent it smaller: compare at that size
+                    source = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
                 with_label = apply_label(source.copy())
                 if label_distance(bgr, with_label) < label_distance(bgr, source) / 3:
                     self.labelled += 1
