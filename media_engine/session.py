@@ -32,6 +32,7 @@ from django.conf import settings
 
 from consent.models import EndReason
 from media_engine import events, protocol
+from media_engine.adaptive import sender_bitrate
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.pipeline import FramePipeline
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
@@ -179,6 +180,7 @@ class MediaSession:
         keep_camera_timestamps(receiver)
         sender = pc.addTrack(self._outgoing)
         send_camera_timestamps(sender)
+        self._sender = sender
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
@@ -237,6 +239,7 @@ class MediaSession:
                 if not self._ending:
                     await self.end(EndReason.DISCONNECT, "the camera stream ended")
                 return
+            self.pipeline.bitrate_bps = sender_bitrate(getattr(self, "_sender", None))
             try:
                 fused = await loop.run_in_executor(
                     self._executor,

@@ -303,6 +303,10 @@ class MediaWorker:
         kind = message.get("type")
         if kind == "fusion.switch":
             self._switch_epoch += 1  # reads already in flight may predate the change
+            if message.get("enabled") is False:
+                # "Off" is the safe direction: stop fused video now, before the re-read
+                # (which stays the truth and resumes sessions the switch still allows).
+                await self._pause_matching(message.get("kiosk"))
             self._nudge.set()
             return
         if kind == "sessions.end":
@@ -320,6 +324,12 @@ class MediaWorker:
             session.set_client_stats(message.get("stats"))
         else:
             logger.info("ignored control message %r", kind)
+
+    async def _pause_matching(self, kiosk: Any) -> None:
+        """Pause the sessions of ``kiosk`` (every session when ``None``) at once."""
+        for session in list(self.sessions.values()):
+            if kiosk is None or session.kiosk == kiosk:
+                await session.set_fusion_allowed(False)
 
     async def _end_matching(self, message: dict) -> None:
         keys = [k for k in ("session_id", "kiosk", "identity_id") if message.get(k) is not None]

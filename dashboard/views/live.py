@@ -31,6 +31,13 @@ def live_page(request: HttpRequest) -> HttpResponse:
             "reconnecting": _("reconnecting…"),
             "end": _("End"),
             "end_title": _("End this session"),
+            "states": {
+                "connecting": _("connecting"),
+                "live": _("live"),
+                "paused": _("paused"),
+                "stopped": _("stopped"),
+                "failed": _("failed"),
+            },
         },
     }
     return render_page(

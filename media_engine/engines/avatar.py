@@ -38,7 +38,7 @@ FORGET_AFTER = 45
 # The part of the portrait that moves with the head, around the face oval (shares of the
 # face's size): hair above, ears and hair at the sides, the top of the neck below. Around
 # it, a ramp of BLEND × face height joins it to the picture that stays still.
-HEAD_TOP, HEAD_SIDES, HEAD_BOTTOM, BLEND = 0.4, 0.22, 0.12, 0.2
+HEAD_TOP, HEAD_SIDES, HEAD_BOTTOM, BLEND = 0.34, 0.18, 0.1, 0.14
 
 
 class AvatarEngine:

@@ -100,7 +100,11 @@ def build_render_graph(source: np.ndarray, *, lab: bool, blend: bool):
             helper.make_node("Reshape", ["gain", "c_shape"], ["gain4"]),
             helper.make_node("Reshape", ["offset", "c_shape"], ["offset4"]),
             helper.make_node("Mul", ["sampled", "gain4"], ["lab_g"]),
-            helper.make_node("Add", ["lab_g", "offset4"], ["lab_adj"]),
+            helper.make_node("Add", ["lab_g", "offset4"], ["lab_off"]),
+            # As the 8-bit Lab image of the OpenCV path: whole levels within 0..255.
+            helper.make_node("Add", ["lab_off", "fhalf"], ["lab_half"]),
+            helper.make_node("Floor", ["lab_half"], ["lab_round"]),
+            helper.make_node("Clip", ["lab_round", "f0", "f255"], ["lab_adj"]),
         ]
         lab_nodes, lab_inits = _lab_to_bgr("lab_adj", "bgr_f")
         nodes += lab_nodes

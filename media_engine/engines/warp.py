@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 # Grid points per face height: about 1/4 of a pixel step for a 200-pixel face.
-GRID_POINTS_PER_FACE = 56
+GRID_POINTS_PER_FACE = 44
 MIN_STEP = 2
 MAX_STEP = 8
 

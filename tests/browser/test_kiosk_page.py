@@ -124,6 +124,10 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
     screenshot(page, "stopped")
     assert page.evaluate("document.getElementById('remote').srcObject") is None
     assert wait_for_end("browser-kiosk", 1)[0].end_reason == "bye"
+    # The next visitor starts from the consent screen.
+    page.get_by_role("button", name="Back to start").click()
+    expect(page.locator("#screen-consent")).to_be_visible()
+    expect(page.locator("#status")).to_have_attribute("data-state", "idle")
 
     print(
         "\nkiosk page loop: "

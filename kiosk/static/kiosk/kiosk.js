@@ -45,6 +45,10 @@
       camera_denied: "无法开启摄像头：{r}",
       closed: "与服务器的连接已断开。",
       without: "不使用数字人继续办理，摄像头未开启。",
+      operator: "工作人员已结束本次服务。摄像头已关闭。",
+      withdrawn: "您已撤回同意，处理已停止。",
+      expired: "同意已过期，处理已停止。",
+      revoked: "所用形象的授权已撤回，服务已停止。",
       loop: "环路延迟 {ms} ms · {fps} 帧/秒",
       codes: {
         busy: "服务器繁忙，请稍后再试",
@@ -73,6 +77,10 @@
       camera_denied: "The camera could not be started: {r}",
       closed: "The connection to the server was lost.",
       without: "Continuing without the digital human; the camera is off.",
+      operator: "A member of staff ended the session. The camera is off.",
+      withdrawn: "You withdrew your consent; processing has stopped.",
+      expired: "The consent expired; processing has stopped.",
+      revoked: "The presenter's consent was withdrawn; the session has stopped.",
       loop: "loop {ms} ms · {fps} fps",
       codes: { ice_failed: "the network path failed", error: "server error" },
     },
@@ -481,7 +489,10 @@
     if (v.loopWorker) v.loopWorker.terminate();
     remote.srcObject = null;
     stage.classList.remove("playing");
-    const known = ["stopped", "busy", "disabled", "closed", "camera_denied"];
+    const known = [
+      "stopped", "busy", "disabled", "closed", "camera_denied",
+      "operator", "withdrawn", "expired", "revoked",
+    ];
     if (known.includes(key)) say(state, key, reason);
     else if (state === "stopped") say(state, "stopped");
     else say(state, state === "busy" ? "busy" : "failed", reason || key);
