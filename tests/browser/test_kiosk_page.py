@@ -174,3 +174,25 @@ def test_continue_without_the_digital_human_uses_no_camera(kiosk_server, browser
     page.locator("#without-done").click()
     assert wait_for_end("plain-kiosk", 1)[0].end_reason in ("bye", "disconnect")
     context.close()
+
+
+def test_switching_fusion_off_mid_call_shows_paused(kiosk_server, browser):
+    from kiosk.models import FusionSwitch
+
+    add_kiosk("switch-kiosk", "Switch kiosk")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(kiosk_server + "/kiosk/switch-kiosk/")
+    page.get_by_role("button", name="English").click()
+    page.locator("#agree").click()
+    wait_live(page)
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    # The operator's switch (the database row is the truth; the worker re-reads it).
+    in_thread(FusionSwitch.objects.update_or_create, pk=1, defaults={"enabled": False})
+    expect(page.locator("#status")).to_have_attribute("data-state", "paused", timeout=WAIT_MS)
+    expect(page.locator("#status")).to_contain_text("switched off")
+    in_thread(FusionSwitch.objects.update_or_create, pk=1, defaults={"enabled": True})
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#status")).to_have_attribute("data-state", "stopped")
+    context.close()

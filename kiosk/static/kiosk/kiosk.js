@@ -36,7 +36,7 @@
       camera: "正在开启摄像头…",
       connecting: "正在连接数字人…",
       live: "进行中 · 您看到的画面为 AI 合成",
-      paused: "已暂停：{r}",
+      paused: "已暂停：数字人功能已关闭。",
       stopped: "已停止。摄像头已关闭。",
       busy: "服务器繁忙，请稍后再试。",
       disabled: "数字人功能已关闭。您可以不使用数字人继续办理。",
@@ -417,7 +417,7 @@
         v.firstFrame = true;
         mark("first_frame");
         stage.classList.add("playing");
-        say("live", "live");
+        if (metrics.state === "connecting") say("live", "live"); // not over "paused"
       }
       if (md.rtpTimestamp !== undefined) {
         const sent = v.sentAt.get(md.rtpTimestamp >>> 0);
