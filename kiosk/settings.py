@@ -147,6 +147,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # only costs a duplicate that is stored once.
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "300")),
     "socket_connect_timeout": 5,
+    # How often a worker looks for such messages (kombu's defaults: 10 s, every 10th look).
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL_S", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
 }
 CELERY_BEAT_SCHEDULE = {
     "audit-sweep-outbox": {
