@@ -1,3 +1,13 @@
-"""WebSocket routes (signaling)."""
+"""WebSocket routes (signaling, docs/signaling.md; the dashboard's live page)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from dashboard.consumers import LiveSessionsConsumer
+from kiosk.consumers import KioskSignalingConsumer
+
+# <str:slug>, not <slug:slug>: a malformed name still reaches the consumer, which answers
+# with a clear "unknown_kiosk" error instead of a bare refused handshake.
+websocket_urlpatterns: list = [
+    path("ws/kiosk/<str:slug>/", KioskSignalingConsumer.as_asgi()),
+    path("ws/dashboard/live/", LiveSessionsConsumer.as_asgi()),
+]

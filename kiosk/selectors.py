@@ -1,5 +1,6 @@
 """Reads about kiosks and the fusion switch (plain functions, no side effects)."""
 
+from consent.selectors import current_texts
 from kiosk.models import FusionSwitch, Kiosk
 
 
@@ -21,3 +22,34 @@ def fusion_allowed(kiosk_slug: str | None = None) -> bool:
         if kiosk is None or not kiosk.fusion_enabled:
             return False
     return True
+
+
+def kiosk_greeting(kiosk: Kiosk) -> dict:
+    """What a kiosk page is told when it connects: who it is and which consent texts apply."""
+    return {
+        "kiosk": {
+            "slug": kiosk.slug,
+            "name": kiosk.name,
+            "location": kiosk.location,
+            "engine": kiosk.engine,
+        },
+        "consent_texts": [
+            {
+                "purpose": text.purpose,
+                "language": text.language,
+                "version": text.version,
+                "sha256": text.sha256,
+                "title": text.title,
+            }
+            for text in current_texts()
+        ],
+    }
+
+
+def global_switch() -> FusionSwitch:
+    """The global switch row as it stands (an unsaved "on" row when never touched)."""
+    return FusionSwitch.objects.filter(pk=1).first() or FusionSwitch(pk=1, enabled=True)
+
+
+def kiosks_with_switch() -> list[Kiosk]:
+    return list(Kiosk.objects.select_related("identity").order_by("name"))

@@ -1,5 +1,7 @@
 """Writes about kiosks (plain functions; views and consumers stay thin)."""
 
+from consent.models import KioskSession
+from consent.services import end_kiosk_session, record_worker, start_kiosk_session
 from kiosk.models import Engine, Kiosk
 
 DEMO_KIOSK_SLUG = "demo"
@@ -12,3 +14,24 @@ def ensure_demo_kiosk() -> Kiosk:
         defaults={"name": "Demo kiosk", "location": "Counter 1", "engine": Engine.AVATAR},
     )
     return kiosk
+
+
+def begin_kiosk_session(
+    kiosk: Kiosk, *, consent_given: bool, language: str, text_sha256: str = ""
+) -> KioskSession:
+    """The visitor chose on the consent screen: record the session (one place for this call).
+
+    ``consent_given`` False is the path without the digital human: the visit is recorded,
+    no camera is used and no face is processed.
+    """
+    return start_kiosk_session(kiosk, consent_given=consent_given, language=language)
+
+
+def finish_kiosk_session(session_id: str, reason: str, detail: str = "") -> None:
+    """Record the end of a visit once (a later call keeps the first reason)."""
+    end_kiosk_session(session_id, reason, detail)
+
+
+def record_kiosk_worker(session_id: str, worker: str) -> None:
+    """Note which media worker took the visit's call."""
+    record_worker(session_id, worker)

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "channels",
     "kiosk",
     "consent",
+    "media_engine.apps.MediaEngineConfig",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -107,13 +109,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer, broker and where the media engine runs -------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
-        }
+REDIS_SOCKET_TIMEOUT_S = 30.0
+
+
+def redis_channel_layer(url: str, **config: object) -> dict:
+    """The Redis channel layer for ``url`` (tests use it with a prefix of their own).
+
+    redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis'
+    5 s BZPOPMIN: an idle ``receive()`` then dies with "Timeout reading from ...". The
+    socket timeout must exceed the block time.
+    """
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}],
+            "capacity": 1000,
+            "expiry": 30,
+            **config,
+        },
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -186,6 +204,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = "UTC"
@@ -193,6 +213,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it, even when empty
 # Serve straight from the apps' static/ folders, so no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -1,8 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from kiosk import views
+
 urlpatterns = [
+    path("", views.kiosk_list, name="kiosk-list"),
+    path("kiosk/<slug:slug>/", views.kiosk_screen, name="kiosk-screen"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("dashboard/", include("dashboard.urls")),
 ]

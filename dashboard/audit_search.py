@@ -1,0 +1,229 @@
+"""Searching the audit trail: filters, keyset pages and streaming exports.
+
+Pages are keyset pages on (occurred_at, seq), newest first: a page is "the 50 events
+before this (time, seq)", which PostgreSQL answers from an index however deep the page
+is; there is no OFFSET and no COUNT(*). Each filter has an index that starts with it and
+continues with (occurred_at, seq) (migration dashboard 0002), so a filtered page reads
+only the rows it shows. The kiosk filter reads ``details->>'kiosk'``: events about a
+kiosk carry its slug there (dashboard.staff_audit and the media engine do).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consent.models import AuditEvent
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 1000
+# The actions the search form suggests (any action can be typed).
+KNOWN_ACTIONS = (
+    "switch.off",
+    "switch.on",
+    "session.end",
+    "consent.revoke",
+    "identity_consent.revoke",
+    "audit.export",
+)
+
+
+class BadSearch(ValueError):
+    """A search the dashboard cannot run as given (the message says why)."""
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    kiosk: str = ""
+    session: uuid.UUID | None = None
+    actor: str = ""
+    action: str = ""
+
+    def as_params(self) -> dict[str, str]:
+        params = {
+            "since": _format_time(self.since),
+            "until": _format_time(self.until),
+            "kiosk": self.kiosk,
+            "session": str(self.session) if self.session else "",
+            "actor": self.actor,
+            "action": self.action,
+        }
+        return {k: v for k, v in params.items() if v}
+
+    def as_details(self) -> dict[str, str]:
+        return self.as_params()
+
+
+@dataclass
+class AuditPage:
+    events: list[Any]
+    older: str | None  # cursor of the next (older) page
+    newer: str | None  # cursor of the previous (newer) page
+    query: AuditQuery = field(default_factory=AuditQuery)
+
+
+def _format_time(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def _parse_time(raw: str, name: str) -> dt.datetime | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        message = _("%(name)s is not a date and time (YYYY-MM-DDTHH:MM).") % {"name": name}
+        raise BadSearch(message) from None
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def parse_query(params: Any) -> AuditQuery:
+    """The search form (GET parameters) as a query; BadSearch says what is wrong."""
+    since = _parse_time(params.get("since", ""), _("From"))
+    until = _parse_time(params.get("until", ""), _("Until"))
+    if since and until and since > until:
+        raise BadSearch(_("“From” is after “Until”."))
+    session_raw = (params.get("session") or "").strip()
+    session = None
+    if session_raw:
+        try:
+            session = uuid.UUID(session_raw)
+        except ValueError:
+            raise BadSearch(_("The session is not a session id (a UUID).")) from None
+    fields = {}
+    for name, limit in (("kiosk", 64), ("actor", 200), ("action", 64)):
+        value = (params.get(name) or "").strip()
+        if len(value) > limit:
+            raise BadSearch(_("%(name)s is too long.") % {"name": name})
+        fields[name] = value
+    return AuditQuery(since=since, until=until, session=session, **fields)
+
+
+def filtered(query: AuditQuery) -> QuerySet:
+    events = AuditEvent.objects.all()
+    if query.since:
+        events = events.filter(occurred_at__gte=query.since)
+    if query.until:
+        events = events.filter(occurred_at__lte=query.until)
+    if query.session:
+        events = events.filter(session_id=query.session)
+    if query.actor:
+        kind, sep, name = query.actor.partition(":")
+        if sep and kind in ("user", "kiosk", "system"):
+            events = events.filter(actor_kind=kind, actor=name)
+        else:
+            events = events.filter(actor=query.actor)
+    if query.action:
+        events = events.filter(action=query.action)
+    if query.kiosk:
+        events = events.alias(kiosk_key=KeyTextTransform("kiosk", "details")).filter(
+            kiosk_key=query.kiosk
+        )
+    return events
+
+
+def encode_cursor(occurred_at: dt.datetime, seq: int) -> str:
+    raw = f"{occurred_at.astimezone(dt.UTC).isoformat()}|{seq}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, seq = raw.split("|")
+        value = dt.datetime.fromisoformat(when)
+        if timezone.is_naive(value):
+            raise ValueError("naive")
+        return value, int(seq)
+    except (ValueError, UnicodeDecodeError):
+        raise BadSearch(_("The page link is damaged; start the search again.")) from None
+
+
+def _older_than(events: QuerySet, when: dt.datetime, seq: int) -> QuerySet:
+    # (occurred_at, seq) < (when, seq), written so that the index range is on occurred_at.
+    return events.filter(occurred_at__lte=when).filter(Q(occurred_at__lt=when) | Q(seq__lt=seq))
+
+
+def _newer_than(events: QuerySet, when: dt.datetime, seq: int) -> QuerySet:
+    return events.filter(occurred_at__gte=when).filter(Q(occurred_at__gt=when) | Q(seq__gt=seq))
+
+
+def search(
+    query: AuditQuery, *, before: str = "", after: str = "", size: int = PAGE_SIZE
+) -> AuditPage:
+    """One page of events, newest first. ``before``: the page after that cursor (older);
+    ``after``: the page before it (newer)."""
+    events = filtered(query)
+    if after:
+        when, seq = decode_cursor(after)
+        rows = list(_newer_than(events, when, seq).order_by("occurred_at", "seq")[: size + 1])
+        has_more_newer = len(rows) > size
+        rows = list(reversed(rows[:size]))
+        older = encode_cursor(rows[-1].occurred_at, rows[-1].seq) if rows else None
+        newer = encode_cursor(rows[0].occurred_at, rows[0].seq) if rows and has_more_newer else None
+        return AuditPage(rows, older=older, newer=newer, query=query)
+    if before:
+        when, seq = decode_cursor(before)
+        events = _older_than(events, when, seq)
+    rows = list(events.order_by("-occurred_at", "-seq")[: size + 1])
+    has_more = len(rows) > size
+    rows = rows[:size]
+    older = encode_cursor(rows[-1].occurred_at, rows[-1].seq) if rows and has_more else None
+    newer = encode_cursor(rows[0].occurred_at, rows[0].seq) if rows and before else None
+    return AuditPage(rows, older=older, newer=newer, query=query)
+
+
+def iter_results(query: AuditQuery, chunk: int = EXPORT_CHUNK) -> Iterator[Any]:
+    """Every matching event, newest first, read in keyset chunks (constant memory)."""
+    events = filtered(query)
+    cursor: tuple[dt.datetime, int] | None = None
+    while True:
+        page = events if cursor is None else _older_than(events, *cursor)
+        rows = list(page.order_by("-occurred_at", "-seq")[:chunk])
+        yield from rows
+        if len(rows) < chunk:
+            return
+        cursor = (rows[-1].occurred_at, rows[-1].seq)
+
+
+EXPORT_FIELDS = (
+    "seq",
+    "event_id",
+    "occurred_at",
+    "recorded_at",
+    "actor_kind",
+    "actor",
+    "action",
+    "target",
+    "session_id",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def export_row(event: Any) -> dict[str, Any]:
+    """An event as plain JSON values, with its hashes (so the export can be re-verified)."""
+    row = {}
+    for name in EXPORT_FIELDS:
+        value = getattr(event, name)
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(dt.UTC).isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        row[name] = value
+    return row

@@ -1,0 +1,67 @@
+"""The live page's socket: staff only; forwards the media workers' per-session stats.
+
+Workers publish ``session.stats`` and ``session.ended`` to STATS_GROUP; a switch change is
+announced on CONTROL_GROUP. This consumer listens to both and passes them on to the page,
+which keeps the last minutes of numbers and draws the charts.
+"""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from dashboard.roles import VIEW_DASHBOARD
+from media_engine.protocol import CONTROL_GROUP, STATS_GROUP
+
+FORBIDDEN = 4403
+
+
+class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: tuple[str, ...] = ()
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        allowed = (
+            user is not None
+            and user.is_authenticated
+            and await database_sync_to_async(user.has_perm)(VIEW_DASHBOARD)
+        )
+        if not allowed:
+            await self.close(code=FORBIDDEN)
+            return
+        for group in (STATS_GROUP, CONTROL_GROUP):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = (STATS_GROUP, CONTROL_GROUP)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        """The page only listens."""
+
+    async def session_stats(self, event: dict) -> None:
+        await self.send_json(
+            {
+                "type": "stats",
+                "session_id": event.get("session_id"),
+                "kiosk": event.get("kiosk"),
+                "worker": event.get("worker"),
+                "stats": event.get("stats") or {},
+            }
+        )
+
+    async def session_ended(self, event: dict) -> None:
+        await self.send_json(
+            {
+                "type": "ended",
+                "session_id": event.get("session_id"),
+                "kiosk": event.get("kiosk"),
+                "reason": event.get("reason"),
+            }
+        )
+
+    async def fusion_switch(self, event: dict) -> None:
+        await self.send_json({"type": "switch", "kiosk": event.get("kiosk")})
+
+    async def sessions_end(self, event: dict) -> None:
+        """An operator ended sessions; the workers report each as ``session.ended``."""

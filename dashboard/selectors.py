@@ -1,0 +1,47 @@
+"""What the dashboard reads (plain functions, no side effects)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from consent.models import KioskSession
+
+# A session whose row never got an end (a worker killed hard) stops counting as live.
+LIVE_SESSION_MAX_AGE = timedelta(hours=12)
+
+
+def live_sessions() -> list[KioskSession]:
+    since = timezone.now() - LIVE_SESSION_MAX_AGE
+    return list(
+        KioskSession.objects.filter(ended_at__isnull=True, started_at__gte=since)
+        .select_related("kiosk", "kiosk__identity")
+        .order_by("-started_at")[:500]
+    )
+
+
+def live_session_rows() -> list[dict[str, Any]]:
+    """The live sessions as the live page's JSON rows (stats arrive over the socket)."""
+    rows = []
+    for s in live_sessions():
+        identity = s.kiosk.identity
+        rows.append(
+            {
+                "session_id": str(s.pk),
+                "kiosk": s.kiosk.slug,
+                "kiosk_name": s.kiosk.name,
+                "worker": s.worker,
+                "engine": s.engine or s.kiosk.engine,
+                "identity": identity.name if identity else "",
+                "consent_reference": consent_reference(s),
+                "started_at": s.started_at.isoformat(),
+            }
+        )
+    return rows
+
+
+def consent_reference(session: KioskSession) -> str:
+    """The reference of the consent the visitor gave for this session."""
+    return f"session:{session.pk}" if session.consent_given else ""

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from dashboard.views import actions, audit, consents, live
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", live.live_page, name="live"),
+    path("live.json", live.live_json, name="live-json"),
+    path("kiosks/", live.kiosks_page, name="kiosks"),
+    path("switch/", actions.switch_global, name="switch-global"),
+    path("kiosks/<slug:slug>/switch/", actions.switch_kiosk, name="switch-kiosk"),
+    path("sessions/<uuid:session_id>/end/", actions.end_session, name="end-session"),
+    path("audit/", audit.audit_page, name="audit"),
+    path("audit/export.csv", audit.audit_export_csv, name="audit-csv"),
+    path("audit/export.json", audit.audit_export_json, name="audit-json"),
+    path("consents/", consents.consents_page, name="consents"),
+    path("identities/", consents.identities_page, name="identities"),
+    path("identities/<int:pk>/", consents.identity_detail, name="identity"),
+]

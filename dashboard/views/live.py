@@ -1,0 +1,82 @@
+"""The live sessions page and its JSON (the numbers arrive over the socket)."""
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from dashboard import selectors
+from dashboard.roles import END_SESSION, OPERATE_SWITCH, VIEW_DASHBOARD
+from dashboard.views.access import render_page, staff_only
+from kiosk.selectors import global_switch, kiosks_with_switch
+
+
+@require_GET
+@staff_only(VIEW_DASHBOARD)
+def live_page(request: HttpRequest) -> HttpResponse:
+    sessions = selectors.live_session_rows()
+    can_end = request.user.has_perm(END_SESSION)
+    config = {
+        "ws_path": "/ws/dashboard/live/",
+        "json_url": reverse("dashboard:live-json"),
+        "window_s": 300,
+        "sessions": sessions,
+        "end_url_template": reverse("dashboard:end-session", args=[uuid.UUID(int=0)])
+        if can_end
+        else "",
+        "strings": {
+            "live": _("live"),
+            "reconnecting": _("reconnecting…"),
+            "end": _("End"),
+            "end_title": _("End this session"),
+        },
+    }
+    return render_page(
+        request,
+        "dashboard/live.html",
+        {
+            "nav": "live",
+            "sessions": sessions,
+            "kiosks": kiosks_with_switch(),
+            "can_end": can_end,
+            "can_switch": request.user.has_perm(OPERATE_SWITCH),
+            "live_config": config,
+        },
+    )
+
+
+@require_GET
+@staff_only(VIEW_DASHBOARD)
+def live_json(request: HttpRequest) -> JsonResponse:
+    switch = global_switch()
+    return JsonResponse(
+        {
+            "sessions": selectors.live_session_rows(),
+            "switch": {
+                "enabled": switch.enabled,
+                "reason": switch.reason,
+                "changed_by": switch.changed_by,
+                "changed_at": switch.changed_at.isoformat() if switch.changed_at else None,
+            },
+            "kiosks": [
+                {"slug": k.slug, "fusion_enabled": k.fusion_enabled, "reason": k.fusion_reason}
+                for k in kiosks_with_switch()
+            ],
+        }
+    )
+
+
+@require_GET
+@staff_only(VIEW_DASHBOARD)
+def kiosks_page(request: HttpRequest) -> HttpResponse:
+    return render_page(
+        request,
+        "dashboard/kiosks.html",
+        {
+            "nav": "kiosks",
+            "kiosks": kiosks_with_switch(),
+            "can_switch": request.user.has_perm(OPERATE_SWITCH),
+        },
+    )

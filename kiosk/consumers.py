@@ -1,0 +1,323 @@
+"""The kiosk page's signaling WebSocket, ``/ws/kiosk/<slug>/`` (docs/signaling.md).
+
+One socket is one visit: hello -> consent -> one offer -> answer -> live -> bye. The rules
+of each message live in ``kiosk.signaling``; the records in ``kiosk.services``; this
+consumer only routes between the page and a media worker over the channel layer
+(``media_engine.protocol``) and keeps the few facts of the visit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from kiosk import selectors, services, signaling
+from media_engine import protocol
+
+logger = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are ours): the page shows the error it got just before.
+CLOSE_UNKNOWN_KIOSK = 4404
+CLOSE_TOO_MANY_ERRORS = 4400
+MAX_BAD_MESSAGES = 20
+MAX_PENDING_CANDIDATES = 32
+
+# A worker's refusal code -> (the visit's end reason, the page's error code or "").
+REFUSALS = {
+    "busy": ("busy", ""),
+    "expired": ("busy", ""),
+    "disabled": ("disabled", ""),
+    "no_video": ("error", "no_video"),
+    "bad_offer": ("error", "bad_sdp"),
+    "engine_unavailable": ("error", "engine_unavailable"),
+}
+
+
+def fusion_allowed_or_off(slug: str) -> bool:
+    """The switch, failing closed: an unreadable switch means off."""
+    try:
+        return selectors.fusion_allowed(slug)
+    except Exception:
+        logger.exception("fusion switch unreadable for kiosk %s: treated as off", slug)
+        return False
+
+
+def find_kiosk_and_greeting(slug: str) -> tuple[Any, dict] | None:
+    kiosk = selectors.get_kiosk(slug)
+    if kiosk is None:
+        return None
+    return kiosk, selectors.kiosk_greeting(kiosk)
+
+
+async def start_embedded_media_engine() -> None:
+    """In the embedded default the media engine lives in this process; start it once."""
+    from media_engine import embedded
+
+    started = embedded.ensure_started()
+    if inspect.isawaitable(started):
+        await started
+
+
+class KioskSignalingConsumer(AsyncWebsocketConsumer):
+    # --- the page's side ---------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
+        self.kiosk = None
+        self.session_id: str | None = None
+        self.consent_given = False
+        self.offered = False
+        self.ended = False
+        self.control_channel: str | None = None
+        self.pending_candidates: list[dict | None] = []
+        self.bad_messages = 0
+        self.last_worker_message = 0.0
+        self.offer_timer: asyncio.Task | None = None
+        self.watchdog: asyncio.Task | None = None
+        await self.accept()
+        found = await database_sync_to_async(find_kiosk_and_greeting)(self.slug)
+        if found is None:
+            await self.send_message(
+                signaling.error("unknown_kiosk", f"There is no kiosk named {self.slug[:64]!r}.")
+            )
+            await self.close(code=CLOSE_UNKNOWN_KIOSK)
+            return
+        self.kiosk, greeting = found
+        await self.send_message(signaling.hello(ice_servers=settings.ICE_SERVERS, **greeting))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.kiosk is None:
+            return
+        try:
+            message = signaling.parse_client_message(
+                text_data if text_data is not None else bytes_data
+            )
+            await self.handle(message)
+        except signaling.SignalingError as exc:
+            await self.refuse(exc)
+        except Exception:
+            logger.exception("signaling failed for kiosk %s session %s", self.slug, self.session_id)
+            await self.send_message(signaling.error("internal"))
+
+    async def refuse(self, exc: signaling.SignalingError) -> None:
+        self.bad_messages += 1
+        await self.send_message(signaling.error(exc.code, exc.message))
+        if self.bad_messages >= MAX_BAD_MESSAGES:
+            await self.send_message(signaling.error("too_many_errors"))
+            await self.close(code=CLOSE_TOO_MANY_ERRORS)
+
+    async def handle(self, message: signaling.ClientMessage) -> None:
+        match message:
+            case signaling.Consent():
+                await self.on_consent(message)
+            case signaling.Offer():
+                await self.on_offer(message)
+            case signaling.Candidate():
+                await self.on_candidate(message)
+            case signaling.Bye():
+                await self.on_bye(message)
+            case signaling.Stats():
+                await self.on_stats(message)
+
+    async def on_consent(self, message: signaling.Consent) -> None:
+        if self.session_id is not None:
+            raise signaling.SignalingError("consent_already_given")
+        session = await database_sync_to_async(services.begin_kiosk_session)(
+            self.kiosk,
+            consent_given=message.given,
+            language=message.language,
+            text_sha256=message.text_sha256,
+        )
+        self.session_id = str(session.pk)
+        self.consent_given = message.given
+        await self.send_message(signaling.consent_ok(self.session_id, given=message.given))
+
+    async def on_offer(self, message: signaling.Offer) -> None:
+        if self.session_id is None or not self.consent_given:
+            raise signaling.SignalingError("consent_required")
+        if self.offered:
+            raise signaling.SignalingError("duplicate_offer")
+        self.offered = True
+        if not await database_sync_to_async(fusion_allowed_or_off)(self.slug):
+            await self.end("disabled", "face fusion is switched off", tell_worker=False)
+            return
+        if settings.MEDIA_ENGINE_IN_PROCESS:
+            try:
+                await start_embedded_media_engine()
+            except Exception as exc:
+                logger.exception("embedded media engine did not start")
+                await self.send_message(signaling.error("engine_unavailable"))
+                await self.end("error", f"media engine unavailable: {exc}"[:500], False)
+                return
+        await self.send_message(signaling.state("connecting"))
+        await self.channel_layer.send(
+            protocol.OFFERS_CHANNEL,
+            {
+                "type": "media.offer",
+                "session_id": self.session_id,
+                "kiosk": self.slug,
+                "engine": self.kiosk.engine,
+                "identity_id": self.kiosk.identity_id,
+                "sdp": message.sdp,
+                "sdp_type": "offer",
+                "reply_channel": self.channel_name,
+                "deadline": time.time() + protocol.OFFER_TIMEOUT_S,
+                "ice_servers": settings.ICE_SERVERS,
+            },
+        )
+        self.offer_timer = asyncio.create_task(self.wait_for_answer())
+
+    async def on_candidate(self, message: signaling.Candidate) -> None:
+        if not self.offered:
+            raise signaling.SignalingError("no_offer")
+        if self.ended:
+            return
+        if self.control_channel is None:
+            if len(self.pending_candidates) >= MAX_PENDING_CANDIDATES:
+                raise signaling.SignalingError("bad_field", "Too many candidates before answer.")
+            self.pending_candidates.append(message.candidate)
+            return
+        await self.to_worker("session.candidate", candidate=message.candidate)
+
+    async def on_bye(self, message: signaling.Bye) -> None:
+        if self.session_id is None:
+            await self.send_message(signaling.state("stopped", "bye"))
+            return
+        await self.end("bye", message.reason, tell_worker=True)
+
+    async def on_stats(self, message: signaling.Stats) -> None:
+        if self.control_channel is not None and not self.ended:
+            await self.to_worker("session.client_stats", stats=message.as_dict())
+
+    async def disconnect(self, code: int) -> None:
+        if self.session_id is not None:
+            await self.end("disconnect", f"socket closed ({code})", True, tell_page=False)
+        self.stop_timers()
+
+    # --- the media worker's side (channel-layer messages to this consumer) --------------------
+
+    def from_current_session(self, event: dict) -> bool:
+        if event.get("session_id") != self.session_id or self.session_id is None:
+            logger.warning("ignoring %s for another session", event.get("type"))
+            return False
+        self.last_worker_message = time.monotonic()
+        return True
+
+    async def media_answer(self, event: dict) -> None:
+        if not self.from_current_session(event):
+            return
+        if self.ended or self.control_channel is not None:
+            # Too late (the page left or was told "busy"), or a second worker answered.
+            await self.channel_layer.send(
+                event["control_channel"],
+                {"type": "session.bye", "session_id": self.session_id, "reason": "disconnect"},
+            )
+            return
+        self.control_channel = event["control_channel"]
+        if self.offer_timer is not None:
+            self.offer_timer.cancel()
+        await database_sync_to_async(services.record_kiosk_worker)(
+            self.session_id, str(event.get("worker", ""))
+        )
+        await self.send_message(signaling.answer(event["sdp"]))
+        for pending in self.pending_candidates:
+            await self.to_worker("session.candidate", candidate=pending)
+        self.pending_candidates.clear()
+        self.watchdog = asyncio.create_task(self.watch_worker())
+
+    async def media_refused(self, event: dict) -> None:
+        if not self.from_current_session(event) or self.ended:
+            return
+        code = str(event.get("code", ""))
+        reason, error_code = REFUSALS.get(code, ("error", "refused"))
+        detail = str(event.get("message", "")) or code
+        if error_code:
+            await self.send_message(signaling.error(error_code, detail or None))
+        await self.end(reason, detail, tell_worker=False)
+
+    async def media_state(self, event: dict) -> None:
+        if not self.from_current_session(event) or self.ended:
+            return
+        name = event.get("state")
+        if name not in signaling.STATES:
+            logger.warning("worker sent unknown state %r", name)
+            return
+        await self.send_message(
+            signaling.state(name, str(event.get("reason", "")), str(event.get("detail", "")))
+        )
+
+    async def media_stats(self, event: dict) -> None:
+        if not self.from_current_session(event) or self.ended:
+            return
+        await self.send_message(signaling.stats(event.get("stats") or {}))
+
+    async def media_ended(self, event: dict) -> None:
+        if not self.from_current_session(event):
+            return
+        await self.end(str(event.get("reason") or "error"), str(event.get("detail", "")), False)
+
+    # --- timers ---------------------------------------------------------------------------
+
+    async def wait_for_answer(self) -> None:
+        await asyncio.sleep(protocol.OFFER_TIMEOUT_S)
+        if self.control_channel is None and not self.ended:
+            await self.end("busy", f"no media worker answered in {protocol.OFFER_TIMEOUT_S:g} s")
+
+    async def watch_worker(self) -> None:
+        while not self.ended:
+            await asyncio.sleep(1.0)
+            silent = time.monotonic() - self.last_worker_message
+            if silent > protocol.WORKER_LOST_AFTER_S and not self.ended:
+                await self.send_message(signaling.error("worker_lost"))
+                await self.end("error", f"media worker silent for {silent:.0f} s", True)
+
+    def stop_timers(self) -> None:
+        current = asyncio.current_task()
+        for task in (self.offer_timer, self.watchdog):
+            if task is not None and task is not current and not task.done():
+                task.cancel()
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    async def end(
+        self, reason: str, detail: str = "", tell_worker: bool = True, *, tell_page: bool = True
+    ) -> None:
+        """End the visit once: tell the worker, record the reason, tell the page."""
+        if self.ended:
+            return
+        self.ended = True
+        self.stop_timers()
+        if tell_worker and self.control_channel is not None:
+            with contextlib.suppress(Exception):
+                await self.to_worker("session.bye", reason=reason)
+        if self.session_id is not None:
+            try:
+                await database_sync_to_async(services.finish_kiosk_session)(
+                    self.session_id, reason, detail
+                )
+            except Exception:
+                logger.exception("could not record the end of session %s", self.session_id)
+        if tell_page:
+            message = signaling.ERROR_CODES.get(reason, "")
+            await self.send_message(
+                signaling.state(signaling.state_after_end(reason), reason, message)
+            )
+            await self.send_message(signaling.ended(reason, detail))
+
+    async def to_worker(self, kind: str, **fields: Any) -> None:
+        assert self.control_channel is not None
+        await self.channel_layer.send(
+            self.control_channel, {"type": kind, "session_id": self.session_id, **fields}
+        )
+
+    async def send_message(self, message: dict) -> None:
+        with contextlib.suppress(Exception):  # the page may already be gone
+            await self.send(text_data=signaling.encode(message))

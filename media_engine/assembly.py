@@ -1,0 +1,21 @@
+"""Which pipeline a session gets: the kiosk's engine (and identity) behind the frame work.
+
+Synchronous (it may read the identity's row and load models): the worker calls it from a
+thread. Perception and adaptive resolution plug in here too, so that the session and the
+worker never change when an engine arrives.
+"""
+
+from media_engine.engines.base import IdentityImage
+from media_engine.engines.registry import create_engine
+from media_engine.pipeline import FramePipeline
+
+
+def build_pipeline(engine_name: str, identity_id: int | None) -> FramePipeline:
+    """A new pipeline for one session; raises ``EngineUnavailable``/``IdentityUnavailable``."""
+    identity: IdentityImage | None = None
+    if identity_id is not None:
+        from media_engine.identities import load_identity_image
+
+        identity = load_identity_image(identity_id)
+    engine = create_engine(engine_name, identity)
+    return FramePipeline(engine)

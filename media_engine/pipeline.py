@@ -1,0 +1,144 @@
+"""One visitor's frame work: camera frame in, labelled fused frame (or "paused") out.
+
+    av.VideoFrame ─▶ BGR ─▶ fit into the processing size ─▶ perceive (optional) ─▶
+    engine.render ─▶ apply_label ─▶ av.VideoFrame (yuv420p, the camera frame's pts)
+
+``FramePipeline.process`` is synchronous and runs on the session's worker thread, never on the
+event loop (OpenCV, PyAV's swscale and ONNX Runtime release the GIL). The seams that the
+perception and engine work plug into are plain attributes, read once per frame:
+
+- ``perceive``: ``Callable[[np.ndarray], Face | None]`` or ``None`` (no perception: engines get
+  ``face=None``);
+- ``engine``: a ``FusionEngine`` (``media_engine/engines``);
+- ``processing_size``: ``(width, height)`` the frame is scaled down to fit into before
+  perception and rendering, or ``None`` for the camera's own size. The fused frame goes back at
+  that size (adaptive resolution moves it along a ladder).
+
+When fusion is not allowed the camera frame is not looked at: the "service paused" picture
+goes back in its place (no perception, no engine, no label). Every frame keeps the camera
+frame's time (``wire_pts``, see ``media_engine/rtptime.py``). Each stage's time is kept
+(median and p95 over the last frames) for the session stats.
+"""
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+import av
+import cv2
+import numpy as np
+
+from media_engine.engines.base import FusionEngine
+from media_engine.label import apply_label
+from media_engine.paused import paused_frame
+from media_engine.perception.types import Face
+from media_engine.rtptime import WIRE_TIME_BASE, wire_pts
+
+Perceive = Callable[[np.ndarray], Face | None]
+
+STAGES = ("to_bgr", "scale", "perceive", "render", "label", "to_frame", "total")
+WINDOW = 120  # frames kept for the stage medians (4 s at 30 fps)
+
+
+class StageTimes:
+    """The last ``WINDOW`` durations of each stage, in milliseconds."""
+
+    def __init__(self, window: int = WINDOW) -> None:
+        self._times: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
+
+    def add(self, stage: str, ms: float) -> None:
+        self._times[stage].append(ms)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``{stage: {"p50": ms, "p95": ms}}`` for every stage that ran."""
+        out = {}
+        for stage, times in self._times.items():
+            if times:
+                values = np.fromiter(times, float)
+                out[stage] = {
+                    "p50": round(float(np.percentile(values, 50)), 2),
+                    "p95": round(float(np.percentile(values, 95)), 2),
+                }
+        return out
+
+
+def fit_size(width: int, height: int, limit: tuple[int, int] | None) -> tuple[int, int]:
+    """The size a ``width``×``height`` frame is scaled down to so that it fits ``limit``."""
+    if limit is None:
+        return width, height
+    scale = min(1.0, limit[0] / width, limit[1] / height)
+    if scale >= 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class FramePipeline:
+    def __init__(
+        self,
+        engine: FusionEngine,
+        *,
+        perceive: Perceive | None = None,
+        processing_size: tuple[int, int] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.perceive = perceive
+        self.processing_size = processing_size
+        self.times = StageTimes()
+        self.frames = 0
+        self.paused_frames = 0
+        self.last_size: tuple[int, int] | None = None
+        self.last_face: Face | None = None
+
+    def process(self, frame: av.VideoFrame, *, fusion_allowed: bool) -> av.VideoFrame:
+        """The frame to send for one camera frame (the camera frame's time)."""
+        start = time.perf_counter()
+        width, height = fit_size(frame.width, frame.height, self.processing_size)
+        if not fusion_allowed:
+            out = av.VideoFrame.from_ndarray(paused_frame(width, height), format="bgr24")
+            self.paused_frames += 1
+            self.last_face = None
+            return self._finish(out.reformat(format="yuv420p"), frame, start)
+
+        mark = start
+        bgr = frame.to_ndarray(format="bgr24")
+        mark = self._lap("to_bgr", mark)
+        if (width, height) != (frame.width, frame.height):
+            bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+            mark = self._lap("scale", mark)
+
+        perceive = self.perceive
+        face = None
+        if perceive is not None:
+            face = perceive(bgr)
+            mark = self._lap("perceive", mark)
+        self.last_face = face
+
+        fused = self.engine.render(bgr, face)
+        if fused.shape != bgr.shape or fused.dtype != np.uint8:
+            raise ValueError(
+                f"engine {self.engine.name!r} returned {fused.shape} {fused.dtype}, "
+                f"expected {bgr.shape} uint8"
+            )
+        mark = self._lap("render", mark)
+        if not fused.flags.writeable or not fused.flags.c_contiguous:
+            fused = np.ascontiguousarray(fused).copy()
+        apply_label(fused)
+        mark = self._lap("label", mark)
+
+        out = av.VideoFrame.from_ndarray(fused, format="bgr24").reformat(format="yuv420p")
+        self._lap("to_frame", mark)
+        return self._finish(out, frame, start)
+
+    def _finish(self, out: av.VideoFrame, source: av.VideoFrame, start: float) -> av.VideoFrame:
+        if source.pts is not None and source.time_base is not None:
+            out.pts = wire_pts(source.pts, source.time_base)
+            out.time_base = WIRE_TIME_BASE
+        self.frames += 1
+        self.last_size = (out.width, out.height)
+        self.times.add("total", (time.perf_counter() - start) * 1000.0)
+        return out
+
+    def _lap(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.times.add(stage, (now - since) * 1000.0)
+        return now

@@ -1,0 +1,352 @@
+"""The media worker: takes offers while it has room, runs the sessions, follows the switch.
+
+One ``MediaWorker`` per process (``python manage.py media_engine``), or one inside daphne in
+the embedded default (``media_engine.embedded``). It meets the signaling consumer only
+through the channel layer (``media_engine/protocol.py``):
+
+- **Offers**: it receives ``media.offer`` from ``OFFERS_CHANNEL`` only while it has room for
+  another session (``MEDIA_ENGINE_MAX_SESSIONS``), so several workers are competing consumers
+  of one channel: whichever has room takes the next offer, and a full worker takes none (the
+  consumer tells the kiosk "busy" when nobody answers in time). An offer past its
+  ``deadline`` is answered ``media.refused``/``expired`` and dropped.
+- **Control**: its own channel (named in every ``media.answer``) carries the kiosk's
+  candidates, bye and client stats; it also joins ``CONTROL_GROUP`` for ``fusion.switch``
+  nudges and ``sessions.end``.
+- **The fusion switch**: re-read from the database on every nudge and every
+  ``SWITCH_POLL_S`` for each kiosk with a session; a failed or slow read counts as "off"
+  (fail closed).
+- **Stopping**: ``stop()`` (SIGTERM in the command) stops taking offers and ends every
+  session with a reason.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from consent.models import EndReason
+from media_engine import events, protocol
+from media_engine.assembly import build_pipeline
+from media_engine.engines.registry import EngineUnavailable
+from media_engine.ice import offer_loopback_candidates
+from media_engine.identities import IdentityUnavailable
+from media_engine.session import MediaSession, SessionRefused
+
+logger = logging.getLogger(__name__)
+
+SWITCH_POLL_S = 0.5
+SWITCH_READ_TIMEOUT_S = 2.0
+LAYER_RETRY_S = 1.0
+END_REASONS = {choice.value for choice in EndReason}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _read_switch(kiosk: str) -> bool:
+    from kiosk.selectors import fusion_allowed
+
+    return fusion_allowed(kiosk)
+
+
+async def read_fusion_allowed(kiosk: str) -> bool:
+    """Whether fused video may be produced for ``kiosk`` now; ``False`` when unreadable."""
+    try:
+        return bool(
+            await asyncio.wait_for(
+                database_sync_to_async(_read_switch)(kiosk), timeout=SWITCH_READ_TIMEOUT_S
+            )
+        )
+    except Exception as exc:
+        logger.warning("fusion switch unreadable for kiosk %s (%s): fail closed", kiosk, exc)
+        return False
+
+
+class MediaWorker:
+    def __init__(
+        self,
+        *,
+        channel_layer: Any = None,
+        max_sessions: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.layer = channel_layer or get_channel_layer()
+        self.max_sessions = (
+            max_sessions if max_sessions is not None else settings.MEDIA_ENGINE_MAX_SESSIONS
+        )
+        self.name = name or worker_name()
+        self.control_channel: str | None = None
+        self.sessions: dict[str, MediaSession] = {}
+        self.ready = asyncio.Event()
+        self._pending = 0
+        self._room = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._stop_reason: tuple[str, str] = (EndReason.ERROR, "the media worker stopped")
+        self._nudge = asyncio.Event()
+        self._session_tasks: set[asyncio.Future] = set()
+        self._update_room()
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve until ``stop()``; then end every session and leave the control group."""
+        if settings.MEDIA_ENGINE_LOOPBACK_CANDIDATES:
+            offer_loopback_candidates()
+        self.control_channel = await self.layer.new_channel()
+        await self.layer.group_add(protocol.CONTROL_GROUP, self.control_channel)
+        tasks = [
+            asyncio.ensure_future(self._take_offers()),
+            asyncio.ensure_future(self._control()),
+            asyncio.ensure_future(self._follow_switch()),
+        ]
+        events.emit(
+            "worker.started",
+            session_id=None,
+            kiosk=None,
+            worker=self.name,
+            max_sessions=self.max_sessions,
+        )
+        logger.info("media worker %s ready (max %d sessions)", self.name, self.max_sessions)
+        self.ready.set()
+        try:
+            stop = asyncio.ensure_future(self._stop.wait())
+            done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop and task.exception() is not None:
+                    logger.error("media worker task failed", exc_info=task.exception())
+            stop.cancel()
+        finally:
+            tasks[0].cancel()  # take no more offers
+            reason, detail = self._stop_reason
+            await asyncio.gather(
+                *(s.end(reason, detail) for s in list(self.sessions.values())),
+                return_exceptions=True,
+            )
+            for task in tasks[1:]:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await self.layer.group_discard(protocol.CONTROL_GROUP, self.control_channel)
+            except Exception as exc:
+                logger.info("could not leave the control group: %s", exc)
+            events.emit("worker.stopped", session_id=None, kiosk=None, worker=self.name)
+
+    def stop(self, reason: str = EndReason.ERROR, detail: str = "the media worker stopped") -> None:
+        self._stop_reason = (reason, detail)
+        self._stop.set()
+
+    def _update_room(self) -> None:
+        if len(self.sessions) + self._pending < self.max_sessions:
+            self._room.set()
+        else:
+            self._room.clear()
+
+    # --- offers ------------------------------------------------------------------------
+    async def _receive(self, channel: str) -> dict:
+        """The next message on ``channel``; waits out channel-layer outages (Redis restart)."""
+        while True:
+            try:
+                return await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("channel layer receive on %s failed (%s); retrying", channel, exc)
+                await asyncio.sleep(LAYER_RETRY_S)
+
+    async def _take_offers(self) -> None:
+        while True:
+            await self._room.wait()
+            message = await self._receive(protocol.OFFERS_CHANNEL)
+            if message.get("type") != "media.offer":
+                logger.warning("ignored %r on the offers channel", message.get("type"))
+                continue
+            self._pending += 1
+            self._update_room()
+            task = asyncio.ensure_future(self._serve_offer(message))
+            self._session_tasks.add(task)
+            task.add_done_callback(self._session_tasks.discard)
+
+    async def _serve_offer(self, offer: dict) -> None:
+        reply = offer.get("reply_channel")
+        session_id = offer.get("session_id")
+        pending = True
+        try:
+            if not isinstance(reply, str) or not reply:
+                logger.warning("dropped an offer without a reply channel")
+                return
+            if not isinstance(session_id, str) or not session_id:
+                await self._refuse(reply, session_id, "bad_offer", "the offer has no session_id")
+                return
+            deadline = offer.get("deadline")
+            if isinstance(deadline, int | float) and time.time() > deadline:
+                await self._refuse(reply, session_id, "expired", "the offer came too late")
+                return
+            if session_id in self.sessions:
+                await self._refuse(reply, session_id, "bad_offer", "this session already runs")
+                return
+            kiosk = offer.get("kiosk")
+            engine_name = offer.get("engine") or "label"
+            identity_id = offer.get("identity_id")
+            if not isinstance(kiosk, str) or not isinstance(engine_name, str):
+                await self._refuse(reply, session_id, "bad_offer", "kiosk and engine are needed")
+                return
+            if identity_id is not None and not isinstance(identity_id, int):
+                await self._refuse(reply, session_id, "bad_offer", "identity_id must be a number")
+                return
+            allowed = await read_fusion_allowed(kiosk)
+            try:
+                pipeline = await asyncio.to_thread(build_pipeline, engine_name, identity_id)
+            except (EngineUnavailable, IdentityUnavailable) as exc:
+                await self._refuse(reply, session_id, "engine_unavailable", str(exc))
+                return
+            session = MediaSession(
+                session_id=session_id,
+                kiosk=kiosk,
+                reply_channel=reply,
+                worker=self.name,
+                channel_layer=self.layer,
+                pipeline=pipeline,
+                engine_name=engine_name,
+                fusion_allowed=allowed,
+                identity_id=identity_id,
+            )
+            self.sessions[session_id] = session
+            self._pending -= 1
+            pending = False
+            try:
+                answer = await session.start(
+                    offer.get("sdp"), offer.get("sdp_type"), offer.get("ice_servers")
+                )
+            except SessionRefused as refused:
+                del self.sessions[session_id]
+                await self._refuse(reply, session_id, refused.code, refused.message)
+                return
+            except Exception as exc:
+                del self.sessions[session_id]
+                logger.exception("session %s could not start", session_id)
+                await self._refuse(reply, session_id, "bad_offer", f"the call failed: {exc}")
+                return
+            events.emit(
+                "session.engine",
+                session_id=session_id,
+                kiosk=kiosk,
+                engine=engine_name,
+                identity_id=identity_id,
+            )
+            await self.layer.send(
+                reply,
+                {
+                    "type": "media.answer",
+                    "session_id": session_id,
+                    "sdp": answer,
+                    "sdp_type": "answer",
+                    "worker": self.name,
+                    "control_channel": self.control_channel,
+                },
+            )
+            await session.ended.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("offer %s failed", session_id)
+            if isinstance(reply, str) and reply and session_id not in self.sessions:
+                await self._refuse(reply, session_id, "bad_offer", f"offer failed: {exc}")
+            session = self.sessions.get(session_id)
+            if session is not None:
+                await session.end(EndReason.ERROR, f"the media worker failed: {exc}")
+        finally:
+            if pending:
+                self._pending -= 1
+            if isinstance(session_id, str):
+                current = self.sessions.get(session_id)
+                if current is not None and current.ended.is_set():
+                    del self.sessions[session_id]
+            self._update_room()
+
+    async def _refuse(self, reply: str, session_id: Any, code: str, message: str) -> None:
+        logger.info("refused offer %s: %s (%s)", session_id, code, message)
+        try:
+            await self.layer.send(
+                reply,
+                {
+                    "type": "media.refused",
+                    "session_id": session_id,
+                    "code": code,
+                    "message": message,
+                },
+            )
+        except Exception as exc:
+            logger.info("could not refuse offer %s: %s", session_id, exc)
+
+    # --- control -----------------------------------------------------------------------
+    async def _control(self) -> None:
+        while True:
+            message = await self._receive(self.control_channel)
+            try:
+                await self._dispatch(message)
+            except Exception:
+                logger.exception("control message %r failed", message.get("type"))
+
+    async def _dispatch(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "fusion.switch":
+            self._nudge.set()
+            return
+        if kind == "sessions.end":
+            await self._end_matching(message)
+            return
+        session = self.sessions.get(message.get("session_id"))
+        if session is None:
+            return
+        if kind == "session.candidate":
+            await session.add_remote_candidate(message.get("candidate"))
+        elif kind == "session.bye":
+            reason = message.get("reason")
+            await session.end(reason if reason in END_REASONS else EndReason.BYE, "bye")
+        elif kind == "session.client_stats":
+            session.set_client_stats(message.get("stats"))
+        else:
+            logger.info("ignored control message %r", kind)
+
+    async def _end_matching(self, message: dict) -> None:
+        keys = [k for k in ("session_id", "kiosk", "identity_id") if message.get(k) is not None]
+        if not keys:
+            return  # never "end everything" by accident
+        reason = message.get("reason")
+        reason = reason if reason in END_REASONS else EndReason.OPERATOR
+        detail = str(message.get("detail") or "")[:500]
+        matching = [
+            s
+            for s in list(self.sessions.values())
+            if all(getattr(s, _SESSION_FIELD[k]) == message[k] for k in keys)
+        ]
+        await asyncio.gather(*(s.end(reason, detail) for s in matching))
+
+    # --- the fusion switch ----------------------------------------------------------------
+    async def _follow_switch(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._nudge.wait(), timeout=SWITCH_POLL_S)
+            except TimeoutError:
+                pass
+            self._nudge.clear()
+            await self.refresh_switch()
+
+    async def refresh_switch(self) -> None:
+        """Re-read the switch for every kiosk with a session and apply it."""
+        kiosks = {s.kiosk for s in self.sessions.values()}
+        for kiosk in kiosks:
+            allowed = await read_fusion_allowed(kiosk)
+            for session in list(self.sessions.values()):
+                if session.kiosk == kiosk:
+                    await session.set_fusion_allowed(allowed)
+
+
+_SESSION_FIELD = {"session_id": "session_id", "kiosk": "kiosk", "identity_id": "identity_id"}

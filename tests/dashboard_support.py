@@ -1,0 +1,18 @@
+"""Helpers for the dashboard's tests: staff users in each role."""
+
+from django.contrib.auth.models import AbstractUser
+
+from dashboard.staff import create_staff_user, ensure_roles
+
+PASSWORD = "a-long-test-password-1"
+
+
+def staff_user(role: str | None, username: str | None = None) -> AbstractUser:
+    """A user in ``role`` (``None``: a logged-in user with no role at all)."""
+    from django.contrib.auth import get_user_model
+
+    ensure_roles()
+    username = username or f"{role or 'nobody'}-user"
+    if role is None:
+        return get_user_model().objects.create_user(username=username, password=PASSWORD)
+    return create_staff_user(username, PASSWORD, role)
