@@ -4,6 +4,8 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 ORT    ?= cpu
+# Installed without its dependencies (they are pinned in pyproject's `insightface` extra).
+INSIGHTFACE ?= insightface==2.1
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
@@ -18,7 +20,8 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 install: $(PY)
-	$(PY) -m pip install --quiet -e ".[$(ORT),test]"
+	$(PY) -m pip install --quiet -e ".[$(ORT),test,insightface]"
+	$(PY) -m pip install --quiet --no-deps $(INSIGHTFACE)
 
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --noinput

@@ -5,9 +5,13 @@ thread. Perception and adaptive resolution plug in here too, so that the session
 worker never change when an engine arrives.
 """
 
+from media_engine.adaptive import AdaptiveResolution
 from media_engine.engines.base import IdentityImage
 from media_engine.engines.registry import create_engine
 from media_engine.pipeline import FramePipeline
+
+# Engines that never look at the face: no perception runs for them.
+WITHOUT_PERCEPTION = frozenset({"label"})
 
 
 def build_pipeline(engine_name: str, identity_id: int | None) -> FramePipeline:
@@ -18,4 +22,12 @@ def build_pipeline(engine_name: str, identity_id: int | None) -> FramePipeline:
 
         identity = load_identity_image(identity_id)
     engine = create_engine(engine_name, identity)
-    return FramePipeline(engine)
+    perceive = None
+    if engine_name not in WITHOUT_PERCEPTION:
+        from media_engine.perception import Perceiver
+
+        perceive = Perceiver().process
+    adaptive = AdaptiveResolution()
+    return FramePipeline(
+        engine, perceive=perceive, adaptive=adaptive, processing_size=adaptive.size_limit()
+    )

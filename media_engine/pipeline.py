@@ -12,7 +12,10 @@ perception and engine work plug into are plain attributes, read once per frame:
 - ``engine``: a ``FusionEngine`` (``media_engine/engines``);
 - ``processing_size``: ``(width, height)`` the frame is scaled down to fit into before
   perception and rendering, or ``None`` for the camera's own size. The fused frame goes back at
-  that size (adaptive resolution moves it along a ladder).
+  that size (adaptive resolution moves it along a ladder);
+- ``adaptive``: an ``AdaptiveResolution`` (``media_engine/adaptive.py``) or ``None``: after each
+  fused frame it is told the frame's time (and ``bitrate_bps``, the sender's estimate, when the
+  session knows it) and sets ``processing_size`` to its rung.
 
 When fusion is not allowed the camera frame is not looked at: the "service paused" picture
 goes back in its place (no perception, no engine, no label). Every frame keeps the camera
@@ -28,6 +31,7 @@ import av
 import cv2
 import numpy as np
 
+from media_engine.adaptive import AdaptiveResolution
 from media_engine.engines.base import FusionEngine
 from media_engine.label import apply_label
 from media_engine.paused import paused_frame
@@ -79,10 +83,15 @@ class FramePipeline:
         *,
         perceive: Perceive | None = None,
         processing_size: tuple[int, int] | None = None,
+        adaptive: AdaptiveResolution | None = None,
+        frame_budget_ms: float = 1000.0 / 30,
     ) -> None:
         self.engine = engine
         self.perceive = perceive
         self.processing_size = processing_size
+        self.adaptive = adaptive
+        self.frame_budget_ms = frame_budget_ms
+        self.bitrate_bps: float | None = None
         self.times = StageTimes()
         self.frames = 0
         self.paused_frames = 0
@@ -127,7 +136,12 @@ class FramePipeline:
 
         out = av.VideoFrame.from_ndarray(fused, format="bgr24").reformat(format="yuv420p")
         self._lap("to_frame", mark)
-        return self._finish(out, frame, start)
+        out = self._finish(out, frame, start)
+        if self.adaptive is not None:
+            ms = (time.perf_counter() - start) * 1000.0
+            rung = self.adaptive.observe(ms, self.frame_budget_ms, self.bitrate_bps)
+            self.processing_size = (rung.width, rung.height)
+        return out
 
     def _finish(self, out: av.VideoFrame, source: av.VideoFrame, start: float) -> av.VideoFrame:
         if source.pts is not None and source.time_base is not None:

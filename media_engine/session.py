@@ -313,6 +313,7 @@ class MediaSession:
             "frames_skipped": reader.skipped if reader else 0,
             "frames_paused": self.pipeline.paused_frames,
             "stage_ms": self.pipeline.times.summary(),
+            "adaptive": self.pipeline.adaptive.stats() if self.pipeline.adaptive else None,
             "loop_ms": self.client_stats.get("loop_ms"),
             "client": dict(self.client_stats),
             "uptime_s": round(time.monotonic() - self._started_at, 1),

@@ -120,6 +120,12 @@ class FaceTracker:
             if region is not None:
                 start = time.perf_counter()
                 result = self._landmarks(bgr, region)
+                if result is not None:
+                    # The detector's box is a rough region; one more pass from the mesh's own
+                    # region puts the points where tracking would (a new track starts
+                    # right, and the smoothing filter does not have to walk there slowly).
+                    refined = self._landmarks(bgr, region_from_landmarks(result.landmarks))
+                    result = refined or result
                 landmarks_ms += (time.perf_counter() - start) * 1000
                 new_track = result is not None
         if result is not None:

@@ -53,12 +53,28 @@ def test_closing_one_eye(astronaut: np.ndarray, neutral: Face, eye: str) -> None
 
 
 def test_opening_the_mouth(astronaut: np.ndarray, neutral: Face) -> None:
-    small = perceive(warps.open_mouth(astronaut, neutral.landmarks, 0.25)).measures
-    wide = perceive(warps.open_mouth(astronaut, neutral.landmarks, 0.5)).measures
+    small = perceive(warps.open_mouth(astronaut, neutral.landmarks, 0.15)).measures
+    wide = perceive(warps.open_mouth(astronaut, neutral.landmarks, 0.3)).measures
     assert small.mouth_open > neutral.measures.mouth_open * 1.2
-    assert wide.mouth_open > small.mouth_open
-    # Eyes stay as they were.
+    assert wide.mouth_open > small.mouth_open * 1.15
+    # Eyes and head stay as they were.
     assert wide.right_eye_open == pytest.approx(neutral.measures.right_eye_open, rel=0.15)
+    assert abs(wide.yaw - neutral.measures.yaw) < 5
+
+
+def test_mouth_opening_and_closing_while_tracked(astronaut: np.ndarray, neutral: Face) -> None:
+    """Speech-like: the mouth opens and closes over frames; the tracked, smoothed measure
+    rises and falls with it."""
+    amounts = [0.0, 0.1, 0.2, 0.3, 0.2, 0.1, 0.0, 0.0, 0.1, 0.3, 0.3, 0.1, 0.0]
+    perceiver = Perceiver()
+    readings = []
+    for i, amount in enumerate(amounts):
+        frame = warps.open_mouth(astronaut, neutral.landmarks, amount) if amount else astronaut
+        face = perceiver.process(frame, timestamp=i / 15)
+        assert face is not None
+        readings.append(face.measures.mouth_open)
+    assert np.corrcoef(amounts, readings)[0, 1] > 0.8
+    assert perceiver.detector_calls == 1
 
 
 @pytest.mark.parametrize("yaw", [-20, 20])

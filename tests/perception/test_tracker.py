@@ -134,3 +134,22 @@ def test_track_follows_a_change_of_processing_size(astronaut: np.ndarray) -> Non
     reference = np.array(centres[(1280, 720)])
     for centre in centres.values():
         assert np.linalg.norm(np.array(centre) - reference) < 12
+
+
+def test_smoothing_keeps_blinks(astronaut_640: np.ndarray) -> None:
+    """Short blinks (one to three frames at 30 fps) survive the smoothing filter."""
+    from media_engine.perception import topology as t
+    from tests.perception import warps
+
+    still = Perceiver(smoothing=False).process(astronaut_640, 0.0)
+    assert still is not None
+    closed = warps.close_eye(astronaut_640, still.landmarks, t.RIGHT_EYE)
+    closed = warps.close_eye(closed, still.landmarks, t.LEFT_EYE)
+    blinks = [0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0]
+    perceiver = Perceiver()
+    openness = []
+    for i, blink in enumerate(blinks):
+        face = perceiver.process(closed if blink else astronaut_640, timestamp=i / 30)
+        assert face is not None
+        openness.append(face.measures.right_eye_open + face.measures.left_eye_open)
+    assert np.corrcoef(blinks, openness)[0, 1] < -0.9

@@ -75,20 +75,24 @@ def close_eye(
 
 
 def open_mouth(image: np.ndarray, landmarks: np.ndarray, amount: float) -> np.ndarray:
-    """Pull the lower lip and the chin down by ``amount`` times the mouth's width."""
+    """Drop the jaw by ``amount`` times the mouth's width: every point below the upper lip
+    moves down (the lower lip and chin fully, the jaw line towards the ears half as much),
+    and the mouth's dark inside shows between the parted lips."""
     from media_engine.perception import topology as t
 
     pts = landmarks[:, :2].astype(np.float64)
     width = np.linalg.norm(pts[61] - pts[291])
-    down = np.array([0.0, amount * width])
-    lower_inner = t.LIPS_INNER[t.LIPS_INNER.index(308) + 1 :]  # 324 ... 95
-    lower_outer = t.LIPS_OUTER[t.LIPS_OUTER.index(291) + 1 :]  # 375 ... 146
-    chin = (152, 148, 176, 377, 400, 175, 199, 200, 18, 17, 84, 314, 83, 313, 201, 421, 208,
-            428, 32, 262, 171, 396, 140, 369)  # fmt: skip
-    moved = {i: pts[i] + down for i in (*lower_inner, *lower_outer, *chin)}
-    src, dst = keep(landmarks, moved)
-    out = warp_points(image, src, dst)
-    # The mouth's inside shows dark between the parted lips.
+    drop = amount * width
+    upper_y, lower_y = pts[13, 1], pts[14, 1]
+    centre_x = (pts[61, 0] + pts[291, 0]) / 2
+    half_mouth, half_face = width / 2, np.linalg.norm(pts[234] - pts[454]) / 2
+    vertical = np.clip((pts[:, 1] - upper_y) / max(lower_y - upper_y, 1.0), 0, 1)
+    side = np.clip((np.abs(pts[:, 0] - centre_x) - half_mouth) / (half_face - half_mouth), 0, 1)
+    weight = vertical * (1 - 0.5 * side)
+    weight[list(t.LIPS_INNER[: t.LIPS_INNER.index(308) + 1])] = 0.0  # the upper lip stays
+    weight[list(t.LIPS_OUTER[: t.LIPS_OUTER.index(291) + 1])] = 0.0
+    dst = pts + np.stack([np.zeros(len(pts)), drop * weight], axis=1)
+    out = warp_points(image, pts, dst)
     cavity = np.zeros(out.shape[:2], np.float32)
     cv2.fillPoly(cavity, [np.round(dst[list(t.LIPS_INNER)]).astype(np.int32)], 1.0)
     cavity = cv2.GaussianBlur(cavity, (5, 5), 0)[:, :, None]

@@ -33,7 +33,7 @@ WAIT = 10  # seconds; generous for a loaded machine
 
 
 @pytest.fixture(autouse=True)
-def redis_layer(settings, redis_url):
+def redis_layer(settings, redis_url, monkeypatch):
     """The real Redis channel layer, with a prefix of its own so tests never share offers."""
     prefix = f"sigtest-{uuid.uuid4().hex[:8]}"
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix=prefix)}
@@ -41,11 +41,15 @@ def redis_layer(settings, redis_url):
     settings.ICE_SERVERS = [{"urls": "stun:stun.example.test:3478"}]
     # The consumer's database calls run in worker threads: close their connections after
     # each call so that the test database can be dropped at the end.
-    db_settings = connections.settings["default"]
-    kept = db_settings.get("CONN_MAX_AGE", 0)
-    db_settings["CONN_MAX_AGE"] = 0
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+
+
+@pytest.fixture(autouse=True)
+async def close_thread_connections():
+    """The consumer's database calls run in asgiref's thread; close its connection after
+    each test so that the test database can be dropped at the end of the run."""
     yield
-    db_settings["CONN_MAX_AGE"] = kept
+    await database_sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@
   const statusEl = $("status");
   const loopEl = $("loop");
   const remote = $("remote");
+  const stage = remote.parentElement;
   const screens = { consent: $("screen-consent"), live: $("screen-live"), without: $("screen-without") };
 
   const ICE_GATHER_TIMEOUT_MS = 1500;
@@ -397,6 +398,7 @@
       if (v.over || visit !== v) return;
       if (!v.firstFrame && remote.videoWidth > 0) {
         v.firstFrame = true;
+        stage.classList.add("playing");
         say("live", "live");
       }
       if (md.rtpTimestamp !== undefined) {
@@ -468,6 +470,7 @@
     if (v.pc) { try { v.pc.close(); } catch {} }
     if (v.loopWorker) v.loopWorker.terminate();
     remote.srcObject = null;
+    stage.classList.remove("playing");
     const known = ["stopped", "busy", "disabled", "closed", "camera_denied"];
     if (known.includes(key)) say(state, key, reason);
     else if (state === "stopped") say(state, "stopped");
@@ -509,12 +512,14 @@
     if (visit) { send(visit, { type: "bye" }); visit.over = true; visit.ws.close(1000); }
     backToStart();
   });
-  // Closing the page ends the session at once (the server also ends it on disconnect).
+  // Closing the page ends the session at once: the server ends it on the socket's close
+  // (recorded as "disconnect"); close the socket and camera here without waiting for that.
   window.addEventListener("pagehide", () => {
-    if (visit && visit.ws.readyState === WebSocket.OPEN) {
-      if (visit.sessionId) send(visit, { type: "bye", reason: "page closed" });
-      visit.ws.close(1000);
-    }
+    if (!visit) return;
+    visit.over = true;
+    stopCamera(visit);
+    if (visit.pc) { try { visit.pc.close(); } catch {} }
+    if (visit.ws.readyState <= WebSocket.OPEN) visit.ws.close(1000);
   });
 
   setLanguage(lang);

@@ -1,0 +1,72 @@
+"""A portrait with its landmarks: what the mesh engines (avatar, swap) warp.
+
+The shipped default avatar comes with its landmarks (drawn from them); any other portrait's
+landmarks are found once, when the engine is built, with the same perception the visitor's
+frames go through.
+"""
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from media_engine.assets import cached_verified_path
+from media_engine.engines.base import IdentityImage
+from media_engine.engines.errors import EngineSetupError
+
+DEFAULT_AVATAR = "avatar_default"
+DEFAULT_AVATAR_LANDMARKS = "avatar_default_landmarks"
+# Perception tracks: a still image converges in a few passes.
+PASSES = 3
+
+
+class PortraitError(EngineSetupError):
+    """No usable face in the identity's portrait."""
+
+
+@dataclass(frozen=True)
+class Portrait:
+    name: str
+    image: np.ndarray  # BGR uint8
+    landmarks: np.ndarray  # (468, 3) float32, pixels
+
+
+@functools.cache
+def _default_avatar() -> Portrait:
+    image = cv2.imread(str(cached_verified_path(DEFAULT_AVATAR)), cv2.IMREAD_COLOR)
+    if image is None:
+        raise PortraitError("models/assets/avatar_default.png is not readable")
+    landmarks = np.load(cached_verified_path(DEFAULT_AVATAR_LANDMARKS)).astype(np.float32)
+    image.flags.writeable = False
+    return Portrait("Default avatar", image, landmarks)
+
+
+def default_avatar() -> Portrait:
+    return _default_avatar()
+
+
+def find_landmarks(image: np.ndarray) -> np.ndarray:
+    """The 468 landmarks of the most prominent face in a still image."""
+    from media_engine.perception import Perceiver
+
+    perceiver = Perceiver()
+    face = None
+    for _ in range(PASSES):
+        face = perceiver.process(image) or face
+    if face is None:
+        raise PortraitError("no face found in the identity's portrait")
+    return np.asarray(face.landmarks, np.float32)
+
+
+def portrait_for(identity: IdentityImage | None) -> Portrait:
+    """The identity's portrait and landmarks; the default avatar when there is none."""
+    default = default_avatar()
+    if identity is None:
+        return default
+    image = identity.image
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape == default.image.shape and np.array_equal(image, default.image):
+        return Portrait(identity.name, default.image, default.landmarks)
+    return Portrait(identity.name, image, find_landmarks(image))

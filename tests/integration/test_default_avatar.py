@@ -1,0 +1,29 @@
+"""The default avatar ships as an identity row and the demo kiosk shows it."""
+
+import numpy as np
+import pytest
+
+from consent.models import Identity
+from kiosk.models import Kiosk
+from media_engine.engines.portraits import default_avatar
+from media_engine.engines.registry import create_engine
+from media_engine.identities import load_identity_image
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+def test_the_default_avatar_is_a_synthetic_identity_row_on_the_demo_kiosk():
+    avatar = Identity.objects.get(asset="avatar_default")
+    assert avatar.synthetic and avatar.kind == "avatar" and not avatar.portrait
+    assert Kiosk.objects.get(slug="demo").identity_id == avatar.pk
+
+
+def test_the_demo_kiosks_identity_drives_the_avatar_engine():
+    kiosk = Kiosk.objects.get(slug="demo")
+    image = load_identity_image(kiosk.identity_id)
+    assert np.array_equal(image.image, default_avatar().image)
+    engine = create_engine(kiosk.engine, image)
+    # The shipped landmarks are used (no perception needed for the shipped avatar).
+    assert np.array_equal(engine.portrait.landmarks, default_avatar().landmarks)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    assert engine.render(frame, None).shape == (480, 640, 3)
