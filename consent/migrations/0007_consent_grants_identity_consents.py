@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0005_audit_append_only'),
+        ('consent', '0006_default_avatar'),
         ('kiosk', '0003_kiosk_identity'),
     ]
 
