@@ -40,6 +40,8 @@ def end_live_session(
             raise ValidationError(_("No such session."), code="unknown_session")
         if session.ended_at is not None:
             raise ValidationError(_("This session has already ended."), code="already_ended")
+        sid = str(session.pk)
+        transaction.on_commit(lambda: announce_session_end(sid, reason))
         record_staff_action(
             user,
             "session.end",
@@ -50,8 +52,6 @@ def end_live_session(
             details={"worker": session.worker},
         )
         session = end_kiosk_session(session.pk, EndReason.OPERATOR, reason)
-        sid = str(session.pk)
-        transaction.on_commit(lambda: announce_session_end(sid, reason))
     return session
 
 

@@ -29,6 +29,8 @@ CLOSE_UNKNOWN_KIOSK = 4404
 CLOSE_TOO_MANY_ERRORS = 4400
 MAX_BAD_MESSAGES = 20
 MAX_PENDING_CANDIDATES = 32
+MAX_CANDIDATES = 64  # per call; a browser gathers a handful
+CLIENT_STATS_EVERY_S = 0.5  # page stats reach the worker at most this often
 
 # A worker's refusal code -> (the visit's end reason, the page's error code or "").
 REFUSALS = {
@@ -57,6 +59,12 @@ def find_kiosk_and_greeting(slug: str) -> tuple[Any, dict] | None:
     return kiosk, selectors.kiosk_greeting(kiosk)
 
 
+if settings.MEDIA_ENGINE_IN_PROCESS:
+    # The embedded default: import the media engine (aiortc, PyAV, ONNX Runtime: over a
+    # second) when daphne starts, not while the first visitor waits for the page's hello.
+    from media_engine import embedded  # noqa: F401
+
+
 async def start_embedded_media_engine() -> None:
     """In the embedded default the media engine lives in this process; start it once."""
     from media_engine import embedded
@@ -78,6 +86,8 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         self.ended = False
         self.control_channel: str | None = None
         self.pending_candidates: list[dict | None] = []
+        self.candidates = 0
+        self.last_client_stats = 0.0
         self.bad_messages = 0
         self.last_worker_message = 0.0
         self.offer_timer: asyncio.Task | None = None
@@ -91,6 +101,12 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNKNOWN_KIOSK)
             return
         self.kiosk, greeting = found
+        if settings.MEDIA_ENGINE_IN_PROCESS:
+            # Warm the embedded media engine while the visitor reads the consent text.
+            try:
+                await start_embedded_media_engine()
+            except Exception:
+                logger.exception("embedded media engine did not start (retried at the offer)")
         await self.send_message(signaling.hello(ice_servers=settings.ICE_SERVERS, **greeting))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -158,6 +174,16 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 await self.end("error", f"media engine unavailable: {exc}"[:500], False)
                 return
         await self.send_message(signaling.state("connecting"))
+        try:
+            await self.send_offer(message)
+        except Exception as exc:
+            logger.exception("could not hand the offer to the media workers")
+            await self.send_message(signaling.error("engine_unavailable"))
+            await self.end("error", f"channel layer unavailable: {exc}"[:500], False)
+            return
+        self.offer_timer = asyncio.create_task(self.wait_for_answer())
+
+    async def send_offer(self, message: signaling.Offer) -> None:
         await self.channel_layer.send(
             protocol.OFFERS_CHANNEL,
             {
@@ -173,13 +199,15 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 "ice_servers": settings.ICE_SERVERS,
             },
         )
-        self.offer_timer = asyncio.create_task(self.wait_for_answer())
 
     async def on_candidate(self, message: signaling.Candidate) -> None:
         if not self.offered:
             raise signaling.SignalingError("no_offer")
         if self.ended:
             return
+        self.candidates += 1
+        if self.candidates > MAX_CANDIDATES:
+            raise signaling.SignalingError("bad_field", f"At most {MAX_CANDIDATES} candidates.")
         if self.control_channel is None:
             if len(self.pending_candidates) >= MAX_PENDING_CANDIDATES:
                 raise signaling.SignalingError("bad_field", "Too many candidates before answer.")
@@ -194,8 +222,13 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         await self.end("bye", message.reason, tell_worker=True)
 
     async def on_stats(self, message: signaling.Stats) -> None:
-        if self.control_channel is not None and not self.ended:
-            await self.to_worker("session.client_stats", stats=message.as_dict())
+        if self.control_channel is None or self.ended:
+            return
+        now = time.monotonic()
+        if now - self.last_client_stats < CLIENT_STATS_EVERY_S:
+            return  # a page sends once a second; more is dropped, not queued
+        self.last_client_stats = now
+        await self.to_worker("session.client_stats", stats=message.as_dict())
 
     async def disconnect(self, code: int) -> None:
         if self.session_id is not None:
@@ -214,20 +247,27 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
     async def media_answer(self, event: dict) -> None:
         if not self.from_current_session(event):
             return
+        control_channel, sdp = event.get("control_channel"), event.get("sdp")
+        if not isinstance(control_channel, str) or not isinstance(sdp, str):
+            logger.error("malformed media.answer for session %s", self.session_id)
+            if not self.ended:
+                await self.send_message(signaling.error("refused", "The media server failed."))
+                await self.end("error", "malformed answer from the media worker", False)
+            return
         if self.ended or self.control_channel is not None:
             # Too late (the page left or was told "busy"), or a second worker answered.
             await self.channel_layer.send(
-                event["control_channel"],
+                control_channel,
                 {"type": "session.bye", "session_id": self.session_id, "reason": "disconnect"},
             )
             return
-        self.control_channel = event["control_channel"]
+        self.control_channel = control_channel
         if self.offer_timer is not None:
             self.offer_timer.cancel()
         await database_sync_to_async(services.record_kiosk_worker)(
             self.session_id, str(event.get("worker", ""))
         )
-        await self.send_message(signaling.answer(event["sdp"]))
+        await self.send_message(signaling.answer(sdp))
         for pending in self.pending_candidates:
             await self.to_worker("session.candidate", candidate=pending)
         self.pending_candidates.clear()

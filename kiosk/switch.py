@@ -58,6 +58,9 @@ def set_fusion(
             row.save(update_fields=["fusion_enabled", "fusion_reason"])
             kiosk.fusion_enabled, kiosk.fusion_reason = enabled, reason
             target, slug = f"kiosk:{row.slug}", row.slug
+        # Registered before the audit event's own relay callback, so that the workers hear
+        # of the change first (on_commit callbacks run in the order they were registered).
+        transaction.on_commit(lambda: announce_switch(slug, enabled))
         record_staff_action(
             user,
             "switch.on" if enabled else "switch.off",
@@ -66,7 +69,6 @@ def set_fusion(
             kiosk=slug,
             details={"enabled": enabled, "was_enabled": was_enabled, "scope": slug or "global"},
         )
-        transaction.on_commit(lambda: announce_switch(slug))
     return SwitchChange(kiosk=slug, enabled=enabled, was_enabled=was_enabled, reason=reason)
 
 
@@ -78,16 +80,19 @@ def enable_fusion(user: AbstractBaseUser, reason: str, kiosk: Kiosk | None = Non
     return set_fusion(user, enabled=True, reason=reason, kiosk=kiosk)
 
 
-def announce_switch(kiosk_slug: str | None) -> bool:
+def announce_switch(kiosk_slug: str | None, enabled: bool | None = None) -> bool:
     """Tell every media worker to re-read the switch now. The row stays the truth: if
-    the channel layer is down, workers still follow at their next periodic re-read."""
+    the channel layer is down, workers still follow at their next periodic re-read.
+    ``enabled=False`` lets a worker stop fused video before its re-read (the safe side);
+    "on" is only ever believed from the database."""
     layer = get_channel_layer()
     if layer is None:
         return False
+    message = {"type": "fusion.switch", "kiosk": kiosk_slug}
+    if enabled is not None:
+        message["enabled"] = enabled
     try:
-        async_to_sync(layer.group_send)(
-            CONTROL_GROUP, {"type": "fusion.switch", "kiosk": kiosk_slug}
-        )
+        async_to_sync(layer.group_send)(CONTROL_GROUP, message)
     except Exception:
         log.exception("fusion.switch broadcast failed; workers follow at their next re-read")
         return False

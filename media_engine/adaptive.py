@@ -178,3 +178,17 @@ class AdaptiveResolution:
             if self.state.smoothed_ms is None
             else round(self.state.smoothed_ms, 2),
         }
+
+
+def sender_bitrate(sender) -> float | None:
+    """The bitrate the outgoing video may use, as aiortc's sender last learnt it (REMB from
+    the browser sets its encoder's target), or None when it is not known yet.
+
+    aiortc keeps it on the sender's private encoder (aiortc 1.16, pinned); anything missing
+    reads as unknown, so an aiortc change degrades to "no bitrate signal", never an error.
+    """
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    bitrate = getattr(encoder, "target_bitrate", None)
+    if isinstance(bitrate, int | float) and bitrate > 0:
+        return float(bitrate)
+    return None

@@ -89,6 +89,9 @@ class FramePipeline:
         self.engine = engine
         self.perceive = perceive
         self.processing_size = processing_size
+        # Which ONNX Runtime provider perception/engines run on ("CPUExecutionProvider", ...),
+        # for the session stats; set by whoever builds the pipeline.
+        self.provider: str | None = None
         self.adaptive = adaptive
         self.frame_budget_ms = frame_budget_ms
         self.bitrate_bps: float | None = None

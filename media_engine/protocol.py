@@ -21,8 +21,10 @@ consumer -> the worker's control_channel (named in media.answer)
     session.client_stats session_id, stats (what the page measured, e.g. loop_ms)
 
 anyone -> CONTROL_GROUP (every worker listens)
-    fusion.switch    kiosk (slug or None for global): a nudge to re-read the switch now;
-                     the database row stays the truth
+    fusion.switch    kiosk (slug or None for global), enabled (optional bool): a nudge to
+                     re-read the switch now; the database row stays the truth. With
+                     enabled=False a worker pauses the matching sessions at once (off is the
+                     safe side); "on" is only believed from the database.
     sessions.end     session_id / kiosk / identity_id (any subset), reason, detail
 
 worker -> STATS_GROUP (the dashboard listens)

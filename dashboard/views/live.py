@@ -31,6 +31,13 @@ def live_page(request: HttpRequest) -> HttpResponse:
             "reconnecting": _("reconnecting…"),
             "end": _("End"),
             "end_title": _("End this session"),
+            "states": {
+                "connecting": _("connecting"),
+                "live": _("live"),
+                "paused": _("paused"),
+                "stopped": _("stopped"),
+                "failed": _("failed"),
+            },
         },
     }
     return render_page(
@@ -77,6 +84,7 @@ def kiosks_page(request: HttpRequest) -> HttpResponse:
         {
             "nav": "kiosks",
             "kiosks": kiosks_with_switch(),
+            "packs": selectors.engine_packs(),
             "can_switch": request.user.has_perm(OPERATE_SWITCH),
         },
     )

@@ -14,7 +14,7 @@ graph is slower (``bench/pipeline.py`` shows both).
 import cv2
 import numpy as np
 
-from media_engine.engines.warp import Region, WarpGrid, upsample
+from media_engine.engines.warp import Region, WarpGrid, upsample_maps
 
 OPSET = 20
 # OpenCV's Lab (8-bit): D65 white, sRGB primaries.
@@ -100,7 +100,11 @@ def build_render_graph(source: np.ndarray, *, lab: bool, blend: bool):
             helper.make_node("Reshape", ["gain", "c_shape"], ["gain4"]),
             helper.make_node("Reshape", ["offset", "c_shape"], ["offset4"]),
             helper.make_node("Mul", ["sampled", "gain4"], ["lab_g"]),
-            helper.make_node("Add", ["lab_g", "offset4"], ["lab_adj"]),
+            helper.make_node("Add", ["lab_g", "offset4"], ["lab_off"]),
+            # As the 8-bit Lab image of the OpenCV path: whole levels within 0..255.
+            helper.make_node("Add", ["lab_off", "fhalf"], ["lab_half"]),
+            helper.make_node("Floor", ["lab_half"], ["lab_round"]),
+            helper.make_node("Clip", ["lab_round", "f0", "f255"], ["lab_adj"]),
         ]
         lab_nodes, lab_inits = _lab_to_bgr("lab_adj", "bgr_f")
         nodes += lab_nodes
@@ -274,9 +278,11 @@ class CpuRenderer:
         base: np.ndarray | None = None,
         alpha: np.ndarray | None = None,
     ) -> np.ndarray:
-        map_x, map_y, _ = upsample(grid)
+        map_x, map_y = upsample_maps(grid)
+        # Fixed-point maps: converting once is cheaper than remap converting per block.
+        fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
         out = cv2.remap(
-            self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            self.source, fixed, fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         if self.lab:
             lut = np.clip(np.arange(256, dtype=np.float32)[:, None] * gain + offset + 0.5, 0, 255)

@@ -101,3 +101,44 @@ class Retarget:
         if rms < NEAR_NEUTRAL_RMS * self.eye_distance / 100:
             self.neutral += NEUTRAL_RATE * (aligned - self.neutral)
             self.neutral_pose += NEUTRAL_RATE * (to_target - self.neutral_pose)
+
+
+@dataclass
+class Eyelids:
+    """Blinks made legible on a face drawn over the visitor's own landmarks (``swap``).
+
+    Landmark models read a closed eye as partly open, so a portrait warped exactly onto the
+    visitor's lids only squints when they blink. This closes the lids further, by the same
+    gain as the avatar's, relative to the visitor's neutral opening (the first frames', then
+    slowly followed while the eyes are open).
+    """
+
+    frames: int = 0
+    neutral: np.ndarray | None = None  # per eye: lid gap over eye width
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """``points`` (468×2, frame pixels) with the upper lids moved; a new array."""
+        out = np.array(points, np.float64, copy=True)
+        upper, lower = fr.UPPER_LIDS, fr.LOWER_LIDS
+        half = len(upper) // 2
+        sides = ((slice(0, half), (33, 133)), (slice(half, None), (263, 362)))
+        opening = np.empty(2)
+        for k, (side, corners) in enumerate(sides):
+            gap = np.linalg.norm(out[upper[side]] - out[lower[side]], axis=1).sum()
+            width = np.linalg.norm(out[corners[0]] - out[corners[1]]) + 1e-6
+            opening[k] = gap / width
+        self.frames += 1
+        if self.neutral is None:
+            self.neutral = opening.copy()
+        elif self.frames <= CALIBRATION_FRAMES:
+            self.neutral += (opening - self.neutral) / self.frames
+        else:
+            open_now = opening > 0.85 * self.neutral
+            self.neutral[open_now] += NEUTRAL_RATE * (opening - self.neutral)[open_now]
+        for k, (side, _) in enumerate(sides):
+            ratio = opening[k] / self.neutral[k] if self.neutral[k] > 1e-6 else 1.0
+            wanted = float(np.clip(1.0 - (1.0 - ratio) * EYELID_GAIN, 0.0, max(ratio, 1.0)))
+            scale = wanted / ratio if ratio > 1e-6 else 0.0
+            u, lo = upper[side], lower[side]
+            out[u] = out[lo] + (out[u] - out[lo]) * scale
+        return out

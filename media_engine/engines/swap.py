@@ -1,7 +1,8 @@
 """The ``swap`` engine: the visitor's face replaced by a presenter's face.
 
 The presenter's portrait (an identity row) is warped piecewise-affinely onto the visitor's
-landmarks every frame, so it follows their head, eyes and mouth exactly; its colour is matched
+landmarks every frame, so it follows their head, eyes and mouth (blinks made legible, see
+``retarget.Eyelids``); its colour is matched
 to the scene (mean and spread of each CIE Lab channel over the face, smoothed over frames); the
 seam is feathered, and where the visitor's lips part their own mouth (teeth, tongue) shows
 through. Without a face the frame passes unchanged.
@@ -18,6 +19,7 @@ from media_engine.engines.frames import as_bgr
 from media_engine.engines.mouth import MIN_OPENING, opening
 from media_engine.engines.portraits import Portrait, portrait_for
 from media_engine.engines.render_graph import make_renderer
+from media_engine.engines.retarget import Eyelids
 from media_engine.engines.warp import (
     WarpGrid,
     compute_grid,
@@ -45,6 +47,7 @@ class SwapEngine:
         self.triangles = fr.render_triangles()
         self.lab = cv2.cvtColor(portrait.image, cv2.COLOR_BGR2LAB)
         self.renderer = make_renderer(self.lab, lab=True, blend=True)
+        self.eyelids = Eyelids()
         self._gain: np.ndarray | None = None
         self._offset: np.ndarray | None = None
 
@@ -57,7 +60,7 @@ class SwapEngine:
         if face is None or not np.isfinite(face.landmarks).all():
             return frame
         height, width = frame.shape[:2]
-        dest = np.asarray(face.landmarks, np.float64)[:, :2]
+        dest = self.eyelids.apply(np.asarray(face.landmarks, np.float64)[:, :2])
         region = region_around(dest[fr.FACE_OVAL], width, height, margin=0.03)
         if region.empty or min(region.w, region.h) < 4:
             return frame

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 # Grid points per face height: about 1/4 of a pixel step for a 200-pixel face.
-GRID_POINTS_PER_FACE = 56
+GRID_POINTS_PER_FACE = 44
 MIN_STEP = 2
 MAX_STEP = 8
 
@@ -106,8 +106,9 @@ def compute_grid(
     """The coarse inverse map of ``region``: source points for each grid point.
 
     ``src``/``dst`` are (N, 2) landmark positions in the source image and the output frame.
-    Grid points that no triangle covers take ``fallback`` (a 2×3 affine dst -> src, e.g. the
-    head's overall similarity) or, without one, the nearest sensible value (edge of the map).
+    Grid points that no triangle covers take ``fallback``: a 2×3 affine dst -> src (e.g. the
+    head's overall similarity), or a (2, gh, gw) map of its own (``affine_grid``); without
+    one, the value of the nearest covered point.
     """
     gw = max(1, -(-region.w // step))
     gh = max(1, -(-region.h // step))
@@ -125,14 +126,12 @@ def compute_grid(
     counts = nw * np.maximum(i1 - i0 + 1, 0)
     total = int(counts.sum())
 
-    map_xy = np.empty((2, gh, gw), np.float32)
-    if fallback is not None:
-        px = region.x + (np.arange(gw) + 0.5) * step - 0.5
-        py = region.y + (np.arange(gh) + 0.5) * step - 0.5
-        map_xy[0] = fallback[0, 0] * px[None, :] + fallback[0, 1] * py[:, None] + fallback[0, 2]
-        map_xy[1] = fallback[1, 0] * px[None, :] + fallback[1, 1] * py[:, None] + fallback[1, 2]
+    if fallback is None:
+        map_xy = np.full((2, gh, gw), -1.0, np.float32)
+    elif fallback.shape == (2, 3):
+        map_xy = affine_grid(fallback, region, step)
     else:
-        map_xy[:] = -1.0
+        map_xy = np.array(fallback, np.float32, copy=True)
     coverage = np.zeros((gh, gw), np.float32)
     if total == 0:
         return WarpGrid(region, step, map_xy, coverage)
@@ -158,6 +157,21 @@ def compute_grid(
     if fallback is None:
         _fill_uncovered(map_xy, coverage)
     return WarpGrid(region, step, map_xy, coverage)
+
+
+def grid_shape(region: Region, step: int) -> tuple[int, int]:
+    return max(1, -(-region.h // step)), max(1, -(-region.w // step))
+
+
+def affine_grid(m: np.ndarray, region: Region, step: int) -> np.ndarray:
+    """The affine map ``m`` (output -> source) sampled on the region's grid: (2, gh, gw)."""
+    gh, gw = grid_shape(region, step)
+    px = region.x + (np.arange(gw) + 0.5) * step - 0.5
+    py = region.y + (np.arange(gh) + 0.5) * step - 0.5
+    out = np.empty((2, gh, gw), np.float32)
+    out[0] = m[0, 0] * px[None, :] + m[0, 1] * py[:, None] + m[0, 2]
+    out[1] = m[1, 0] * px[None, :] + m[1, 1] * py[:, None] + m[1, 2]
+    return out
 
 
 def _grid_coefficients(
@@ -205,6 +219,16 @@ def _fill_uncovered(map_xy: np.ndarray, coverage: np.ndarray) -> None:
     source = np.take(covered_idx, labels.ravel() - 1)
     for plane in map_xy:
         plane.ravel()[:] = np.take(plane.ravel(), source)
+
+
+def upsample_maps(grid: WarpGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution maps (map_x, map_y) for the grid's region."""
+    r, s = grid.region, grid.step
+    gh, gw = grid.coverage.shape
+    size = (gw * s, gh * s)
+    map_x = cv2.resize(grid.map_xy[0], size, interpolation=cv2.INTER_LINEAR)[: r.h, : r.w]
+    map_y = cv2.resize(grid.map_xy[1], size, interpolation=cv2.INTER_LINEAR)[: r.h, : r.w]
+    return map_x, map_y
 
 
 def upsample(grid: WarpGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

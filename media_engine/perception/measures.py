@@ -10,11 +10,12 @@ read as a narrowed eye. Conventions (see ``media_engine.perception.types.Measure
   clockwise in the image. The canonical face is a neutral frontal face, so these are 0 for a
   face looking straight into the camera.
 - ``left_eye_open`` / ``right_eye_open``: the eye aspect ratio, mean lid gap over the eye's
-  width (corner to corner): about 0.25-0.35 open, under 0.1 closed.
+  width (corner to corner): about 0.30-0.35 open. This mesh model moves the lids little:
+  closed eyes read about 0.22-0.26, and closing one eye lowers both (docs/perception.md).
 - ``mouth_open``: the gap between the inner lips over the mouth's width: near 0 closed,
-  past 0.5 wide open.
-- ``mouth_width``: corner to corner over the face's width (cheek to cheek), about 0.35-0.45
-  at rest, more in a smile.
+  0.17 for the astronaut's parted smile, 0.3 and more open.
+- ``mouth_width``: corner to corner over the face's width (cheek to cheek), about 0.45-0.5
+  for the astronaut's smile.
 - ``brow_raise``: mean brow-to-upper-lid distance over the face's height (forehead to chin).
 """
 

@@ -124,6 +124,10 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
     screenshot(page, "stopped")
     assert page.evaluate("document.getElementById('remote').srcObject") is None
     assert wait_for_end("browser-kiosk", 1)[0].end_reason == "bye"
+    # The next visitor starts from the consent screen.
+    page.get_by_role("button", name="Back to start").click()
+    expect(page.locator("#screen-consent")).to_be_visible()
+    expect(page.locator("#status")).to_have_attribute("data-state", "idle")
 
     print(
         "\nkiosk page loop: "
@@ -135,6 +139,7 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
                 "loop_samples": len(samples),
                 "fps": fps,
                 "transform": transform,
+                "timeline_ms": page.evaluate("window.kioskMetrics.timeline"),
             }
         )
     )
@@ -168,4 +173,26 @@ def test_continue_without_the_digital_human_uses_no_camera(kiosk_server, browser
     assert len(rows) == 1 and rows[0].consent_given is False
     page.locator("#without-done").click()
     assert wait_for_end("plain-kiosk", 1)[0].end_reason in ("bye", "disconnect")
+    context.close()
+
+
+def test_switching_fusion_off_mid_call_shows_paused(kiosk_server, browser):
+    from kiosk.models import FusionSwitch
+
+    add_kiosk("switch-kiosk", "Switch kiosk")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(kiosk_server + "/kiosk/switch-kiosk/")
+    page.get_by_role("button", name="English").click()
+    page.locator("#agree").click()
+    wait_live(page)
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    # The operator's switch (the database row is the truth; the worker re-reads it).
+    in_thread(FusionSwitch.objects.update_or_create, pk=1, defaults={"enabled": False})
+    expect(page.locator("#status")).to_have_attribute("data-state", "paused", timeout=WAIT_MS)
+    expect(page.locator("#status")).to_contain_text("switched off")
+    in_thread(FusionSwitch.objects.update_or_create, pk=1, defaults={"enabled": True})
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#status")).to_have_attribute("data-state", "stopped")
     context.close()

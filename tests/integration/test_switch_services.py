@@ -98,7 +98,11 @@ def test_disable_globally_is_stored_audited_and_broadcast(
     )
     assert fusion_allowed() is False
     assert fusion_allowed("demo") is False
-    assert _read_message(control_listener) == {"type": "fusion.switch", "kiosk": None}
+    assert _read_message(control_listener) == {
+        "type": "fusion.switch",
+        "kiosk": None,
+        "enabled": False,
+    }
     event = AuditEvent.objects.get(action="switch.off")
     assert (event.actor_kind, event.actor, event.target) == ("user", "olivia", "switch:global")
     assert event.details["reason"] == "suspected misuse at counter 3"
@@ -107,7 +111,11 @@ def test_disable_globally_is_stored_audited_and_broadcast(
     with django_capture_on_commit_callbacks(execute=True):
         enable_fusion(operator, "cleared")
     assert fusion_allowed("demo") is True
-    assert _read_message(control_listener) == {"type": "fusion.switch", "kiosk": None}
+    assert _read_message(control_listener) == {
+        "type": "fusion.switch",
+        "kiosk": None,
+        "enabled": True,
+    }
     assert AuditEvent.objects.filter(action="switch.on", details__reason="cleared").exists()
 
 
@@ -121,7 +129,11 @@ def test_disable_one_kiosk(redis_layer, control_listener, django_capture_on_comm
     assert fusion_allowed(other.slug) is True
     assert fusion_allowed() is True
     assert Kiosk.objects.get(slug="demo").fusion_reason == "camera fault"
-    assert _read_message(control_listener) == {"type": "fusion.switch", "kiosk": "demo"}
+    assert _read_message(control_listener) == {
+        "type": "fusion.switch",
+        "kiosk": "demo",
+        "enabled": False,
+    }
     event = AuditEvent.objects.get(action="switch.off")
     assert event.target == "kiosk:demo" and event.details["kiosk"] == "demo"
 

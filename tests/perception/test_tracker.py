@@ -153,3 +153,19 @@ def test_smoothing_keeps_blinks(astronaut_640: np.ndarray) -> None:
         assert face is not None
         openness.append(face.measures.right_eye_open + face.measures.left_eye_open)
     assert np.corrcoef(blinks, openness)[0, 1] < -0.9
+
+
+def test_track_follows_a_head_tilt(astronaut_640: np.ndarray) -> None:
+    """The head tilts steadily to 40 degrees and back: the region turns with it (no new
+    detection) and the roll follows the tilt."""
+    perceiver = Perceiver(smoothing=False)
+    angles = [*range(0, 42, 3), *range(39, -1, -3)]
+    rolls = []
+    for i, angle in enumerate(angles):
+        face = perceiver.process(shifted(astronaut_640, 0, 0, angle), timestamp=i / 30)
+        assert face is not None
+        rolls.append(face.measures.roll)
+    assert perceiver.detector_calls == 1
+    # Turning the picture counter-clockwise tilts the head anticlockwise: roll goes negative.
+    assert np.corrcoef(angles, rolls)[0, 1] < -0.99
+    assert rolls[0] - min(rolls) == pytest.approx(39, abs=6)

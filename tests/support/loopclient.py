@@ -19,6 +19,7 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from media_engine.ice import offer_loopback_candidates
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.label import apply_label, label_region
 from media_engine.paused import paused_frame
@@ -45,6 +46,7 @@ class StampedCamera(MediaStreamTrack):
         self.width, self.height, self.fps = width, height, fps
         self.sent_at: dict[int, float] = {}
         self.count = 0
+        self.frozen = False
         self._start: float | None = None
 
     def frame_bgr(self, number: int) -> np.ndarray:
@@ -57,6 +59,8 @@ class StampedCamera(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        if self.frozen:  # a kiosk that vanished: no more frames, and no goodbye
+            await asyncio.Event().wait()
         now = time.monotonic()
         if self._start is None:
             self._start = now
@@ -125,8 +129,12 @@ class ReturnedVideo:
             sent = self.camera.sent_at.get(number)
             if sent is not None:
                 self.round_trips_ms.append((now - sent) * 1000.0)
-            if self.check_label and bgr.shape[:2] == (self.camera.height, self.camera.width):
+            if self.check_label:
                 source = self.camera.frame_bgr(number)
+                height, width = bgr.shape[:2]
+                if (width, height) != (self.camera.width, self.camera.height):
+                    # adaptive resolution sent it smaller: compare at that size
+                    source = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
                 with_label = apply_label(source.copy())
                 if label_distance(bgr, with_label) < label_distance(bgr, source) / 3:
                     self.labelled += 1
@@ -163,6 +171,8 @@ class KioskPeer:
         fps: float = 30.0,
         complete_frame_release: bool = True,
     ) -> None:
+        # Machines whose only interface is loopback (CI): aioice would gather no candidate.
+        offer_loopback_candidates()
         self.camera = StampedCamera(width, height, fps)
         self.pc = RTCPeerConnection()
         self.returned: ReturnedVideo | None = None

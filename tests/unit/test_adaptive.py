@@ -99,3 +99,25 @@ def test_controller_reports_rung_and_reason_for_the_stats():
     assert stats["rung"] == "540p" and stats["moves"] == 1
     assert stats["reason"].startswith("down: processing")
     assert controller.size_for(1280, 720) == (960, 540)
+
+
+def test_sender_bitrate_reads_aiortcs_encoder_target():
+    import inspect
+
+    import aiortc
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    from media_engine.adaptive import sender_bitrate
+
+    # aiortc 1.16 sets its encoder's target from the browser's REMB under this private name;
+    # this fails when aiortc changes it.
+    assert aiortc.__version__ == "1.16.0"
+    assert "self.__encoder.target_bitrate = bitrate" in inspect.getsource(aiortc.RTCRtpSender)
+    sender = object.__new__(aiortc.RTCRtpSender)
+    sender._RTCRtpSender__encoder = None
+    assert sender_bitrate(sender) is None  # nothing encoded yet
+    encoder = Vp8Encoder()
+    encoder.target_bitrate = 640_000
+    sender._RTCRtpSender__encoder = encoder
+    assert sender_bitrate(sender) == 640_000.0
+    assert sender_bitrate(None) is None

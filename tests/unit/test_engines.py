@@ -137,3 +137,49 @@ def test_registry_knows_every_engine_and_refuses_unknown_ones():
     assert set(engine_names()) >= {"label", "avatar", "swap", "insightface", "blur"}
     with pytest.raises(EngineUnavailable, match="unknown engine"):
         create_engine("morph")
+
+
+@pytest.mark.parametrize("engine_cls", [AvatarEngine, SwapEngine])
+def test_the_gpu_render_graph_gives_the_same_frames_as_opencv(engine_cls):
+    """The engines' ONNX render path (what runs on CUDA) on the CPU provider, against the
+    OpenCV path the engines pick on a CPU."""
+    from media_engine.engines.render_graph import CpuRenderer, OnnxRenderer
+
+    lm = placed_landmarks(W, H, 220)
+    faces = [face_from_landmarks(lm), face_from_landmarks(open_mouth(lm, 0.6))]
+    outputs = []
+    for renderer_cls in (CpuRenderer, OnnxRenderer):
+        engine = engine_cls.for_identity(None)
+        kwargs = {"providers": ["CPUExecutionProvider"]} if renderer_cls is OnnxRenderer else {}
+        cpu = engine.renderer
+        engine.renderer = renderer_cls(cpu.source, lab=cpu.lab, blend=cpu.blend, **kwargs)
+        outputs.append([engine.render(scene(), face) for face in faces for _ in range(3)])
+    for a, b in zip(*outputs, strict=True):
+        diff = np.abs(a.astype(int) - b.astype(int))
+        assert diff.mean() < 0.5
+        assert np.percentile(diff, 99.9) <= 8
+
+
+def test_swap_with_an_operators_portrait_finds_its_landmarks_once():
+    from media_engine.engines.base import IdentityImage
+
+    portrait = cv2.flip(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), 1)  # a presenter
+    engine = create_engine("swap", IdentityImage(7, "Presenter", portrait))
+    lm = engine.portrait.landmarks
+    assert lm.shape == (468, 3)
+    # The landmarks landed on the presenter's face (eyes above the mouth, inside the image).
+    assert lm[159, 1] < lm[13, 1] and 100 < lm[1, 0] < 400
+    frame = scene()
+    out = engine.render(frame.copy(), face_from_landmarks(placed_landmarks(W, H, 220)))
+    assert np.abs(out.astype(int) - frame.astype(int)).mean() > 1
+    # The next session with the same portrait does not look for them again.
+    again = create_engine("swap", IdentityImage(7, "Presenter", portrait.copy()))
+    assert again.portrait.landmarks is lm
+
+
+def test_a_portrait_without_a_face_makes_the_engine_unavailable():
+    from media_engine.engines.base import IdentityImage
+
+    blank = np.full((300, 300, 3), 200, np.uint8)
+    with pytest.raises(EngineUnavailable, match="no face found in the identity's portrait"):
+        create_engine("swap", IdentityImage(8, "Nobody", blank))

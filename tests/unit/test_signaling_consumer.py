@@ -424,3 +424,45 @@ async def test_too_many_bad_messages_close_the_socket(kiosks):
         await expect_error(comm, "bad_json")
     await expect_error(comm, "too_many_errors")
     assert await comm.receive_output(timeout=WAIT) == {"type": "websocket.close", "code": 4400}
+
+
+async def test_page_stats_are_rate_limited(kiosks):
+    comm, _ = await connect()
+    _, worker = await live_call(comm)
+    for value in (1, 2, 3, 4, 5):
+        await send(comm, type="stats", loop_ms=value)
+    assert (await worker.control_message())["stats"]["loop_ms"] == 1
+    await asyncio.sleep(0.6)
+    await send(comm, type="stats", loop_ms=99)
+    # The flood in between was dropped, not queued.
+    assert (await worker.control_message())["stats"]["loop_ms"] == 99
+    await comm.disconnect()
+
+
+async def test_candidates_are_limited_per_call(kiosks):
+    comm, _ = await connect()
+    _, worker = await live_call(comm)
+    line = {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}
+    for _ in range(64):
+        await send(comm, type="candidate", candidate=line)
+    await send(comm, type="candidate", candidate=line)
+    error = await expect_error(comm, "bad_field")
+    assert "64" in error["message"]
+    for _ in range(64):
+        assert (await worker.control_message())["type"] == "session.candidate"
+    await comm.disconnect()
+
+
+async def test_a_malformed_answer_ends_the_visit_cleanly(kiosks):
+    comm, _ = await connect()
+    session_id = await consent(comm)
+    await send(comm, type="offer", sdp=VIDEO_OFFER)
+    worker = Worker()
+    await worker.take_offer()
+    await expect(comm, "state")  # connecting
+    await worker.reply("media.answer", sdp=None)
+    await expect_error(comm, "refused")
+    assert (await expect(comm, "state"))["state"] == "failed"
+    assert (await expect(comm, "ended"))["reason"] == "error"
+    assert (await session_row(session_id)).end_reason == "error"
+    await comm.disconnect()

@@ -14,10 +14,23 @@
     for (const name of names) { const v = num(stats[name]); if (v !== null) return v; }
     return null;
   }
-  function fpsOf(stats) { return pick(stats, ["fps", "fps_out", "output_fps", "frames_per_s"]); }
-  function latencyOf(stats) { return pick(stats, ["latency_ms", "loop_ms", "pipeline_ms", "process_ms"]); }
+  function fpsOf(stats) { return pick(stats, ["fps_out", "fps"]); }
+  // The kiosk's own loop figure (camera to screen) when the page reports it, else the time
+  // the worker's pipeline spends on a frame (sum of the stages' medians).
+  function latencyOf(stats) {
+    const loop = pick(stats, ["loop_ms", "latency_ms"]);
+    if (loop !== null) return loop;
+    const stages = stats.stage_ms;
+    if (!stages || typeof stages !== "object") return null;
+    let total = 0, any = false;
+    for (const stage of Object.values(stages)) {
+      const p50 = stage && num(stage.p50);
+      if (p50 !== null) { total += p50; any = true; }
+    }
+    return any ? total : null;
+  }
   function rungOf(stats) {
-    const rung = stats.rung ?? stats.resolution ?? stats.rung_name;
+    const rung = stats.rung ?? stats.processing_size;
     if (rung === undefined || rung === null) return null;
     if (Array.isArray(rung)) return rung.join("×");
     return String(rung);
@@ -31,7 +44,7 @@
     tr.dataset.session = info.session_id;
     const cols = [
       ["kiosk", info.kiosk_name || info.kiosk], ["worker", info.worker], ["engine", info.engine],
-      ["identity", info.identity], ["rung", "–"], ["fps", "–"], ["latency", "–"],
+      ["identity", info.identity], ["state", "–"], ["rung", "–"], ["fps", "–"], ["latency", "–"],
       ["consent", info.consent_reference], ["started", (info.started_at || "").slice(0, 19)],
     ];
     for (const [field, text] of cols) {
@@ -87,6 +100,9 @@
       row.classList.remove("stale");
       cell(row, "worker").textContent = worker;
       if (s.stats.engine) cell(row, "engine").textContent = s.stats.engine;
+      const state = cell(row, "state");
+      state.textContent = config.strings.states[s.stats.state] || s.stats.state || "–";
+      state.dataset.state = s.stats.state || "";
       cell(row, "rung").textContent = rung === null ? "–" : rung;
       cell(row, "fps").textContent = fps === null ? "–" : fps.toFixed(1);
       cell(row, "latency").textContent = latency === null ? "–" : latency.toFixed(0);

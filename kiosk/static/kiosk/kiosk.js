@@ -36,7 +36,7 @@
       camera: "正在开启摄像头…",
       connecting: "正在连接数字人…",
       live: "进行中 · 您看到的画面为 AI 合成",
-      paused: "已暂停：{r}",
+      paused: "已暂停：数字人功能已关闭。",
       stopped: "已停止。摄像头已关闭。",
       busy: "服务器繁忙，请稍后再试。",
       disabled: "数字人功能已关闭。您可以不使用数字人继续办理。",
@@ -45,6 +45,10 @@
       camera_denied: "无法开启摄像头：{r}",
       closed: "与服务器的连接已断开。",
       without: "不使用数字人继续办理，摄像头未开启。",
+      operator: "工作人员已结束本次服务。摄像头已关闭。",
+      withdrawn: "您已撤回同意，处理已停止。",
+      expired: "同意已过期，处理已停止。",
+      revoked: "所用形象的授权已撤回，服务已停止。",
       loop: "环路延迟 {ms} ms · {fps} 帧/秒",
       codes: {
         busy: "服务器繁忙，请稍后再试",
@@ -73,6 +77,10 @@
       camera_denied: "The camera could not be started: {r}",
       closed: "The connection to the server was lost.",
       without: "Continuing without the digital human; the camera is off.",
+      operator: "A member of staff ended the session. The camera is off.",
+      withdrawn: "You withdrew your consent; processing has stopped.",
+      expired: "The consent expired; processing has stopped.",
+      revoked: "The presenter's consent was withdrawn; the session has stopped.",
       loop: "loop {ms} ms · {fps} fps",
       codes: { ice_failed: "the network path failed", error: "server error" },
     },
@@ -84,8 +92,12 @@
   // What the page measured, readable by tests and by staff in the console.
   const metrics = (window.kioskMetrics = {
     loopMs: null, loopSamples: [], fps: null, framesDecoded: 0, server: null,
-    transform: "none", state: "idle",
+    transform: "none", state: "idle", timeline: {},
   });
+
+  function mark(step) {
+    metrics.timeline[step] = Math.round(performance.now() - (metrics.timeline.t0 || 0));
+  }
 
   function say(state, key, reason = "") {
     shown = { state, key, reason };
@@ -217,6 +229,7 @@
   }
 
   async function agree() {
+    metrics.timeline = { t0: performance.now() };
     setChoiceButtons(false);
     let v;
     try {
@@ -226,6 +239,7 @@
       send(v, { type: "consent", given: true, language: lang, text_sha256: consentSha() });
       const ok = await waitFor(v, "consent_ok");
       v.sessionId = ok.session_id;
+      mark("consent_ok");
     } catch (err) {
       setChoiceButtons(true);
       say("error", "error", err.message);
@@ -245,6 +259,7 @@
       finish(v, "failed", "camera_denied", err.name || String(err));
       return;
     }
+    mark("camera");
     if (v.over) { stopCamera(v); return; }
     try {
       await call(v);
@@ -305,6 +320,7 @@
     await pc.setLocalDescription(await pc.createOffer());
     await gatheringComplete(pc, ICE_GATHER_TIMEOUT_MS);
     if (v.over) return;
+    mark("offer_sent");
     send(v, { type: "offer", sdp: pc.localDescription.sdp, sdp_type: "offer" });
     v.offerSent = true;
     v.statsTimer = setInterval(() => reportStats(v), STATS_EVERY_MS);
@@ -332,6 +348,7 @@
 
   async function onAnswer(v, msg) {
     if (!v.pc || v.over) return;
+    mark("answer");
     try {
       await v.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
     } catch (err) {
@@ -398,8 +415,9 @@
       if (v.over || visit !== v) return;
       if (!v.firstFrame && remote.videoWidth > 0) {
         v.firstFrame = true;
+        mark("first_frame");
         stage.classList.add("playing");
-        say("live", "live");
+        if (metrics.state === "connecting") say("live", "live"); // not over "paused"
       }
       if (md.rtpTimestamp !== undefined) {
         const sent = v.sentAt.get(md.rtpTimestamp >>> 0);
@@ -471,7 +489,10 @@
     if (v.loopWorker) v.loopWorker.terminate();
     remote.srcObject = null;
     stage.classList.remove("playing");
-    const known = ["stopped", "busy", "disabled", "closed", "camera_denied"];
+    const known = [
+      "stopped", "busy", "disabled", "closed", "camera_denied",
+      "operator", "withdrawn", "expired", "revoked",
+    ];
     if (known.includes(key)) say(state, key, reason);
     else if (state === "stopped") say(state, "stopped");
     else say(state, state === "busy" ? "busy" : "failed", reason || key);

@@ -1,0 +1,305 @@
+"""The kill switch: from the click to the last worker's last fused frame.
+
+Two ``manage.py media_engine`` worker processes on the Redis channel layer, real aiortc kiosk
+sessions on each (``tests/support/loopclient.py``: a stamped astronaut camera whose returned
+frames are read back and told apart: a stamped frame is fused video, the neutral picture is
+"service paused"). Each trial:
+
+1. every session shows fused video;
+2. the click: ``kiosk.switch.disable_fusion`` (what the dashboard's POST calls: the row, the
+   audit event in the same transaction, the ``fusion.switch`` broadcast on commit);
+3. the figure is the time from the click to the last fused frame any session received, over
+   all sessions of both workers, once every session shows the paused picture;
+4. re-enable, wait for fused video everywhere, wait a random 0.1–0.6 s, next trial.
+
+The baseline runs the same trials with the broadcast switched off, so that the workers
+follow only their periodic re-read of the switch (``media_engine.worker.SWITCH_POLL_S``).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/kiosk REDIS_URL=redis://127.0.0.1:6379/0 \\
+        python bench/killswitch.py [--trials 40] [--sessions-per-worker 2]
+
+It works in its own database (``<name>_bench_killswitch``, created and dropped here). The last
+line printed is one JSON object: p50_ms, p95_ms, p99_ms, max_ms, trials, workers, sessions,
+violations (fused frames after a session had shown "paused") and the baseline's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+TARGET_P99_MS = 250.0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--baseline-trials", type=int, default=None)
+    parser.add_argument("--sessions-per-worker", type=int, default=2)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--fps", type=float, default=30.0)
+    return parser.parse_args()
+
+
+def bench_database(url: str) -> tuple[str, str]:
+    """(server URL without database, bench database name)."""
+    base, _, name = url.rpartition("/")
+    name = name.split("?")[0] or "kiosk"
+    return base, f"{name}_bench_killswitch"
+
+
+def psql(server: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(values, 50), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "p99_ms": round(percentile(values, 99), 1),
+        "max_ms": round(max(values), 1) if values else float("nan"),
+        "mean_ms": round(statistics.fmean(values), 1) if values else float("nan"),
+    }
+
+
+# Where the time goes (broadcast trials), each from the click: the service call's own
+# duration, and when the broadcast had been handed to Redis.
+PARTS: dict[str, list[float]] = {
+    "service_call_ms": [],
+    "broadcast_sent_ms": [],
+}
+
+
+class Watch:
+    """One session's returned video: when its fused and paused frames arrived.
+
+    A frame is "paused" when it is the neutral picture (``media_engine.paused``), compared on
+    a coarse grid; anything else is fused video (the camera's frame through the engine).
+    """
+
+    PAUSED_MAX_DIFF = 12.0
+
+    def __init__(self, call) -> None:
+        self.call = call
+        self.last_fused_at = 0.0
+        self.first_paused_at: float | None = None
+        self.fused_after_paused = 0
+        self.frames = 0
+        call.peer.returned._note = self._note  # the reader task calls it for every frame
+
+    def _note(self, bgr: np.ndarray, now: float) -> None:
+        self.frames += 1
+        height, width = bgr.shape[:2]
+        picture = paused_frame(width, height)[::4, ::4].astype(np.int16)
+        if float(np.abs(bgr[::4, ::4].astype(np.int16) - picture).mean()) < self.PAUSED_MAX_DIFF:
+            if self.first_paused_at is None:
+                self.first_paused_at = now
+        else:
+            self.last_fused_at = now
+            if self.first_paused_at is not None:
+                self.fused_after_paused += 1
+
+    def arm(self) -> None:
+        self.first_paused_at = None
+        self.fused_after_paused = 0
+
+    @property
+    def paused_now(self) -> bool:
+        return self.first_paused_at is not None
+
+
+def paused_frame(width: int, height: int) -> np.ndarray:
+    from media_engine.paused import paused_frame as picture
+
+    return picture(width, height)
+
+
+async def wait_until(predicate, limit_s: float, what: str) -> None:
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.005)
+
+
+async def trial(operator, watches: list[Watch], *, broadcast: bool) -> tuple[float, int]:
+    """One click; returns (ms from the click to the last fused frame, violations)."""
+    from kiosk import switch
+
+    # Every session shows fused video now.
+    mark = time.monotonic()
+    await wait_until(
+        lambda: all(w.last_fused_at > mark for w in watches), 20.0, "fused video before the click"
+    )
+    for w in watches:
+        w.arm()
+    original = switch.announce_switch
+    announced: list[float] = []
+
+    def announce(kiosk_slug, enabled=None):
+        sent = original(kiosk_slug, enabled)
+        announced.append(time.monotonic())
+        return sent
+
+    switch.announce_switch = announce if broadcast else (lambda kiosk_slug, enabled=None: False)
+    try:
+        clicked = time.monotonic()
+        await asyncio.to_thread(switch.disable_fusion, operator, "kill switch benchmark")
+        returned = time.monotonic()
+    finally:
+        switch.announce_switch = original
+    await wait_until(lambda: all(w.paused_now for w in watches), 20.0, "every session paused")
+    await asyncio.sleep(0.3)  # a fused frame still on its way would show up now
+    violations = sum(w.fused_after_paused for w in watches)
+    last_fused = max(w.last_fused_at for w in watches)
+    took_ms = max(0.0, (last_fused - clicked) * 1000.0)
+    PARTS["service_call_ms"].append((returned - clicked) * 1000.0)
+    if announced:
+        PARTS["broadcast_sent_ms"].append((announced[0] - clicked) * 1000.0)
+    # Back on: every session shows fused video again without anyone touching it.
+    await asyncio.to_thread(switch.enable_fusion, operator, "kill switch benchmark: back on")
+    back = time.monotonic()
+    await wait_until(
+        lambda: all(w.last_fused_at > back for w in watches), 20.0, "fused video after re-enable"
+    )
+    await asyncio.sleep(random.uniform(0.1, 0.6))
+    return took_ms, violations
+
+
+async def run_trials(args, operator, redis_url: str, db_settings: dict) -> dict:
+    from channels.layers import get_channel_layer
+
+    from tests.support.channel_call import ChannelCall
+    from tests.support.loopclient import KioskPeer
+    from tests.support.media_workers import media_workers
+
+    layer = get_channel_layer()
+    per_worker = args.sessions_per_worker
+    with media_workers(db_settings, redis_url, count=2, max_sessions=per_worker):
+        calls = []
+        try:
+            for n in range(2 * per_worker):
+                call = ChannelCall(layer, f"bench-{n % 2 + 1}", engine="label")
+                call.peer = KioskPeer(width=args.width, height=args.height, fps=args.fps)
+                await call.send_offer(await call.peer.offer())
+                await call.connect(within=60)
+                calls.append(call)
+            for call in calls:
+                await call.wait_frames(10, within=60)
+            by_worker: dict[str, int] = {}
+            for call in calls:
+                by_worker[call.answer["worker"]] = by_worker.get(call.answer["worker"], 0) + 1
+            if len(by_worker) != 2:
+                raise RuntimeError(f"sessions did not spread over both workers: {by_worker}")
+            watches = [Watch(call) for call in calls]
+            results = {}
+            for name, broadcast, count in (
+                ("broadcast", True, args.trials),
+                ("baseline", False, args.baseline_trials or args.trials),
+            ):
+                took, violations = [], 0
+                for _ in range(count):
+                    ms, bad = await trial(operator, watches, broadcast=broadcast)
+                    took.append(ms)
+                    violations += bad
+                results[name] = {"values": took, "violations": violations}
+                print(name, json.dumps(summary(took)), file=sys.stderr, flush=True)
+            results["by_worker"] = by_worker
+            return results
+        finally:
+            for call in calls:
+                await call.close()
+
+
+def main() -> None:
+    args = parse_args()
+    database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kiosk")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    server, name = bench_database(database_url)
+    psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(server, f'CREATE DATABASE "{name}"')
+    os.environ.update(
+        DATABASE_URL=f"{server}/{name}",
+        REDIS_URL=redis_url,
+        MEDIA_ENGINE_IN_PROCESS="0",
+        DJANGO_SETTINGS_MODULE="kiosk.settings",
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=REPO_ROOT,
+            check=True,
+        )
+        import django
+
+        django.setup()
+        from dashboard.staff import create_staff_user
+        from kiosk.models import Engine, Kiosk
+
+        for n in (1, 2):
+            Kiosk.objects.create(slug=f"bench-{n}", name=f"Bench {n}", engine=Engine.LABEL)
+        operator = create_staff_user("bench-operator", os.urandom(12).hex(), "operator")
+        from django.conf import settings
+
+        results = asyncio.run(run_trials(args, operator, redis_url, settings.DATABASES["default"]))
+        from django.db import connections
+
+        connections.close_all()
+    finally:
+        psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    broadcast, baseline = results["broadcast"], results["baseline"]
+    figures = summary(broadcast["values"])
+    base = summary(baseline["values"])
+    out = {
+        **figures,
+        "trials": len(broadcast["values"]),
+        "workers": 2,
+        "sessions": sum(results["by_worker"].values()),
+        "sessions_by_worker": results["by_worker"],
+        "violations": broadcast["violations"] + baseline["violations"],
+        "target_p99_ms": TARGET_P99_MS,
+        "meets_target": figures["p99_ms"] <= TARGET_P99_MS,
+        "baseline": {
+            "what": "periodic re-read only (no fusion.switch broadcast)",
+            **base,
+            "trials": len(baseline["values"]),
+        },
+        "ratio_p50": round(base["p50_ms"] / figures["p50_ms"], 2) if figures["p50_ms"] else None,
+        "ratio_p99": round(base["p99_ms"] / figures["p99_ms"], 2) if figures["p99_ms"] else None,
+        "frame": f"{args.width}x{args.height}@{args.fps:g}",
+        "parts_p50_ms": {k: round(percentile(v, 50), 1) for k, v in PARTS.items() if v},
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
