@@ -231,3 +231,35 @@ def test_audit_page_shows_the_last_verification(operator_client):
     page = operator_client.get(reverse("dashboard:audit")).content.decode()
     assert "verified" in page and "events up to #5 verified and signed" in page
     assert "2 events since." in page
+
+
+def test_kiosks_page_shows_installed_model_packs_with_their_licence(
+    operator_client, tmp_path, monkeypatch
+):
+    from media_engine.engines import insightface_swap
+
+    pack = tmp_path / "inswapper-pack"
+    pack.mkdir()
+    (pack / "swapper.onnx").write_bytes(b"not a real model")
+    (pack / "recogniser.onnx").write_bytes(b"not a real model either")
+    (pack / "pack.json").write_text(
+        json.dumps(
+            {
+                "name": "Operator pack",
+                "licence": "Non-commercial research use only (accepted by ops, 2026-11)",
+                "swapper": "swapper.onnx",
+                "recogniser": "recogniser.onnx",
+            }
+        )
+    )
+    broken = tmp_path / "broken-pack"
+    broken.mkdir()
+    (broken / "pack.json").write_text("{not json")
+    monkeypatch.setattr(insightface_swap, "PACKS_DIR", tmp_path)
+    page = operator_client.get(reverse("dashboard:kiosks")).content.decode()
+    assert "Non-commercial research use only (accepted by ops, 2026-11)" in page
+    assert "swapper.onnx, recogniser.onnx" in page
+    assert "is missing or not JSON" in page
+    monkeypatch.setattr(insightface_swap, "PACKS_DIR", tmp_path / "none")
+    page = operator_client.get(reverse("dashboard:kiosks")).content.decode()
+    assert "No operator model pack is installed." in page
