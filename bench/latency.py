@@ -128,7 +128,7 @@ async def baseline(warmup: float, seconds: float) -> dict:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    peer = KioskPeer(complete_frame_release=False)
+    peer = KioskPeer(complete_frame_release=False, camera_timestamps=False)  # all stock
     try:
         sdp = await peer.offer()
         process.stdin.write((json.dumps({"sdp": sdp, "type": "offer"}) + "\n").encode())

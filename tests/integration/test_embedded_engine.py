@@ -48,7 +48,10 @@ async def test_the_embedded_worker_starts_once_and_serves_calls(in_process, kios
         await call.connect()
         assert call.answer["worker"] == worker.name
         await call.wait_frames(20)
-        assert call.peer.returned.labelled > 0 and call.peer.returned.unlabelled == 0
+        returned = call.peer.returned
+        assert returned.labelled > 0 and returned.unlabelled == 0
+        # each frame came back with its camera frame's RTP timestamp (the page matches them)
+        assert returned.same_timestamp > 0 and returned.other_timestamp == 0
 
         # the worker is full (one session): another offer waits...
         waiting = ChannelCall(layer, kiosk.slug)

@@ -63,8 +63,11 @@ async def set_switch(layer, enabled: bool) -> None:
 def assert_labelled(call: ChannelCall) -> None:
     returned = call.peer.returned
     assert returned.labelled > 0
-    # every stamped 640x480 frame that came back carries the label
+    # every stamped frame that came back carries the label...
     assert returned.unlabelled == 0, (returned.labelled, returned.unlabelled)
+    # ...and the RTP timestamp of the camera frame it was made from
+    assert returned.same_timestamp > 0
+    assert returned.other_timestamp == 0, (returned.same_timestamp, returned.other_timestamp)
 
 
 async def test_two_workers_share_the_calls_and_frames_come_back_stamped_and_labelled(

@@ -172,6 +172,9 @@ def test_swap_with_an_operators_portrait_finds_its_landmarks_once():
     frame = scene()
     out = engine.render(frame.copy(), face_from_landmarks(placed_landmarks(W, H, 220)))
     assert np.abs(out.astype(int) - frame.astype(int)).mean() > 1
+    # The next session with the same portrait does not look for them again.
+    again = create_engine("swap", IdentityImage(7, "Presenter", portrait.copy()))
+    assert again.portrait.landmarks is lm
 
 
 def test_a_portrait_without_a_face_makes_the_engine_unavailable():
