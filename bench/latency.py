@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DAPHNE_APP = ("kiosk.asgi:application",)
+DUMP = os.environ.get("BENCH_LATENCY_DUMP")  # a path prefix: write each run's round trips
 
 
 def cpu_seconds(pid: int) -> float:
@@ -106,6 +107,9 @@ async def measure(peer, server_pid: int, warmup: float, seconds: float) -> dict:
     cpu_client = cpu_seconds(os.getpid()) - cpu_client
     cpu_server = cpu_seconds(server_pid) - cpu_server
     trips = list(returned.round_trips_ms)
+    if DUMP:
+        kind = "service" if peer.returned.match_timestamps else "baseline"
+        Path(f"{DUMP}.{kind}").write_text("\n".join(f"{t:.2f}" for t in trips))  # noqa: ASYNC240
     return {
         "p50_ms": round(statistics.median(trips), 1) if trips else None,
         "p95_ms": round(percentile(trips, 95), 1) if trips else None,

@@ -76,6 +76,15 @@ def fit_size(width: int, height: int, limit: tuple[int, int] | None) -> tuple[in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def scale_frame(bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``bgr`` scaled down to ``size`` (width, height): bilinear down to half size (4× faster
+    than area averaging at 640×480 → 480×360, and sharp enough), area averaging below."""
+    width, height = size
+    shrink = min(width / bgr.shape[1], height / bgr.shape[0])
+    interpolation = cv2.INTER_LINEAR if shrink >= 0.5 else cv2.INTER_AREA
+    return cv2.resize(bgr, (width, height), interpolation=interpolation)
+
+
 def to_video_frame(bgr: np.ndarray) -> av.VideoFrame:
     """A yuv420p ``VideoFrame`` (what the encoder takes) from a BGR frame.
 
@@ -128,7 +137,7 @@ class FramePipeline:
         bgr = frame.to_ndarray(format="bgr24")
         mark = self._lap("to_bgr", mark)
         if (width, height) != (frame.width, frame.height):
-            bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+            bgr = scale_frame(bgr, (width, height))
             mark = self._lap("scale", mark)
 
         perceive = self.perceive

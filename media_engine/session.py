@@ -240,12 +240,11 @@ class MediaSession:
                     await self.end(EndReason.DISCONNECT, "the camera stream ended")
                 return
             self.pipeline.bitrate_bps = sender_bitrate(getattr(self, "_sender", None))
+            allowed = self.fusion_allowed
             try:
                 fused = await loop.run_in_executor(
                     self._executor,
-                    lambda f=frame, allowed=self.fusion_allowed: self.pipeline.process(
-                        f, fusion_allowed=allowed
-                    ),
+                    lambda f=frame, a=allowed: self.pipeline.process(f, fusion_allowed=a),
                 )
             except Exception as exc:
                 logger.exception("session %s: the pipeline failed", self.session_id)
@@ -258,6 +257,8 @@ class MediaSession:
                 )
                 await self.end(EndReason.ERROR, f"frame processing failed: {type(exc).__name__}")
                 return
+            if allowed and not self.fusion_allowed:
+                continue  # fused while the switch went off: never sent (the next is paused)
             self._outgoing.put(fused)
             size = (fused.width, fused.height)
             if size != self._last_size:

@@ -23,6 +23,7 @@ from media_engine.ice import offer_loopback_candidates
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.label import apply_label, label_region
 from media_engine.paused import paused_frame
+from media_engine.pipeline import scale_frame
 from media_engine.rtptime import (
     WIRE_TIME_BASE,
     keep_camera_timestamps,
@@ -156,7 +157,7 @@ class ReturnedVideo:
                 height, width = bgr.shape[:2]
                 if (width, height) != (self.camera.width, self.camera.height):
                     # adaptive resolution sent it smaller: compare at that size
-                    source = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+                    source = scale_frame(source, (width, height))
                 with_label = apply_label(source.copy())
                 if label_distance(bgr, with_label) < label_distance(bgr, source) / 3:
                     self.labelled += 1
