@@ -127,6 +127,7 @@ def test_odd_frames_do_not_crash(name, shape):
     # A face cut by the frame's edge, and one larger than the frame.
     faces.append(face_from_landmarks(placed_landmarks(w, h, 0.6 * h, centre=(0, h * 0.2))))
     faces.append(face_from_landmarks(placed_landmarks(w, h, 3 * h)))
+    faces.append(face_from_landmarks(placed_landmarks(w, h, 0.5 * h, centre=(-w, -h))))
     for face in faces:
         out = engine.render(frame.copy(), face)
         assert out.shape[:2] == (h, w) and out.dtype == np.uint8
