@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -88,22 +89,27 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-# Where the time goes (broadcast trials), each from the click: the service call's own
-# duration, and when the broadcast had been handed to Redis.
+# Where the time goes (broadcast trials): from the click, the service call's whole duration
+# and when the broadcast had been handed to Redis (after the commit); then from that moment
+# to the last fused frame.
 PARTS: dict[str, list[float]] = {
     "service_call_ms": [],
     "broadcast_sent_ms": [],
+    "broadcast_to_last_fused_ms": [],
 }
 
 
 class Watch:
     """One session's returned video: when its fused and paused frames arrived.
 
-    A frame is "paused" when it is the neutral picture (``media_engine.paused``), compared on
-    a coarse grid; anything else is fused video (the camera's frame through the engine).
+    It reads the returned track itself, as fast as frames come (aiortc queues decoded frames
+    without bound, so a slow reader would note them late), and looks only at the luma plane
+    on a coarse grid: a frame is "paused" when it is the neutral picture
+    (``media_engine.paused``), anything else is fused video (the camera through the engine).
     """
 
     PAUSED_MAX_DIFF = 12.0
+    GRID = 4
 
     def __init__(self, call) -> None:
         self.call = call
@@ -111,13 +117,31 @@ class Watch:
         self.first_paused_at: float | None = None
         self.fused_after_paused = 0
         self.frames = 0
-        call.peer.returned._note = self._note  # the reader task calls it for every frame
+        returned = call.peer.returned
+        returned._task.cancel()  # this reader replaces the test client's (slower) one
+        track = next(t.receiver.track for t in call.peer.pc.getTransceivers() if t.kind == "video")
+        self._task = asyncio.ensure_future(self._read(track))
 
-    def _note(self, bgr: np.ndarray, now: float) -> None:
+    async def _read(self, track) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while True:
+                frame = await track.recv()
+                self._note(frame, time.monotonic())
+        except MediaStreamError:
+            pass
+
+    def _note(self, frame, now: float) -> None:
         self.frames += 1
-        height, width = bgr.shape[:2]
-        picture = paused_frame(width, height)[::4, ::4].astype(np.int16)
-        if float(np.abs(bgr[::4, ::4].astype(np.int16) - picture).mean()) < self.PAUSED_MAX_DIFF:
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[
+            : frame.height, : frame.width
+        ]
+        sample = luma[:: self.GRID, :: self.GRID].astype(np.int16)
+        if float(np.abs(sample - paused_luma(frame.width, frame.height)).mean()) < (
+            self.PAUSED_MAX_DIFF
+        ):
             if self.first_paused_at is None:
                 self.first_paused_at = now
         else:
@@ -133,11 +157,19 @@ class Watch:
     def paused_now(self) -> bool:
         return self.first_paused_at is not None
 
+    async def stop(self) -> None:
+        self._task.cancel()
 
-def paused_frame(width: int, height: int) -> np.ndarray:
-    from media_engine.paused import paused_frame as picture
 
-    return picture(width, height)
+@functools.cache
+def paused_luma(width: int, height: int) -> np.ndarray:
+    """The paused picture's luma on the same grid (BT.601, as the encoder's input)."""
+    import cv2
+
+    from media_engine.paused import paused_frame
+
+    yuv = cv2.cvtColor(paused_frame(width, height), cv2.COLOR_BGR2YUV_I420)
+    return yuv[:height][:: Watch.GRID, :: Watch.GRID].astype(np.int16)
 
 
 async def wait_until(predicate, limit_s: float, what: str) -> None:
@@ -148,10 +180,67 @@ async def wait_until(predicate, limit_s: float, what: str) -> None:
         await asyncio.sleep(0.005)
 
 
-async def trial(operator, watches: list[Watch], *, broadcast: bool) -> tuple[float, int]:
-    """One click; returns (ms from the click to the last fused frame, violations)."""
+class Operator:
+    """The operator's side in a process of its own (as the dashboard's server is): it runs
+    ``kiosk.switch`` when told, and reports when the click started and when the broadcast
+    had been handed to Redis (``time.monotonic`` is one clock for every process)."""
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--operator",
+            cwd=REPO_ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert (await self.process.stdout.readline()).strip() == b"ready"
+
+    async def switch(self, command: str) -> dict:
+        self.process.stdin.write(command.encode() + b"\n")
+        await self.process.stdin.drain()
+        return json.loads(await self.process.stdout.readline())
+
+    async def stop(self) -> None:
+        self.process.stdin.close()
+        await self.process.wait()
+
+
+def operator_process() -> None:
+    """``--operator``: read "off", "off-quiet" (no broadcast: the baseline) or "on" lines."""
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+
     from kiosk import switch
 
+    operator = User.objects.get(username="bench-operator")
+    operator.has_perm("dashboard.operate_switch")  # permissions cached, as in a request
+    switch.announce_switch(None, None)  # the connection to Redis, as in a running server
+    original = switch.announce_switch
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        announced: list[float] = []
+
+        def announce(
+            kiosk_slug, enabled=None, broadcast=command != "off-quiet", announced=announced
+        ):
+            sent = original(kiosk_slug, enabled) if broadcast else False
+            announced.append(time.monotonic())
+            return sent
+
+        switch.announce_switch = announce
+        clicked = time.monotonic()
+        switch.set_fusion(operator, enabled=command == "on", reason=f"kill switch bench: {command}")
+        done = time.monotonic()
+        switch.announce_switch = original
+        print(json.dumps({"clicked": clicked, "announced": announced[0], "done": done}), flush=True)
+
+
+async def trial(operator: Operator, watches: list[Watch], *, broadcast: bool) -> tuple[float, int]:
+    """One click; returns (ms from the click to the last fused frame, violations)."""
     # Every session shows fused video now.
     mark = time.monotonic()
     await wait_until(
@@ -159,31 +248,21 @@ async def trial(operator, watches: list[Watch], *, broadcast: bool) -> tuple[flo
     )
     for w in watches:
         w.arm()
-    original = switch.announce_switch
-    announced: list[float] = []
-
-    def announce(kiosk_slug, enabled=None):
-        sent = original(kiosk_slug, enabled)
-        announced.append(time.monotonic())
-        return sent
-
-    switch.announce_switch = announce if broadcast else (lambda kiosk_slug, enabled=None: False)
-    try:
-        clicked = time.monotonic()
-        await asyncio.to_thread(switch.disable_fusion, operator, "kill switch benchmark")
-        returned = time.monotonic()
-    finally:
-        switch.announce_switch = original
+    click = await operator.switch("off" if broadcast else "off-quiet")
+    clicked = click["clicked"]
     await wait_until(lambda: all(w.paused_now for w in watches), 20.0, "every session paused")
     await asyncio.sleep(0.3)  # a fused frame still on its way would show up now
     violations = sum(w.fused_after_paused for w in watches)
     last_fused = max(w.last_fused_at for w in watches)
     took_ms = max(0.0, (last_fused - clicked) * 1000.0)
-    PARTS["service_call_ms"].append((returned - clicked) * 1000.0)
-    if announced:
-        PARTS["broadcast_sent_ms"].append((announced[0] - clicked) * 1000.0)
+    if broadcast:
+        PARTS["service_call_ms"].append((click["done"] - clicked) * 1000.0)
+        PARTS["broadcast_sent_ms"].append((click["announced"] - clicked) * 1000.0)
+        PARTS["broadcast_to_last_fused_ms"].append(
+            max(0.0, (last_fused - click["announced"]) * 1000.0)
+        )
     # Back on: every session shows fused video again without anyone touching it.
-    await asyncio.to_thread(switch.enable_fusion, operator, "kill switch benchmark: back on")
+    await operator.switch("on")
     back = time.monotonic()
     await wait_until(
         lambda: all(w.last_fused_at > back for w in watches), 20.0, "fused video after re-enable"
@@ -192,7 +271,7 @@ async def trial(operator, watches: list[Watch], *, broadcast: bool) -> tuple[flo
     return took_ms, violations
 
 
-async def run_trials(args, operator, redis_url: str, db_settings: dict) -> dict:
+async def run_trials(args, redis_url: str, db_settings: dict) -> dict:
     from channels.layers import get_channel_layer
 
     from tests.support.channel_call import ChannelCall
@@ -218,6 +297,8 @@ async def run_trials(args, operator, redis_url: str, db_settings: dict) -> dict:
             if len(by_worker) != 2:
                 raise RuntimeError(f"sessions did not spread over both workers: {by_worker}")
             watches = [Watch(call) for call in calls]
+            operator = Operator()
+            await operator.start()
             results = {}
             for name, broadcast, count in (
                 ("broadcast", True, args.trials),
@@ -231,6 +312,9 @@ async def run_trials(args, operator, redis_url: str, db_settings: dict) -> dict:
                 results[name] = {"values": took, "violations": violations}
                 print(name, json.dumps(summary(took)), file=sys.stderr, flush=True)
             results["by_worker"] = by_worker
+            await operator.stop()
+            for watch in watches:
+                await watch.stop()
             return results
         finally:
             for call in calls:
@@ -238,6 +322,9 @@ async def run_trials(args, operator, redis_url: str, db_settings: dict) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--operator"]:
+        operator_process()
+        return
     args = parse_args()
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kiosk")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -265,10 +352,10 @@ def main() -> None:
 
         for n in (1, 2):
             Kiosk.objects.create(slug=f"bench-{n}", name=f"Bench {n}", engine=Engine.LABEL)
-        operator = create_staff_user("bench-operator", os.urandom(12).hex(), "operator")
+        create_staff_user("bench-operator", os.urandom(12).hex(), "operator")
         from django.conf import settings
 
-        results = asyncio.run(run_trials(args, operator, redis_url, settings.DATABASES["default"]))
+        results = asyncio.run(run_trials(args, redis_url, settings.DATABASES["default"]))
         from django.db import connections
 
         connections.close_all()
@@ -295,7 +382,11 @@ def main() -> None:
         "ratio_p50": round(base["p50_ms"] / figures["p50_ms"], 2) if figures["p50_ms"] else None,
         "ratio_p99": round(base["p99_ms"] / figures["p99_ms"], 2) if figures["p99_ms"] else None,
         "frame": f"{args.width}x{args.height}@{args.fps:g}",
-        "parts_p50_ms": {k: round(percentile(v, 50), 1) for k, v in PARTS.items() if v},
+        "parts_ms": {
+            k: {"p50": round(percentile(v, 50), 1), "p99": round(percentile(v, 99), 1)}
+            for k, v in PARTS.items()
+            if v
+        },
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(out))

@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DAPHNE_APP = ("kiosk.asgi:application",)
+DUMP = os.environ.get("BENCH_LATENCY_DUMP")  # a path prefix: write each run's round trips
 
 
 def cpu_seconds(pid: int) -> float:
@@ -106,6 +107,9 @@ async def measure(peer, server_pid: int, warmup: float, seconds: float) -> dict:
     cpu_client = cpu_seconds(os.getpid()) - cpu_client
     cpu_server = cpu_seconds(server_pid) - cpu_server
     trips = list(returned.round_trips_ms)
+    if DUMP:
+        kind = "service" if peer.returned.match_timestamps else "baseline"
+        Path(f"{DUMP}.{kind}").write_text("\n".join(f"{t:.2f}" for t in trips))  # noqa: ASYNC240
     return {
         "p50_ms": round(statistics.median(trips), 1) if trips else None,
         "p95_ms": round(percentile(trips, 95), 1) if trips else None,
@@ -128,7 +132,7 @@ async def baseline(warmup: float, seconds: float) -> dict:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    peer = KioskPeer(complete_frame_release=False)
+    peer = KioskPeer(complete_frame_release=False, camera_timestamps=False)  # all stock
     try:
         sdp = await peer.offer()
         process.stdin.write((json.dumps({"sdp": sdp, "type": "offer"}) + "\n").encode())
@@ -235,6 +239,8 @@ async def service(warmup: float, seconds: float, engine: str) -> dict:
                 result["server_stage_ms"] = stats[-1].get("stage_ms")
                 result["server_fps_in"] = stats[-1].get("fps_in")
                 result["server_fps_out"] = stats[-1].get("fps_out")
+                result["server_processing_size"] = stats[-1].get("processing_size")
+                result["server_adaptive"] = stats[-1].get("adaptive")
             return result
         finally:
             if socket_ is not None:
@@ -289,6 +295,8 @@ async def run(args: argparse.Namespace) -> dict:
         "baseline_cpu_server_pct": base["cpu_server_pct"],
         "baseline_cpu_client_pct": base["cpu_client_pct"],
         "service_stage_ms": served.get("server_stage_ms"),
+        "service_processing_size": served.get("server_processing_size"),
+        "service_adaptive": served.get("server_adaptive"),
         "target_met": bool(
             served["p50_ms"] is not None
             and served["p50_ms"] <= 35

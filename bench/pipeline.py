@@ -7,6 +7,8 @@ opening the mouth; ``tests/fidelity.py``) centred in 640x480 and 1280x720 frames
 
 The stock baseline in the same run: the avatar rendered with the naive piecewise-affine warp,
 one ``cv2.warpAffine`` per mesh triangle (``warp_per_triangle``), on the same landmarks. The
+render graph (``render_graph.py``, what runs on CUDA) is timed on ONNX Runtime's CPU provider
+too, against the OpenCV render step the engines use on a CPU. The
 expression-fidelity correlations (input vs output eye openness, mouth opening, head turn) are
 measured too. Wall-clock and thread CPU times (the CPU figure holds when other processes load
 the machine). Last line: one JSON object, ``{"provider": ..., "avatar_640x480":
@@ -82,8 +84,17 @@ class Clock:
         self.cpu_ms = (time.thread_time() - self.cpu) * 1000
 
 
-def run_engine(name: str, frames: list[av.VideoFrame], count: int) -> dict:
+def run_engine(
+    name: str, frames: list[av.VideoFrame], count: int, graph_on_cpu: bool = False
+) -> dict:
     engine = create_engine(name)
+    if graph_on_cpu:  # the render graph the GPU runs, here on ONNX Runtime's CPU provider
+        from media_engine.engines.render_graph import OnnxRenderer
+
+        r = engine.renderer
+        engine.renderer = OnnxRenderer(
+            r.source, lab=r.lab, blend=r.blend, providers=["CPUExecutionProvider"]
+        )
     perceiver = Perceiver()
     times: dict[str, list[float]] = {
         k: [] for k in ("convert", "perception", "engine", "label", "total", "total_cpu")
@@ -166,6 +177,13 @@ def main() -> None:
                 f"{k.replace('_ms_median', '')} {v:.2f}" for k, v in entry.items()
                 if k.endswith("median")
             ), flush=True)  # fmt: skip
+        for name in [e for e in engines if e in ("avatar", "swap")]:
+            graph = run_engine(name, frames, min(args.frames, 60), graph_on_cpu=True)
+            result[f"{name}_{key}_render_graph_on_cpu"] = {
+                k: v for k, v in graph.items() if k.startswith("engine")
+            }
+            print(f"{name:8s} {key:9s} render graph on ORT CPU: engine "
+                  f"{graph['engine_ms_median']:.2f} ms", flush=True)  # fmt: skip
         baseline = run_baseline(frames, min(args.frames, 60))
         result[f"baseline_per_triangle_warp_{key}"] = baseline
         if f"avatar_{key}" in result:

@@ -62,3 +62,11 @@ def apply_retention() -> dict[str, int | None]:
 
     result = prune_audit_trail()
     return {"audit_rows_pruned": result.pruned, "chain_starts_at": result.first_seq}
+
+
+@shared_task(name="consent.end_expired_sessions", acks_late=True, reject_on_worker_lost=True)
+def end_expired_sessions() -> int:
+    """Periodic (beat, every few seconds): end the live sessions whose consent expired."""
+    from consent.services import end_expired_sessions as end
+
+    return len(end())

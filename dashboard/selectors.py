@@ -45,3 +45,11 @@ def live_session_rows() -> list[dict[str, Any]]:
 def consent_reference(session: KioskSession) -> str:
     """The reference of the consent the visitor gave for this session."""
     return f"session:{session.pk}" if session.consent_given else ""
+
+
+def engine_packs() -> list[dict[str, Any]]:
+    """The operator-installed insightface model packs with their licence (or why a pack
+    cannot be used). Never shipped or downloaded: an operator installs them."""
+    from media_engine.engines import insightface_swap
+
+    return insightface_swap.installed_packs(insightface_swap.PACKS_DIR)

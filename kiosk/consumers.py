@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from consent.services import ConsentTextOutdated
 from kiosk import selectors, services, signaling
 from media_engine import protocol
 
@@ -147,18 +148,23 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 await self.on_candidate(message)
             case signaling.Bye():
                 await self.on_bye(message)
+            case signaling.Withdraw():
+                await self.on_withdraw()
             case signaling.Stats():
                 await self.on_stats(message)
 
     async def on_consent(self, message: signaling.Consent) -> None:
         if self.session_id is not None:
             raise signaling.SignalingError("consent_already_given")
-        session = await database_sync_to_async(services.begin_kiosk_session)(
-            self.kiosk,
-            consent_given=message.given,
-            language=message.language,
-            text_sha256=message.text_sha256,
-        )
+        try:
+            session = await database_sync_to_async(services.begin_kiosk_session)(
+                self.kiosk,
+                consent_given=message.given,
+                language=message.language,
+                text_sha256=message.text_sha256,
+            )
+        except ConsentTextOutdated as exc:
+            raise signaling.SignalingError("consent_outdated", str(exc)) from None
         self.session_id = str(session.pk)
         self.consent_given = message.given
         await self.send_message(signaling.consent_ok(self.session_id, given=message.given))
@@ -227,6 +233,14 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             await self.send_message(signaling.state("stopped", "bye"))
             return
         await self.end("bye", message.reason, tell_worker=True)
+
+    async def on_withdraw(self) -> None:
+        """Withdrawal is as easy as giving: the worker stops the session at once (the same
+        ``session.bye`` as Stop), then the grant is closed and audited."""
+        if self.session_id is None:
+            await self.send_message(signaling.state("stopped", "withdrawn"))
+            return
+        await self.end("withdrawn", "withdraw_button", tell_worker=True)
 
     async def on_stats(self, message: signaling.Stats) -> None:
         if self.control_channel is None or self.ended:

@@ -1,7 +1,12 @@
 """Writes about kiosks (plain functions; views and consumers stay thin)."""
 
-from consent.models import KioskSession
-from consent.services import end_kiosk_session, record_worker, start_kiosk_session
+from consent.models import EndReason, KioskSession
+from consent.services import (
+    end_kiosk_session,
+    record_worker,
+    start_kiosk_session,
+    withdraw_consent,
+)
 from kiosk.models import Engine, Kiosk
 
 DEMO_KIOSK_SLUG = "demo"
@@ -24,12 +29,17 @@ def begin_kiosk_session(
     ``consent_given`` False is the path without the digital human: the visit is recorded,
     no camera is used and no face is processed.
     """
-    return start_kiosk_session(kiosk, consent_given=consent_given, language=language)
+    return start_kiosk_session(
+        kiosk, consent_given=consent_given, language=language, text_sha256=text_sha256
+    )
 
 
 def finish_kiosk_session(session_id: str, reason: str, detail: str = "") -> None:
     """Record the end of a visit once (a later call keeps the first reason)."""
-    end_kiosk_session(session_id, reason, detail)
+    if reason == EndReason.WITHDRAWN:
+        withdraw_consent(session_id, detail=detail)
+    else:
+        end_kiosk_session(session_id, reason, detail)
 
 
 def record_kiosk_worker(session_id: str, worker: str) -> None:

@@ -165,6 +165,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # only costs a duplicate that is stored once.
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "300")),
     "socket_connect_timeout": 5,
+    # How often a worker looks for such messages (kombu's defaults: 10 s, every 10th look).
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL_S", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
 }
 CELERY_BEAT_SCHEDULE = {
     "audit-sweep-outbox": {
@@ -176,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("AUDIT_CHECKPOINT_INTERVAL_S", "300")),
     },
     "audit-retention": {"task": "consent.apply_retention", "schedule": 24 * 3600.0},
+    "consent-expiry": {
+        "task": "consent.end_expired_sessions",
+        "schedule": float(os.environ.get("CONSENT_EXPIRY_CHECK_S", "5")),
+    },
 }
 
 # --- Audit trail and consent (consent app) -----------------------------------------------
@@ -190,6 +197,10 @@ AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "au
 # 3 years (the code refuses shorter periods).
 AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "190"))
 CONSENT_PROOF_RETENTION_DAYS = int(os.environ.get("CONSENT_PROOF_RETENTION_DAYS", "1100"))
+# How long a visitor's consent lasts; a live session is ended when it expires.
+CONSENT_GRANT_TTL_S = int(os.environ.get("CONSENT_GRANT_TTL_S", "1800"))
+# Who the record of processing names as controller (for the DPO's export).
+CONSENT_CONTROLLER = os.environ.get("CONSENT_CONTROLLER", "The operator of this kiosk service")
 # The media engine keeps its events here while the broker is unreachable.
 AUDIT_SPOOL_DIR = Path(os.environ.get("AUDIT_SPOOL_DIR", VAR_DIR / "audit-spool"))
 

@@ -51,6 +51,7 @@ ERROR_CODES = {
     "unknown_kiosk": "There is no kiosk with this name.",
     "consent_required": "An offer needs the visitor's consent first.",
     "consent_already_given": "This connection already has a session.",
+    "consent_outdated": "The consent text changed: show the new text and ask again.",
     "duplicate_offer": "This connection already made an offer; open a new one to start again.",
     "no_offer": "There is no call on this connection yet.",
     "disabled": "Face fusion is switched off for this kiosk.",
@@ -107,6 +108,11 @@ class Bye:
 
 
 @dataclass(frozen=True)
+class Withdraw:
+    """The visitor withdrew consent (the Withdraw button): processing stops at once."""
+
+
+@dataclass(frozen=True)
 class Stats:
     """What the page measured: ``loop_ms`` (camera frame out -> fused frame shown)."""
 
@@ -117,7 +123,7 @@ class Stats:
         return {"loop_ms": self.loop_ms, **self.values}
 
 
-ClientMessage = Consent | Offer | Candidate | Bye | Stats
+ClientMessage = Consent | Offer | Candidate | Bye | Withdraw | Stats
 
 
 def _require(data: dict, name: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -246,6 +252,7 @@ CLIENT_PARSERS: dict[str, Callable[[dict], ClientMessage]] = {
     "offer": _parse_offer,
     "candidate": _parse_candidate,
     "bye": _parse_bye,
+    "withdraw": lambda data: Withdraw(),
     "stats": _parse_stats,
 }
 

@@ -10,7 +10,7 @@ from media_engine.engines.base import IdentityImage
 from media_engine.engines.registry import create_engine
 from media_engine.pipeline import FramePipeline
 
-# Engines that never look at the face: no perception runs for them.
+# Engines that never look at the face: no perception (and no adaptive size) for them.
 WITHOUT_PERCEPTION = frozenset({"label"})
 
 
@@ -22,12 +22,15 @@ def build_pipeline(engine_name: str, identity_id: int | None) -> FramePipeline:
 
         identity = load_identity_image(identity_id)
     engine = create_engine(engine_name, identity)
-    perceive = None
-    if engine_name not in WITHOUT_PERCEPTION:
-        from media_engine.perception import Perceiver
+    if engine_name in WITHOUT_PERCEPTION:
+        # Nothing to perceive and next to nothing to compute: the camera's own size.
+        return FramePipeline(engine)
+    from media_engine.perception import Perceiver
 
-        perceive = Perceiver().process
     adaptive = AdaptiveResolution()
     return FramePipeline(
-        engine, perceive=perceive, adaptive=adaptive, processing_size=adaptive.size_limit()
+        engine,
+        perceive=Perceiver().process,
+        adaptive=adaptive,
+        processing_size=adaptive.size_limit(),
     )

@@ -25,6 +25,12 @@ def load_identity_image(identity_id: int) -> IdentityImage:
     identity = Identity.objects.filter(pk=identity_id).first()
     if identity is None:
         raise IdentityUnavailable(f"identity {identity_id} does not exist")
+    from consent.selectors import identity_consent_valid
+
+    if not identity_consent_valid(identity):
+        raise IdentityUnavailable(
+            f"identity {identity_id} has no valid consent of the person it depicts"
+        )
     if identity.portrait:
         image = decode_portrait(bytes(identity.portrait))
     elif identity.asset:

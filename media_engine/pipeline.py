@@ -76,6 +76,28 @@ def fit_size(width: int, height: int, limit: tuple[int, int] | None) -> tuple[in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def scale_frame(bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``bgr`` scaled down to ``size`` (width, height): bilinear down to half size (4× faster
+    than area averaging at 640×480 → 480×360, and sharp enough), area averaging below."""
+    width, height = size
+    shrink = min(width / bgr.shape[1], height / bgr.shape[0])
+    interpolation = cv2.INTER_LINEAR if shrink >= 0.5 else cv2.INTER_AREA
+    return cv2.resize(bgr, (width, height), interpolation=interpolation)
+
+
+def to_video_frame(bgr: np.ndarray) -> av.VideoFrame:
+    """A yuv420p ``VideoFrame`` (what the encoder takes) from a BGR frame.
+
+    OpenCV's converter is about 3× faster than swscale's BGR path here (0.6 vs 1.7 ms at
+    640×480) but needs even sides; odd sizes go through PyAV."""
+    height, width = bgr.shape[:2]
+    if width % 2 == 0 and height % 2 == 0:
+        return av.VideoFrame.from_ndarray(
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), format="yuv420p"
+        )
+    return av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
+
+
 class FramePipeline:
     def __init__(
         self,
@@ -89,6 +111,9 @@ class FramePipeline:
         self.engine = engine
         self.perceive = perceive
         self.processing_size = processing_size
+        # Which ONNX Runtime provider perception/engines run on ("CPUExecutionProvider", ...),
+        # for the session stats; set by whoever builds the pipeline.
+        self.provider: str | None = None
         self.adaptive = adaptive
         self.frame_budget_ms = frame_budget_ms
         self.bitrate_bps: float | None = None
@@ -112,7 +137,7 @@ class FramePipeline:
         bgr = frame.to_ndarray(format="bgr24")
         mark = self._lap("to_bgr", mark)
         if (width, height) != (frame.width, frame.height):
-            bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+            bgr = scale_frame(bgr, (width, height))
             mark = self._lap("scale", mark)
 
         perceive = self.perceive
@@ -134,7 +159,7 @@ class FramePipeline:
         apply_label(fused)
         mark = self._lap("label", mark)
 
-        out = av.VideoFrame.from_ndarray(fused, format="bgr24").reformat(format="yuv420p")
+        out = to_video_frame(fused)
         self._lap("to_frame", mark)
         out = self._finish(out, frame, start)
         if self.adaptive is not None:

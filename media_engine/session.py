@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # How long ICE + DTLS may take before the session gives up ("ice_failed").
 CONNECT_TIMEOUT_S = 30.0
+# A connected kiosk that sends no camera frame for this long has vanished ("disconnect"),
+# long before ICE consent freshness would notice (about 30 s).
+NO_CAMERA_TIMEOUT_S = 10.0
 STATS_EVERY_S = protocol.STATS_INTERVAL_S * 0.9
 MAX_SDP_CHARS = 100_000
 
@@ -122,7 +125,6 @@ class MediaSession:
         self.end_reason: str | None = None
         self.ended = asyncio.Event()
         self.client_stats: dict[str, Any] = {}
-        self.provider: str | None = None
         self._layer = channel_layer
         self._pc: RTCPeerConnection | None = None
         self._reader: NewestFrameReader | None = None
@@ -132,6 +134,7 @@ class MediaSession:
         )
         self._tasks: list[asyncio.Future] = []
         self._started_at = time.monotonic()
+        self._connected_at = self._started_at
         self._ending = False
         self._last_size: tuple[int, int] | None = None
 
@@ -184,6 +187,7 @@ class MediaSession:
             raise SessionRefused("bad_offer", f"no answer could be made: {exc}") from exc
         self._tasks.append(asyncio.ensure_future(self._connect_deadline()))
         self._tasks.append(asyncio.ensure_future(self._stats_loop()))
+        self._tasks.append(asyncio.ensure_future(self._camera_watchdog()))
         events.emit(
             "session.started",
             session_id=self.session_id,
@@ -202,6 +206,7 @@ class MediaSession:
     async def _on_connection_state(self) -> None:
         state = self._pc.connectionState if self._pc else "closed"
         if state == "connected" and self.state == "connecting":
+            self._connected_at = time.monotonic()
             await self._set_state("live" if self.fusion_allowed else "paused", "connected")
         elif state == "failed":
             await self.end(EndReason.ICE_FAILED, "the network path to the kiosk failed")
@@ -210,6 +215,20 @@ class MediaSession:
         await asyncio.sleep(CONNECT_TIMEOUT_S)
         if self.state == "connecting":
             await self.end(EndReason.ICE_FAILED, f"not connected after {CONNECT_TIMEOUT_S:.0f} s")
+
+    async def _camera_watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.state not in ("live", "paused"):
+                continue
+            reader = self._reader
+            last = reader.last_frame_at if reader is not None else None
+            since = time.monotonic() - (last if last is not None else self._connected_at)
+            if since > NO_CAMERA_TIMEOUT_S:
+                await self.end(
+                    EndReason.DISCONNECT, f"no camera frame for {NO_CAMERA_TIMEOUT_S:.0f} s"
+                )
+                return
 
     # --- frames ------------------------------------------------------------------------
     async def _frame_loop(self, reader: NewestFrameReader) -> None:
@@ -221,12 +240,11 @@ class MediaSession:
                     await self.end(EndReason.DISCONNECT, "the camera stream ended")
                 return
             self.pipeline.bitrate_bps = sender_bitrate(getattr(self, "_sender", None))
+            allowed = self.fusion_allowed
             try:
                 fused = await loop.run_in_executor(
                     self._executor,
-                    lambda f=frame, allowed=self.fusion_allowed: self.pipeline.process(
-                        f, fusion_allowed=allowed
-                    ),
+                    lambda f=frame, a=allowed: self.pipeline.process(f, fusion_allowed=a),
                 )
             except Exception as exc:
                 logger.exception("session %s: the pipeline failed", self.session_id)
@@ -239,6 +257,8 @@ class MediaSession:
                 )
                 await self.end(EndReason.ERROR, f"frame processing failed: {type(exc).__name__}")
                 return
+            if allowed and not self.fusion_allowed:
+                continue  # fused while the switch went off: never sent (the next is paused)
             self._outgoing.put(fused)
             size = (fused.width, fused.height)
             if size != self._last_size:
@@ -305,7 +325,7 @@ class MediaSession:
         return {
             "state": self.state,
             "engine": self.engine_name,
-            "provider": self.provider,
+            "provider": self.pipeline.provider,
             "worker": self.worker,
             "fusion_allowed": self.fusion_allowed,
             "processing_size": list(size) if size else None,

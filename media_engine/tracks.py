@@ -52,6 +52,7 @@ class NewestFrameReader:
         self._ended = False
         self.received = FrameCounter()
         self.skipped = 0
+        self.last_frame_at: float | None = None
         self.ended = asyncio.Event()
         self._task = asyncio.ensure_future(self._run())
 
@@ -62,6 +63,7 @@ class NewestFrameReader:
                 if self._newest is not None:
                     self.skipped += 1
                 self._newest = frame
+                self.last_frame_at = time.monotonic()
                 self.received.tick()
                 self._fresh.set()
         except MediaStreamError:

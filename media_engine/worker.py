@@ -91,6 +91,7 @@ class MediaWorker:
         self._stop = asyncio.Event()
         self._stop_reason: tuple[str, str] = (EndReason.ERROR, "the media worker stopped")
         self._nudge = asyncio.Event()
+        self._switch_epoch = 0
         self._session_tasks: set[asyncio.Future] = set()
         self._update_room()
 
@@ -200,7 +201,11 @@ class MediaWorker:
             if identity_id is not None and not isinstance(identity_id, int):
                 await self._refuse(reply, session_id, "bad_offer", "identity_id must be a number")
                 return
+            epoch = self._switch_epoch
             allowed = await read_fusion_allowed(kiosk)
+            if epoch != self._switch_epoch:
+                allowed = False  # the switch moved during the read: start paused, re-read soon
+                self._nudge.set()
             try:
                 pipeline = await asyncio.to_thread(build_pipeline, engine_name, identity_id)
             except (EngineUnavailable, IdentityUnavailable) as exc:
@@ -297,6 +302,7 @@ class MediaWorker:
     async def _dispatch(self, message: dict) -> None:
         kind = message.get("type")
         if kind == "fusion.switch":
+            self._switch_epoch += 1  # reads already in flight may predate the change
             if message.get("enabled") is False:
                 # "Off" is the safe direction: stop fused video now, before the re-read
                 # (which stays the truth and resumes sessions the switch still allows).
@@ -350,10 +356,16 @@ class MediaWorker:
             await self.refresh_switch()
 
     async def refresh_switch(self) -> None:
-        """Re-read the switch for every kiosk with a session and apply it."""
+        """Re-read the switch for every kiosk with a session and apply it.
+
+        A read that was already under way when a ``fusion.switch`` nudge came may have seen
+        the row before the change; its result is dropped (the nudge's own read follows)."""
+        epoch = self._switch_epoch
         kiosks = {s.kiosk for s in self.sessions.values()}
         for kiosk in kiosks:
             allowed = await read_fusion_allowed(kiosk)
+            if epoch != self._switch_epoch:
+                return
             for session in list(self.sessions.values()):
                 if session.kiosk == kiosk:
                     await session.set_fusion_allowed(allowed)

@@ -7,6 +7,11 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Media events go to the audit trail through a spool and Celery (media_engine/events.py).
+# Tests that are not about the audit trail leave that path off (it would start a forwarder
+# thread in every test process); the audit tests turn it on where they check it.
+os.environ.setdefault("AUDIT_MEDIA_EVENTS", "0")
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:

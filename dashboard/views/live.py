@@ -84,6 +84,7 @@ def kiosks_page(request: HttpRequest) -> HttpResponse:
         {
             "nav": "kiosks",
             "kiosks": kiosks_with_switch(),
+            "packs": selectors.engine_packs(),
             "can_switch": request.user.has_perm(OPERATE_SWITCH),
         },
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import cv2
 import numpy as np
 
 from media_engine.assets import MODELS_DIR, file_sha256
@@ -149,4 +150,9 @@ class InsightfaceEngine:
         if face is None or not np.isfinite(face.landmarks).all():
             return frame
         target = self._face_type(kps=five_points(face.landmarks))
-        return self.swapper.get(frame, target, self.source, paste_back=True)
+        try:
+            return self.swapper.get(frame, target, self.source, paste_back=True)
+        except (ValueError, cv2.error):
+            # insightface's paste-back fails when the aligned face lies wholly outside the
+            # frame: there is no face to replace then.
+            return frame

@@ -12,7 +12,7 @@ from media_engine.engines import face_regions as fr
 
 CAVITY = np.array([38, 30, 62], np.float32)  # BGR, dark red-brown
 THROAT = np.array([14, 10, 24], np.float32)
-TEETH = np.array([214, 226, 232], np.float32)
+TEETH = np.array([196, 208, 216], np.float32)
 TONGUE = np.array([104, 98, 176], np.float32)
 # Below this opening (inner-lip gap over mouth width) the mouth counts as closed.
 MIN_OPENING = 0.04
@@ -58,8 +58,8 @@ def paint_mouth_interior(frame: np.ndarray, points: np.ndarray) -> None:
     interior = CAVITY * (1 - depth) + THROAT * depth
 
     layer = np.zeros((bh, bw), np.uint8)
-    # Upper teeth: a band hanging from the upper lip, at most a fifth of the width tall.
-    teeth_h = min(0.45 * gap, 0.16 * width)
+    # Upper teeth: a band hanging from the upper lip (a third of the gap at most).
+    teeth_h = min(0.3 * gap, 0.1 * width)
     upper = np.round((contour[: len(contour) // 2 + 1] - [x0, y0]) * 16).astype(np.int32)
     lowered = upper[::-1] + np.array([0, int(teeth_h * 16)], np.int32)
     band = np.vstack([upper, lowered])

@@ -6,6 +6,7 @@ frames go through.
 """
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,8 @@ DEFAULT_AVATAR = "avatar_default"
 DEFAULT_AVATAR_LANDMARKS = "avatar_default_landmarks"
 # Perception tracks: a still image converges in a few passes.
 PASSES = 3
+CACHE_SIZE = 32
+_found: dict[str, np.ndarray] = {}
 
 
 class PortraitError(EngineSetupError):
@@ -47,7 +50,19 @@ def default_avatar() -> Portrait:
 
 
 def find_landmarks(image: np.ndarray) -> np.ndarray:
-    """The 468 landmarks of the most prominent face in a still image."""
+    """The 468 landmarks of the most prominent face in a still image (found once per
+    distinct image in a worker: later sessions with the same identity reuse them)."""
+    key = hashlib.sha256(image.tobytes()).hexdigest() + str(image.shape)
+    cached = _found.get(key)
+    if cached is None:
+        cached = _find_landmarks(image)
+        if len(_found) >= CACHE_SIZE:
+            _found.pop(next(iter(_found)))
+        _found[key] = cached
+    return cached
+
+
+def _find_landmarks(image: np.ndarray) -> np.ndarray:
     from media_engine.perception import Perceiver
 
     perceiver = Perceiver()
@@ -56,7 +71,9 @@ def find_landmarks(image: np.ndarray) -> np.ndarray:
         face = perceiver.process(image) or face
     if face is None:
         raise PortraitError("no face found in the identity's portrait")
-    return np.asarray(face.landmarks, np.float32)
+    landmarks = np.asarray(face.landmarks, np.float32)
+    landmarks.flags.writeable = False
+    return landmarks
 
 
 def portrait_for(identity: IdentityImage | None) -> Portrait:

@@ -22,6 +22,8 @@ CALIBRATION_FRAMES = 8
 NEUTRAL_RATE = 0.02
 # "Near" in target pixels (root mean square over the landmarks), per 100 px of eye distance.
 NEAR_NEUTRAL_RMS = 1.2
+# How fast the neutral face follows a mouth more closed than it (a biased calibration).
+MOUTH_CORRECTION_RATE = 0.2
 # How much more than the visitor's (perceived) eye closing the target's lids close.
 EYELID_GAIN = 2.0
 # The head may move the target's face centre by at most this many eye distances.
@@ -65,6 +67,7 @@ class Retarget:
         residual = aligned - self.neutral
         points = self.target + residual
         self._carry_eyelids(points, aligned)
+        _keep_lips_apart(points)
         # Pose: visitor now relative to neutral, expressed in the target's frame.
         head = compose(self.neutral_pose, invert(to_target))
         centre = self.target.mean(axis=0)
@@ -97,10 +100,34 @@ class Retarget:
             self.neutral = self._sum / self.frames
             self.neutral_pose = self._pose_sum / self.frames
             return
+        if _lip_gap(aligned) < _lip_gap(self.neutral) - 0.02 * self.eye_distance:
+            # The mouth is more closed than the "neutral" one: the calibration caught the
+            # visitor talking. Correct it quickly, or a closed mouth would squeeze the lips.
+            self.neutral += MOUTH_CORRECTION_RATE * (aligned - self.neutral)
+            return
         rms = float(np.sqrt(((aligned - self.neutral) ** 2).sum(axis=1).mean()))
         if rms < NEAR_NEUTRAL_RMS * self.eye_distance / 100:
             self.neutral += NEUTRAL_RATE * (aligned - self.neutral)
             self.neutral_pose += NEUTRAL_RATE * (to_target - self.neutral_pose)
+
+
+# Inner-lip points facing each other (upper, lower), corners excluded.
+_UPPER_LIP = np.array([191, 80, 81, 82, 13, 312, 311, 310, 415])
+_LOWER_LIP = np.array([95, 88, 178, 87, 14, 317, 402, 318, 324])
+
+
+def _lip_gap(points: np.ndarray) -> float:
+    return float((points[_LOWER_LIP, 1] - points[_UPPER_LIP, 1]).mean())
+
+
+def _keep_lips_apart(points: np.ndarray) -> None:
+    """Never let the lower lip rise above the upper one (the mesh would fold)."""
+    up, lo = points[_UPPER_LIP], points[_LOWER_LIP]
+    crossed = lo[:, 1] < up[:, 1]
+    if crossed.any():
+        mid = (up[crossed] + lo[crossed]) / 2
+        points[_UPPER_LIP[crossed]] = mid
+        points[_LOWER_LIP[crossed]] = mid
 
 
 @dataclass

@@ -48,7 +48,10 @@ async def test_the_embedded_worker_starts_once_and_serves_calls(in_process, kios
         await call.connect()
         assert call.answer["worker"] == worker.name
         await call.wait_frames(20)
-        assert call.peer.returned.labelled > 0 and call.peer.returned.unlabelled == 0
+        returned = call.peer.returned
+        assert returned.labelled > 0 and returned.unlabelled == 0
+        # each frame came back with its camera frame's RTP timestamp (the page matches them)
+        assert returned.same_timestamp > 0 and returned.other_timestamp == 0
 
         # the worker is full (one session): another offer waits...
         waiting = ChannelCall(layer, kiosk.slug)
@@ -101,3 +104,26 @@ def test_ensure_started_needs_the_event_loop(in_process):
 async def test_ensure_started_does_nothing_in_production(settings):
     settings.MEDIA_ENGINE_IN_PROCESS = False
     assert embedded.ensure_started() is None
+
+
+async def test_a_kiosk_that_vanishes_mid_call_is_torn_down(in_process, kiosk):
+    """No bye, no RTCP BYE, the camera just stops: the session ends by itself ("disconnect")
+    and the worker has room again."""
+    worker = embedded.ensure_started()
+    call = ChannelCall(get_channel_layer(), kiosk.slug)
+    try:
+        await asyncio.wait_for(worker.ready.wait(), 30)
+        await call.send_offer()
+        await call.connect()
+        await call.wait_frames(5)
+        call.peer.camera.frozen = True
+        ended = await call.wait_for("media.ended", within=30)
+        assert ended["reason"] == "disconnect" and "no camera frame" in ended["detail"]
+        for _ in range(50):
+            if not worker.sessions:
+                break
+            await asyncio.sleep(0.1)
+        assert worker.sessions == {}
+    finally:
+        await call.close()
+        await stop_embedded()

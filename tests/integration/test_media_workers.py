@@ -63,8 +63,11 @@ async def set_switch(layer, enabled: bool) -> None:
 def assert_labelled(call: ChannelCall) -> None:
     returned = call.peer.returned
     assert returned.labelled > 0
-    # every stamped 640x480 frame that came back carries the label
+    # every stamped frame that came back carries the label...
     assert returned.unlabelled == 0, (returned.labelled, returned.unlabelled)
+    # ...and the RTP timestamp of the camera frame it was made from
+    assert returned.same_timestamp > 0
+    assert returned.other_timestamp == 0, (returned.same_timestamp, returned.other_timestamp)
 
 
 async def test_two_workers_share_the_calls_and_frames_come_back_stamped_and_labelled(
@@ -98,7 +101,8 @@ async def test_two_workers_share_the_calls_and_frames_come_back_stamped_and_labe
             assert time.monotonic() < deadline, first.messages[-3:]
             await asyncio.sleep(0.2)
         latest = first.messages[-1]["stats"]
-        assert latest["processing_size"] == [640, 480]
+        width, height = latest["processing_size"]  # adaptive resolution may go smaller
+        assert width <= 640 and height <= 480 and abs(width / height - 4 / 3) < 0.02
         assert latest["fps_in"] > 0 and latest["frames_out"] > 0
         assert {"to_bgr", "label", "total"} <= set(latest["stage_ms"])
 
@@ -127,10 +131,7 @@ async def test_switch_off_sends_the_paused_picture_and_back_on_resumes(layer, wo
         await call.wait_frames(15)
 
         await set_switch(layer, False)
-        switched_off = time.monotonic()
-        await call.wait_frames(5, stamped=False)
-        # "within a second" of the nudge (generous on a loaded 2-core machine)
-        assert time.monotonic() - switched_off < 5
+        await call.wait_frames(5, stamped=False)  # how fast: bench/killswitch.py measures it
         await call.wait_for("media.state", state="paused", within=10)
         # no camera picture while paused
         stamped_before = call.peer.returned.stamped

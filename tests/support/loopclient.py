@@ -23,6 +23,13 @@ from media_engine.ice import offer_loopback_candidates
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.label import apply_label, label_region
 from media_engine.paused import paused_frame
+from media_engine.pipeline import scale_frame
+from media_engine.rtptime import (
+    WIRE_TIME_BASE,
+    keep_camera_timestamps,
+    send_camera_timestamps,
+    wire_pts,
+)
 from tests.support import framestamp
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
@@ -46,7 +53,12 @@ class StampedCamera(MediaStreamTrack):
         self.width, self.height, self.fps = width, height, fps
         self.sent_at: dict[int, float] = {}
         self.count = 0
+        self.frozen = False
         self._start: float | None = None
+
+    def rtp_time(self, number: int) -> int:
+        """Frame ``number``'s time in 90 kHz ticks from the first frame."""
+        return round(number * 90000 / self.fps)
 
     def frame_bgr(self, number: int) -> np.ndarray:
         """The camera picture of frame ``number`` (deterministic), stamped."""
@@ -58,6 +70,8 @@ class StampedCamera(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        if self.frozen:  # a kiosk that vanished: no more frames, and no goodbye
+            await asyncio.Event().wait()
         now = time.monotonic()
         if self._start is None:
             self._start = now
@@ -68,8 +82,9 @@ class StampedCamera(MediaStreamTrack):
         number = self.count
         self.count += 1
         frame = av.VideoFrame.from_ndarray(self.frame_bgr(number), format="bgr24")
-        frame.pts = round(number * 90000 / self.fps)
-        frame.time_base = VIDEO_TIME_BASE
+        # exactly rtp_time(number) on the wire when the sender keeps camera timestamps
+        frame.pts = wire_pts(self.rtp_time(number), VIDEO_TIME_BASE)
+        frame.time_base = WIRE_TIME_BASE
         self.sent_at[number % 65536] = time.monotonic()
         return frame
 
@@ -93,6 +108,11 @@ class ReturnedVideo:
         self.labelled = 0
         self.unlabelled = 0
         self.paused = 0
+        # with camera timestamps on both sides: frames whose RTP timestamp is (not) the one
+        # the camera sent them with
+        self.same_timestamp = 0
+        self.other_timestamp = 0
+        self.match_timestamps = False
         self.last_number: int | None = None
         self.first_at: float | None = None
         self.last_at: float | None = None
@@ -103,6 +123,7 @@ class ReturnedVideo:
     def reset(self) -> None:
         self.round_trips_ms.clear()
         self.frames = self.stamped = self.labelled = self.unlabelled = self.paused = 0
+        self.same_timestamp = self.other_timestamp = 0
         self.first_at = self.last_at = None
 
     async def _run(self, track: MediaStreamTrack) -> None:
@@ -111,11 +132,11 @@ class ReturnedVideo:
                 frame = await track.recv()
                 now = time.monotonic()
                 bgr = frame.to_ndarray(format="bgr24")
-                self._note(bgr, now)
+                self._note(bgr, now, frame.pts)
         except MediaStreamError:
             pass
 
-    def _note(self, bgr: np.ndarray, now: float) -> None:
+    def _note(self, bgr: np.ndarray, now: float, pts: int | None = None) -> None:
         self.frames += 1
         self.first_at = self.first_at or now
         self.last_at = now
@@ -126,8 +147,17 @@ class ReturnedVideo:
             sent = self.camera.sent_at.get(number)
             if sent is not None:
                 self.round_trips_ms.append((now - sent) * 1000.0)
-            if self.check_label and bgr.shape[:2] == (self.camera.height, self.camera.width):
+            if self.match_timestamps and pts is not None:
+                if pts == self.camera.rtp_time(number):
+                    self.same_timestamp += 1
+                else:
+                    self.other_timestamp += 1
+            if self.check_label:
                 source = self.camera.frame_bgr(number)
+                height, width = bgr.shape[:2]
+                if (width, height) != (self.camera.width, self.camera.height):
+                    # adaptive resolution sent it smaller: compare at that size
+                    source = scale_frame(source, (width, height))
                 with_label = apply_label(source.copy())
                 if label_distance(bgr, with_label) < label_distance(bgr, source) / 3:
                     self.labelled += 1
@@ -163,6 +193,7 @@ class KioskPeer:
         height: int = 480,
         fps: float = 30.0,
         complete_frame_release: bool = True,
+        camera_timestamps: bool = True,
     ) -> None:
         # Machines whose only interface is loopback (CI): aioice would gather no candidate.
         offer_loopback_candidates()
@@ -173,11 +204,17 @@ class KioskPeer:
         transceiver = self.pc.addTransceiver(self.camera, direction="sendrecv")
         if complete_frame_release:
             install_complete_frame_release(transceiver.receiver)
+        if camera_timestamps:
+            # like the page: our RTP timestamps are the camera's (0-based here), and returned
+            # frames keep theirs, so both ends can be compared
+            send_camera_timestamps(transceiver.sender)
+            keep_camera_timestamps(transceiver.receiver)
 
         @self.pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video" and self.returned is None:
                 self.returned = ReturnedVideo(track, self.camera)
+                self.returned.match_timestamps = camera_timestamps
                 self.track_arrived.set()
 
     async def offer(self) -> str:

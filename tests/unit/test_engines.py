@@ -127,6 +127,7 @@ def test_odd_frames_do_not_crash(name, shape):
     # A face cut by the frame's edge, and one larger than the frame.
     faces.append(face_from_landmarks(placed_landmarks(w, h, 0.6 * h, centre=(0, h * 0.2))))
     faces.append(face_from_landmarks(placed_landmarks(w, h, 3 * h)))
+    faces.append(face_from_landmarks(placed_landmarks(w, h, 0.5 * h, centre=(-w, -h))))
     for face in faces:
         out = engine.render(frame.copy(), face)
         assert out.shape[:2] == (h, w) and out.dtype == np.uint8
@@ -172,6 +173,9 @@ def test_swap_with_an_operators_portrait_finds_its_landmarks_once():
     frame = scene()
     out = engine.render(frame.copy(), face_from_landmarks(placed_landmarks(W, H, 220)))
     assert np.abs(out.astype(int) - frame.astype(int)).mean() > 1
+    # The next session with the same portrait does not look for them again.
+    again = create_engine("swap", IdentityImage(7, "Presenter", portrait.copy()))
+    assert again.portrait.landmarks is lm
 
 
 def test_a_portrait_without_a_face_makes_the_engine_unavailable():

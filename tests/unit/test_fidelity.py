@@ -53,7 +53,7 @@ def test_the_sequence_itself_blinks_turns_and_opens_the_mouth():
     perceive = clocked(Perceiver())
     measures = [perceive(f).measures for f in frames]
     assert len(frames) == FRAMES
-    assert pearson([e.mouth for e in expressions], [m.mouth_open for m in measures]) > 0.9
+    assert pearson([e.mouth for e in expressions], [m.mouth_open for m in measures]) > 0.85
     assert pearson([e.yaw for e in expressions], [m.yaw for m in measures]) < -0.9
     eyes = [(m.left_eye_open + m.right_eye_open) / 2 for m in measures]
     assert pearson([e.blink for e in expressions], eyes) < -0.3

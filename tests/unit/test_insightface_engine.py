@@ -136,3 +136,24 @@ def test_the_engine_swaps_the_face_with_the_pack(packs_dir):
     far[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w] = False
     assert diff[far].max() == 0
     assert engine.render(frame.copy(), None).tobytes() == frame.tobytes()
+
+
+@pytest.mark.parametrize(
+    "shape", [(16, 16, 3), (481, 641, 3), (480, 640), (1080, 1920, 3)], ids=str
+)
+def test_odd_frames_and_faces_off_the_edge_do_not_crash(packs_dir, shape):
+    from tests.engine_helpers import face_from_landmarks, placed_landmarks
+
+    engine = InsightfaceEngine.for_identity(None, packs_dir=packs_dir)
+    h, w = shape[:2]
+    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    faces = [
+        None,
+        face_from_landmarks(placed_landmarks(w, h, 0.45 * h)),
+        face_from_landmarks(placed_landmarks(w, h, 0.6 * h, centre=(0, h * 0.2))),
+        face_from_landmarks(placed_landmarks(w, h, 0.5 * h, centre=(-w, -h))),  # all outside
+        face_from_landmarks(placed_landmarks(w, h, 3 * h)),
+    ]
+    for face in faces:
+        out = engine.render(frame.copy(), face)
+        assert out.shape[:2] == (h, w) and out.ndim == 3 and out.dtype == np.uint8

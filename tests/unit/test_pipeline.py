@@ -44,7 +44,9 @@ def test_every_size_comes_back_labelled_with_the_same_pts(size):
     expected = apply_label(source.to_ndarray(format="bgr24"))
     got = out.to_ndarray(format="bgr24")
     # compare brightness: yuv420p keeps it per pixel (colour is shared by 2×2 pixels)
-    assert np.abs(luma(got) - luma(expected)).max() < 16
+    # (the label covers ~3% of a 640×480 frame: a missing label fails the 99th percentile;
+    # sharp text edges may differ more after chroma subsampling)
+    assert np.percentile(np.abs(luma(got) - luma(expected)), 99) < 12
     assert set(pipeline.times.summary()) >= {"to_bgr", "render", "label", "to_frame", "total"}
 
 

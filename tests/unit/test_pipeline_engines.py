@@ -70,7 +70,8 @@ def test_a_4k_camera_is_processed_at_the_adaptive_size():
 
 
 def test_perception_is_skipped_for_the_label_engine():
-    assert build_pipeline("label", None).perceive is None
+    pipeline = build_pipeline("label", None)
+    assert pipeline.perceive is None and pipeline.adaptive is None
 
 
 def test_insightface_without_a_pack_is_unavailable_with_a_clear_message():

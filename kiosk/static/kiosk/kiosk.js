@@ -179,6 +179,8 @@
       case "stats": metrics.server = msg.stats; break;
       case "error":
         console.warn("kiosk signaling error", msg.code, msg.message);
+        // A new version of the consent text was published: show it and ask again.
+        if (msg.code === "consent_outdated") { window.location.reload(); return; }
         if (v.waiters.length) {
           // An awaited step (hello, consent_ok) failed: it reports the error.
           for (const w of v.waiters.splice(0)) w.reject(new Error(msg.message || msg.code));
@@ -247,6 +249,7 @@
     }
     show("live");
     $("stop").hidden = false;
+    $("withdraw").hidden = false;
     $("again").hidden = true;
     say("connecting", "camera");
     try {
@@ -497,6 +500,7 @@
     else if (state === "stopped") say(state, "stopped");
     else say(state, state === "busy" ? "busy" : "failed", reason || key);
     $("stop").hidden = true;
+    $("withdraw").hidden = true;
     $("again").hidden = false;
     setTimeout(() => { if (v.ws.readyState === WebSocket.OPEN) v.ws.close(1000); }, 1500);
   }
@@ -506,6 +510,14 @@
     if (!v || v.over) return;
     send(v, { type: "bye" });
     finish(v, "stopped", "stopped");
+  }
+
+  // Withdrawal is as easy as giving: one button, processing stops at once.
+  function withdraw() {
+    const v = visit;
+    if (!v || v.over) return;
+    send(v, { type: "withdraw" });
+    finish(v, "stopped", "withdrawn");
   }
 
   function backToStart() {
@@ -528,6 +540,7 @@
   const withoutButton = $("without");
   if (withoutButton) withoutButton.addEventListener("click", continueWithout);
   $("stop").addEventListener("click", stop);
+  $("withdraw").addEventListener("click", withdraw);
   $("again").addEventListener("click", backToStart);
   $("without-done").addEventListener("click", () => {
     if (visit) { send(visit, { type: "bye" }); visit.over = true; visit.ws.close(1000); }

@@ -1,0 +1,256 @@
+"""The media engine's audit events: a durable local spool, forwarded through Celery.
+
+``submit`` writes the event to an append-only SQLite file first (WAL, fsync on commit) and
+returns; a forwarder thread sends what the spool holds to the ``consent.ingest_events``
+Celery task in batches and deletes a batch only after the broker took it. While the broker
+is down the events wait in the file (and survive a restart of this process: the next
+worker on this host adopts spool files whose owner is gone). A batch that was sent but not
+yet deleted when the process died is sent again; the audit trail stores each event id once.
+
+Only what ``media_engine.events.emit`` accepts goes in here: names, ids, sizes, counts and
+reasons. Never frames, landmarks or images.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+INGEST_TASK = "consent.ingest_events"
+BATCH = 500
+_SCHEMA = "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT)"
+
+
+class EventSpool:
+    """An append-only durable queue of JSON events in one SQLite file, owned by one process
+    (an exclusive ``flock`` on ``<file>.lock`` while it is open)."""
+
+    def __init__(self, path: Path, *, lock: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = None
+        if lock:
+            fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise
+            self._lock_fd = fd
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(_SCHEMA)
+        self._mutex = threading.Lock()
+
+    def extend(self, events: Iterable[dict[str, Any]]) -> None:
+        rows = [(json.dumps(e, separators=(",", ":"), ensure_ascii=False),) for e in events]
+        with self._mutex:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT INTO spool (event) VALUES (?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def append(self, event: dict[str, Any]) -> None:
+        self.extend([event])
+
+    def peek(self, limit: int = BATCH) -> list[tuple[int, dict[str, Any]]]:
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT id, event FROM spool ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [(row_id, json.loads(text)) for row_id, text in rows]
+
+    def remove_through(self, last_id: int) -> None:
+        with self._mutex:
+            self._db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
+
+    def __len__(self) -> int:
+        with self._mutex:
+            return self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
+
+    def close(self) -> None:
+        with self._mutex:
+            self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def adopt_orphans(directory: Path) -> list[EventSpool]:
+    """Spool files in ``directory`` whose owning process is gone (their lock is free)."""
+    found = []
+    for path in sorted(Path(directory).glob("*.sqlite3")):
+        try:
+            found.append(EventSpool(path))
+        except BlockingIOError:
+            continue  # a live process owns it
+    return found
+
+
+def celery_send(events: list[dict[str, Any]]) -> None:
+    """Hand a batch to Celery; raises when the broker did not take it."""
+    from kiosk.celery import app
+
+    if app.conf.task_always_eager:
+        # The embedded default: no broker, the task runs here (and raises on failure).
+        app.tasks[INGEST_TASK].apply(args=[events], throw=True)
+    else:
+        app.send_task(INGEST_TASK, args=[events], retry=False)
+
+
+class SpoolForwarder(threading.Thread):
+    """Sends the spool's events in order, batch by batch, retrying with backoff."""
+
+    def __init__(
+        self,
+        spool: EventSpool,
+        send: Callable[[list[dict[str, Any]]], None] = celery_send,
+        *,
+        orphans: Iterable[EventSpool] = (),
+        batch: int = BATCH,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        super().__init__(name="audit-spool-forwarder", daemon=True)
+        self.spool, self.send, self.batch = spool, send, batch
+        self.orphans = list(orphans)
+        self.max_backoff_s = max_backoff_s
+        self.sent = 0
+        self.failures = 0
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def _forward(self, spool: EventSpool) -> bool:
+        """Send one batch; True when something was sent."""
+        rows = spool.peek(self.batch)
+        if not rows:
+            return False
+        self.send([event for _, event in rows])
+        spool.remove_through(rows[-1][0])
+        self.sent += len(rows)
+        return True
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._halt.is_set():
+            try:
+                for orphan in list(self.orphans):
+                    while self._forward(orphan):
+                        pass
+                    orphan.close()
+                    for suffix in ("", "-wal", "-shm", ".lock"):
+                        Path(f"{orphan.path}{suffix}").unlink(missing_ok=True)
+                    self.orphans.remove(orphan)
+                busy = self._forward(self.spool)
+                backoff = 0.2
+                if not busy:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+            except Exception as exc:
+                self.failures += 1
+                log.warning(
+                    "audit spool: broker unreachable (%s); %d event(s) wait", exc, len(self.spool)
+                )
+                self._halt.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+            finally:
+                _close_django_connections()
+        _close_django_connections(final=True)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Try to send what is left for up to ``timeout`` seconds, then stop (the rest stays
+        in the file for the next process)."""
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.start()
+        try:
+            while not deadline.is_set() and len(self.spool):
+                self.notify()
+                deadline.wait(0.05)
+        finally:
+            timer.cancel()
+            self._halt.set()
+            self.notify()
+            self.join(timeout=2.0)
+
+
+def _close_django_connections(final: bool = False) -> None:
+    """In the embedded default the forwarder thread uses Django's database directly."""
+    try:
+        from django.db import close_old_connections, connections
+
+        connections.close_all() if final else close_old_connections()
+    except Exception:  # pragma: no cover - Django not configured
+        pass
+
+
+def actor_name() -> str:
+    return f"media-engine@{socket.gethostname()}:{os.getpid()}"
+
+
+def make_event(
+    action: str, *, session_id: str | None, kiosk: str | None, details: dict[str, Any]
+) -> dict[str, Any]:
+    """The wire form that ``consent.ingest_events`` accepts (see consent.audit)."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": f"system:{actor_name()}",
+        "action": action,
+        "target": f"kiosk:{kiosk}" if kiosk else "",
+        "session_id": str(session_id) if session_id else None,
+        "details": details,
+    }
+
+
+_process_lock = threading.Lock()
+_forwarder: SpoolForwarder | None = None
+
+
+def spool_dir() -> Path:
+    from django.conf import settings
+
+    return Path(settings.AUDIT_SPOOL_DIR)
+
+
+def forwarder() -> SpoolForwarder:
+    """This process's spool and forwarder, started on first use."""
+    global _forwarder
+    with _process_lock:
+        if _forwarder is None or not _forwarder.is_alive():
+            directory = spool_dir()
+            orphans = adopt_orphans(directory)
+            name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.sqlite3"
+            spool = EventSpool(directory / name)
+            _forwarder = SpoolForwarder(spool, orphans=orphans)
+            _forwarder.start()
+            atexit.register(_forwarder.stop, 2.0)
+        return _forwarder
+
+
+def submit(
+    action: str, *, session_id: str | None, kiosk: str | None, details: dict[str, Any]
+) -> None:
+    """Keep one media event durably and let the forwarder send it."""
+    sender = forwarder()
+    sender.spool.append(make_event(action, session_id=session_id, kiosk=kiosk, details=details))
+    sender.notify()

@@ -1,0 +1,163 @@
+"""Real processes for the audit delivery tests: a private redis-server (so that it can be
+restarted without touching the shared one) and Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from tests.conftest import REPO_ROOT, child_env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """redis-server on a free port, persisting every write (AOF, fsync always) so that a
+    restart keeps the queued messages, as a production broker must."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is not installed")
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+
+class CeleryWorker:
+    """``python -m celery -A kiosk worker`` against the test database and a broker."""
+
+    def __init__(
+        self,
+        db_settings: dict,
+        broker_url: str,
+        log_path: Path,
+        *,
+        beat_dir: Path | None = None,
+        concurrency: int = 2,
+        **env: str,
+    ) -> None:
+        self.env = child_env(
+            db_settings,
+            REDIS_URL=broker_url,
+            CELERY_VISIBILITY_TIMEOUT_S="4",
+            CELERY_UNACKED_RESTORE_INTERVAL_S="1",
+            CELERY_UNACKED_RESTORE_THROTTLE="1",
+            AUDIT_SWEEP_INTERVAL_S="2",
+            **env,
+        )
+        self.log_path = log_path
+        self.beat_dir = beat_dir
+        self.concurrency = concurrency
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "kiosk",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(self.concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        if self.beat_dir is not None:
+            command += ["--beat", "--schedule", str(self.beat_dir / "celerybeat-schedule")]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def kill9(self) -> None:
+        """SIGKILL the worker and its pool children at once (no warm shutdown, no acks)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self.process = None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
