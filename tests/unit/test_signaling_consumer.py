@@ -155,6 +155,7 @@ async def test_unknown_kiosk_gets_an_error_and_is_closed(kiosks):
     assert "no-such-kiosk" in error["message"]
     closed = await comm.receive_output(timeout=WAIT)
     assert closed == {"type": "websocket.close", "code": 4404}
+    await comm.disconnect()
     # ...and the server keeps serving a real kiosk.
     other, hello = await connect("counter-2")
     assert hello["kiosk"]["slug"] == "counter-2"
@@ -424,6 +425,7 @@ async def test_too_many_bad_messages_close_the_socket(kiosks):
         await expect_error(comm, "bad_json")
     await expect_error(comm, "too_many_errors")
     assert await comm.receive_output(timeout=WAIT) == {"type": "websocket.close", "code": 4400}
+    await comm.disconnect()
 
 
 async def test_page_stats_are_rate_limited(kiosks):
@@ -465,4 +467,19 @@ async def test_a_malformed_answer_ends_the_visit_cleanly(kiosks):
     assert (await expect(comm, "state"))["state"] == "failed"
     assert (await expect(comm, "ended"))["reason"] == "error"
     assert (await session_row(session_id)).end_reason == "error"
+    await comm.disconnect()
+
+
+async def test_an_unreadable_kiosk_table_is_a_clear_error(kiosks, monkeypatch):
+    from kiosk import consumers
+
+    def broken(slug):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(consumers, "find_kiosk_and_greeting", broken)
+    comm = WebsocketCommunicator(APP, "/ws/kiosk/lobby/")
+    connected, _ = await comm.connect(timeout=WAIT)
+    assert connected
+    await expect_error(comm, "internal")
+    assert await comm.receive_output(timeout=WAIT) == {"type": "websocket.close", "code": 1011}
     await comm.disconnect()
