@@ -239,6 +239,8 @@ async def service(warmup: float, seconds: float, engine: str) -> dict:
                 result["server_stage_ms"] = stats[-1].get("stage_ms")
                 result["server_fps_in"] = stats[-1].get("fps_in")
                 result["server_fps_out"] = stats[-1].get("fps_out")
+                result["server_processing_size"] = stats[-1].get("processing_size")
+                result["server_adaptive"] = stats[-1].get("adaptive")
             return result
         finally:
             if socket_ is not None:
@@ -293,6 +295,8 @@ async def run(args: argparse.Namespace) -> dict:
         "baseline_cpu_server_pct": base["cpu_server_pct"],
         "baseline_cpu_client_pct": base["cpu_client_pct"],
         "service_stage_ms": served.get("server_stage_ms"),
+        "service_processing_size": served.get("server_processing_size"),
+        "service_adaptive": served.get("server_adaptive"),
         "target_met": bool(
             served["p50_ms"] is not None
             and served["p50_ms"] <= 35

@@ -3,9 +3,11 @@
 Pages are keyset pages on (occurred_at, seq), newest first: a page is "the 50 events
 before this (time, seq)", which PostgreSQL answers from an index however deep the page
 is; there is no OFFSET and no COUNT(*). Each filter has an index that starts with it and
-continues with (occurred_at, seq) (migration dashboard 0002), so a filtered page reads
-only the rows it shows. The kiosk filter reads ``details->>'kiosk'``: events about a
-kiosk carry its slug there (dashboard.staff_audit and the media engine do).
+continues with (occurred_at, seq) (migrations dashboard 0002/0003; the unfiltered pages use
+the audit trail's own index on occurred_at), so a filtered page reads only the rows it
+shows (bench/audit_search.py prints the plans). The kiosk filter reads
+``details->>'kiosk'``: events about a kiosk carry its slug there (dashboard.staff_audit
+does).
 """
 
 from __future__ import annotations
@@ -113,7 +115,11 @@ def parse_query(params: Any) -> AuditQuery:
     return AuditQuery(since=since, until=until, session=session, **fields)
 
 
-def filtered(query: AuditQuery) -> QuerySet:
+def filtered(query: AuditQuery) -> list[QuerySet]:
+    """The matching events as one or more index-friendly querysets ("branches") whose union
+    is the result: the kiosk filter is two branches, events that name the kiosk in
+    ``details.kiosk`` and events whose target is ``kiosk:<slug>``, each with its own index
+    (an OR in one query would sort every match of both)."""
     events = AuditEvent.objects.all()
     if query.since:
         events = events.filter(occurred_at__gte=query.since)
@@ -129,11 +135,12 @@ def filtered(query: AuditQuery) -> QuerySet:
             events = events.filter(actor=query.actor)
     if query.action:
         events = events.filter(action=query.action)
-    if query.kiosk:
-        events = events.alias(kiosk_key=KeyTextTransform("kiosk", "details")).filter(
-            kiosk_key=query.kiosk
-        )
-    return events
+    if not query.kiosk:
+        return [events]
+    return [
+        events.alias(kiosk_key=KeyTextTransform("kiosk", "details")).filter(kiosk_key=query.kiosk),
+        events.filter(target=f"kiosk:{query.kiosk}"),
+    ]
 
 
 def encode_cursor(occurred_at: dt.datetime, seq: int) -> str:
@@ -162,42 +169,57 @@ def _newer_than(events: QuerySet, when: dt.datetime, seq: int) -> QuerySet:
     return events.filter(occurred_at__gte=when).filter(Q(occurred_at__gt=when) | Q(seq__gt=seq))
 
 
+def _key(event: Any) -> tuple[dt.datetime, int]:
+    return (event.occurred_at, event.seq)
+
+
+def _merged(branches: list[QuerySet], limit: int, *, newest_first: bool) -> list[Any]:
+    """The first ``limit`` events of the branches' union, in keyset order, each once."""
+    order = ("-occurred_at", "-seq") if newest_first else ("occurred_at", "seq")
+    seen: dict[int, Any] = {}
+    for branch in branches:
+        for event in branch.order_by(*order)[:limit]:
+            seen[event.seq] = event
+    return sorted(seen.values(), key=_key, reverse=newest_first)[:limit]
+
+
 def search(
     query: AuditQuery, *, before: str = "", after: str = "", size: int = PAGE_SIZE
 ) -> AuditPage:
     """One page of events, newest first. ``before``: the page after that cursor (older);
     ``after``: the page before it (newer)."""
-    events = filtered(query)
+    branches = filtered(query)
     if after:
         when, seq = decode_cursor(after)
-        rows = list(_newer_than(events, when, seq).order_by("occurred_at", "seq")[: size + 1])
+        newer = [_newer_than(b, when, seq) for b in branches]
+        rows = _merged(newer, size + 1, newest_first=False)
         has_more_newer = len(rows) > size
         rows = list(reversed(rows[:size]))
-        older = encode_cursor(rows[-1].occurred_at, rows[-1].seq) if rows else None
-        newer = encode_cursor(rows[0].occurred_at, rows[0].seq) if rows and has_more_newer else None
-        return AuditPage(rows, older=older, newer=newer, query=query)
+        older = encode_cursor(*_key(rows[-1])) if rows else None
+        newer_cursor = encode_cursor(*_key(rows[0])) if rows and has_more_newer else None
+        return AuditPage(rows, older=older, newer=newer_cursor, query=query)
     if before:
         when, seq = decode_cursor(before)
-        events = _older_than(events, when, seq)
-    rows = list(events.order_by("-occurred_at", "-seq")[: size + 1])
+        branches = [_older_than(b, when, seq) for b in branches]
+    rows = _merged(branches, size + 1, newest_first=True)
     has_more = len(rows) > size
     rows = rows[:size]
-    older = encode_cursor(rows[-1].occurred_at, rows[-1].seq) if rows and has_more else None
-    newer = encode_cursor(rows[0].occurred_at, rows[0].seq) if rows and before else None
-    return AuditPage(rows, older=older, newer=newer, query=query)
+    older = encode_cursor(*_key(rows[-1])) if rows and has_more else None
+    newer_cursor = encode_cursor(*_key(rows[0])) if rows and before else None
+    return AuditPage(rows, older=older, newer=newer_cursor, query=query)
 
 
 def iter_results(query: AuditQuery, chunk: int = EXPORT_CHUNK) -> Iterator[Any]:
     """Every matching event, newest first, read in keyset chunks (constant memory)."""
-    events = filtered(query)
+    branches = filtered(query)
     cursor: tuple[dt.datetime, int] | None = None
     while True:
-        page = events if cursor is None else _older_than(events, *cursor)
-        rows = list(page.order_by("-occurred_at", "-seq")[:chunk])
+        pages = branches if cursor is None else [_older_than(b, *cursor) for b in branches]
+        rows = _merged(pages, chunk, newest_first=True)
         yield from rows
         if len(rows) < chunk:
             return
-        cursor = (rows[-1].occurred_at, rows[-1].seq)
+        cursor = _key(rows[-1])
 
 
 EXPORT_FIELDS = (

@@ -17,7 +17,7 @@ def live_sessions() -> list[KioskSession]:
     since = timezone.now() - LIVE_SESSION_MAX_AGE
     return list(
         KioskSession.objects.filter(ended_at__isnull=True, started_at__gte=since)
-        .select_related("kiosk", "kiosk__identity")
+        .select_related("kiosk", "kiosk__identity", "identity", "grant")
         .order_by("-started_at")[:500]
     )
 
@@ -26,7 +26,7 @@ def live_session_rows() -> list[dict[str, Any]]:
     """The live sessions as the live page's JSON rows (stats arrive over the socket)."""
     rows = []
     for s in live_sessions():
-        identity = s.kiosk.identity
+        identity = s.identity or s.kiosk.identity
         rows.append(
             {
                 "session_id": str(s.pk),
@@ -43,8 +43,10 @@ def live_session_rows() -> list[dict[str, Any]]:
 
 
 def consent_reference(session: KioskSession) -> str:
-    """The reference of the consent the visitor gave for this session."""
-    return f"session:{session.pk}" if session.consent_given else ""
+    """The reference of the consent the visitor gave for this session (the grant's id;
+    a session without the digital human has none)."""
+    grant = getattr(session, "grant", None)
+    return str(grant.pk) if grant is not None else ""
 
 
 def engine_packs() -> list[dict[str, Any]]:
@@ -53,3 +55,40 @@ def engine_packs() -> list[dict[str, Any]]:
     from media_engine.engines import insightface_swap
 
     return insightface_swap.installed_packs(insightface_swap.PACKS_DIR)
+
+
+CONSENT_PAGE = 100
+
+
+def consent_grants(*, kiosk: str = "", status: str = "", limit: int = CONSENT_PAGE) -> list:
+    """The newest visitor consents (``status``: "active", "withdrawn" or "expired")."""
+    from consent.models import ConsentGrant
+
+    grants = ConsentGrant.objects.select_related("kiosk", "session").order_by("-given_at")
+    if kiosk:
+        grants = grants.filter(kiosk__slug=kiosk)
+    now = timezone.now()
+    if status == "active":
+        grants = grants.filter(withdrawn_at__isnull=True, expires_at__gt=now)
+    elif status == "withdrawn":
+        grants = grants.filter(withdrawn_at__isnull=False)
+    elif status == "expired":
+        grants = grants.filter(withdrawn_at__isnull=True, expires_at__lte=now)
+    return list(grants[:limit])
+
+
+def identities_with_consent() -> list[dict[str, Any]]:
+    """Every identity with whether it may be rendered now and its kiosks."""
+    from consent.models import Identity
+    from consent.selectors import identity_consent_valid
+
+    out = []
+    for identity in Identity.objects.prefetch_related("kiosks").order_by("name"):
+        out.append(
+            {
+                "identity": identity,
+                "usable": identity_consent_valid(identity),
+                "kiosks": list(identity.kiosks.all()),
+            }
+        )
+    return out

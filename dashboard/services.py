@@ -12,9 +12,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from consent.models import EndReason, KioskSession
-from consent.services import end_kiosk_session
-from dashboard.roles import END_SESSION
+from consent.models import (
+    ConsentGrant,
+    EndReason,
+    IdentityConsent,
+    KioskSession,
+    WithdrawalMethod,
+)
+from consent.services import end_kiosk_session, revoke_identity_consent, withdraw_consent
+from dashboard.roles import END_SESSION, REVOKE_CONSENT
 from dashboard.staff_audit import clean_reason, record_staff_action
 from media_engine.protocol import CONTROL_GROUP
 
@@ -73,3 +79,49 @@ def announce_session_end(session_id: str, detail: str) -> bool:
         log.exception("sessions.end broadcast failed for %s", session_id)
         return False
     return True
+
+
+def revoke_visitor_consent(user: AbstractBaseUser, grant_id: uuid.UUID | str, reason: str) -> None:
+    """Withdraw a visitor's consent for them (e.g. they asked at the counter): the grant is
+    closed, the session ends and every media worker stops processing it. Audited with the
+    staff member's reason, beside the consent trail's own ``consent.withdrawn``."""
+    if not user.has_perm(REVOKE_CONSENT):
+        raise PermissionDenied("only administrators may revoke consents")
+    reason = clean_reason(reason)
+    with transaction.atomic():
+        grant = (
+            ConsentGrant.objects.select_for_update()
+            .select_related("kiosk")
+            .filter(pk=grant_id)
+            .first()
+        )
+        if grant is None:
+            raise ValidationError(_("No such consent."), code="unknown_consent")
+        if grant.withdrawn_at is not None:
+            raise ValidationError(_("This consent was already withdrawn."), code="withdrawn")
+        record_staff_action(
+            user,
+            "consent.revoke",
+            target=f"consent.consentgrant:{grant.pk}",
+            reason=reason,
+            kiosk=grant.kiosk.slug,
+            session_id=grant.session_id,
+        )
+        withdraw_consent(
+            grant.session_id, method=WithdrawalMethod.OPERATOR, actor=user, detail=reason
+        )
+
+
+def revoke_identity(user: AbstractBaseUser, consent_id: int, reason: str) -> int:
+    """Revoke a depicted person's consent to an identity; live sessions that render it end
+    at once when no other valid consent remains. Returns how many sessions ended."""
+    if not user.has_perm(REVOKE_CONSENT):
+        raise PermissionDenied("only administrators may revoke consents")
+    reason = clean_reason(reason)
+    consent = IdentityConsent.objects.filter(pk=consent_id).first()
+    if consent is None:
+        raise ValidationError(_("No such identity consent."), code="unknown_consent")
+    if consent.revoked_at is not None:
+        raise ValidationError(_("This identity consent was already revoked."), code="revoked")
+    # The consent trail records ``identity_consent.revoked`` with the actor and the reason.
+    return revoke_identity_consent(consent, actor=user, reason=reason)

@@ -15,6 +15,13 @@ urlpatterns = [
     path("audit/export.csv", audit.audit_export_csv, name="audit-csv"),
     path("audit/export.json", audit.audit_export_json, name="audit-json"),
     path("consents/", consents.consents_page, name="consents"),
+    path("consents/<uuid:grant_id>/", consents.consent_detail, name="consent"),
+    path("consents/<uuid:grant_id>/revoke/", consents.consent_revoke, name="consent-revoke"),
     path("identities/", consents.identities_page, name="identities"),
     path("identities/<int:pk>/", consents.identity_detail, name="identity"),
+    path(
+        "identities/<int:pk>/consents/<int:consent_id>/revoke/",
+        consents.identity_consent_revoke,
+        name="identity-consent-revoke",
+    ),
 ]

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 # Close codes (4000-4999 are ours): the page shows the error it got just before.
 CLOSE_UNKNOWN_KIOSK = 4404
 CLOSE_TOO_MANY_ERRORS = 4400
+CLOSE_SERVER_ERROR = 1011
 MAX_BAD_MESSAGES = 20
 MAX_PENDING_CANDIDATES = 32
 MAX_CANDIDATES = 64  # per call; a browser gathers a handful
@@ -94,7 +95,13 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         self.offer_timer: asyncio.Task | None = None
         self.watchdog: asyncio.Task | None = None
         await self.accept()
-        found = await database_sync_to_async(find_kiosk_and_greeting)(self.slug)
+        try:
+            found = await database_sync_to_async(find_kiosk_and_greeting)(self.slug)
+        except Exception:
+            logger.exception("could not look up kiosk %s", self.slug)
+            await self.send_message(signaling.error("internal", "The kiosk cannot be served now."))
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return
         if found is None:
             await self.send_message(
                 signaling.error("unknown_kiosk", f"There is no kiosk named {self.slug[:64]!r}.")
@@ -352,6 +359,19 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         if tell_worker and self.control_channel is not None:
             with contextlib.suppress(Exception):
                 await self.to_worker("session.bye", reason=reason)
+        elif tell_worker and self.offered:
+            # The offer is out but no answer came yet: whichever worker took it ends it
+            # (its answer could no longer reach a socket that is gone).
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_send(
+                    protocol.CONTROL_GROUP,
+                    {
+                        "type": "sessions.end",
+                        "session_id": self.session_id,
+                        "reason": reason,
+                        "detail": detail[:500],
+                    },
+                )
         if self.session_id is not None:
             try:
                 await database_sync_to_async(services.finish_kiosk_session)(

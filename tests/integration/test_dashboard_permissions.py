@@ -28,8 +28,39 @@ def identity(db):
     return Identity.objects.create(name="Test presenter", kind="presenter")
 
 
-def pages(live_session, identity):
+@pytest.fixture
+def grant(db):
+    from consent import services
+
+    services.ensure_shipped_texts()
+    kiosk = Kiosk.objects.create(slug="counter-5", name="Counter 5", engine="label")
+    session = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    return session.grant
+
+
+@pytest.fixture
+def identity_consent(identity):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from consent import services
+
+    now = timezone.now()
+    return services.record_identity_consent(
+        identity,
+        person_name="Wang Fang",
+        document_reference="DOC-7",
+        valid_from=now - dt.timedelta(days=1),
+        valid_until=now + dt.timedelta(days=30),
+        actor="system:test",
+    )
+
+
+def pages(live_session, identity, grant=None):
+    extra = {"consent": reverse("dashboard:consent", args=[grant.pk])} if grant else {}
     return {
+        **extra,
         "live": reverse("dashboard:live"),
         "live-json": reverse("dashboard:live-json"),
         "kiosks": reverse("dashboard:kiosks"),
@@ -53,20 +84,21 @@ PAGE_ACCESS = {
     "consents": {"auditor", "administrator"},
     "identities": {"auditor", "administrator"},
     "identity": {"auditor", "administrator"},
+    "consent": {"auditor", "administrator"},
 }
 
 
-def test_anonymous_is_sent_to_login_from_every_page(client, live_session, identity):
-    for name, url in pages(live_session, identity).items():
+def test_anonymous_is_sent_to_login_from_every_page(client, live_session, identity, grant):
+    for name, url in pages(live_session, identity, grant).items():
         response = client.get(url)
         assert response.status_code == 302, name
         assert response["Location"].startswith(reverse("login")), name
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_opens_exactly_its_pages(client, role, live_session, identity):
+def test_each_role_opens_exactly_its_pages(client, role, live_session, identity, grant):
     client.force_login(staff_user(role))
-    for name, url in pages(live_session, identity).items():
+    for name, url in pages(live_session, identity, grant).items():
         response = client.get(url)
         if role in PAGE_ACCESS[name]:
             assert response.status_code == 200, (role, name)
@@ -97,7 +129,21 @@ def _nothing_changed(live_session) -> bool:
     )
 
 
-def test_anonymous_cannot_act(client, live_session):
+def test_anonymous_cannot_act(client, live_session, grant, identity_consent):
+    revokes = {
+        "consent-revoke": reverse("dashboard:consent-revoke", args=[grant.pk]),
+        "identity-consent-revoke": reverse(
+            "dashboard:identity-consent-revoke",
+            args=[identity_consent.identity_id, identity_consent.pk],
+        ),
+    }
+    for name, url in revokes.items():
+        response = client.post(url, {"reason": "test", "confirm": "yes"})
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(reverse("login")), name
+    grant.refresh_from_db()
+    identity_consent.refresh_from_db()
+    assert grant.withdrawn_at is None and identity_consent.revoked_at is None
     for name, (url, data) in _actions(live_session).items():
         response = client.post(url, {**data, "reason": "test", "confirm": "yes"})
         assert response.status_code == 302, name

@@ -263,3 +263,47 @@ def test_kiosks_page_shows_installed_model_packs_with_their_licence(
     monkeypatch.setattr(insightface_swap, "PACKS_DIR", tmp_path / "none")
     page = operator_client.get(reverse("dashboard:kiosks")).content.decode()
     assert "No operator model pack is installed." in page
+
+
+def test_kiosk_filter_finds_events_by_details_and_by_target_in_order(operator_client):
+    start = timezone.now() - dt.timedelta(hours=1)
+    events = []
+    for i in range(120):
+        by_target = i % 3 == 0
+        events.append(
+            make_event(
+                "system:media-engine",
+                "session.ended",
+                "kiosk:k9" if by_target else "kiosk:other",
+                details={} if by_target else {"kiosk": "k9" if i % 3 == 1 else "k8"},
+                occurred_at=start + dt.timedelta(seconds=i // 2),
+            )
+        )
+    # One event names the kiosk both ways: it is listed once.
+    events.append(
+        make_event("system:x", "switch.off", "kiosk:k9", details={"kiosk": "k9"}, occurred_at=start)
+    )
+    append_events(events)
+    wanted = [
+        e.seq
+        for e in AuditEvent.objects.order_by("-occurred_at", "-seq")
+        if e.target == "kiosk:k9" or e.details.get("kiosk") == "k9"
+    ]
+    assert len(wanted) == 81
+    url = reverse("dashboard:audit")
+    seen, response = [], operator_client.get(url, {"kiosk": "k9"})
+    while True:
+        seen += _seqs(response.content.decode())
+        older = response.context["page"].older
+        if not older:
+            break
+        response = operator_client.get(url, {"kiosk": "k9", "before": older})
+    assert seen == wanted
+    body = b"".join(
+        operator_client.get(reverse("dashboard:audit-csv"), {"kiosk": "k9"}).streaming_content
+    )
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert [int(r["seq"]) for r in rows] == wanted
+    from dashboard.audit_search import AuditQuery, iter_results
+
+    assert [e.seq for e in iter_results(AuditQuery(kiosk="k9"), chunk=7)] == wanted

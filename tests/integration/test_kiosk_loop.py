@@ -112,7 +112,10 @@ async def test_the_kiosk_loop_through_two_workers(service):
             peers.append(one := await start_call(first))
             await stamped_frames_arrive(one, 45)
             returned = one.returned
-            assert returned.labelled >= 0.9 * returned.stamped, vars(returned)
+            # Every stamped full-size frame carries the label (under load the adaptive
+            # resolution may send some frames smaller; loopclient checks the 640x480 ones).
+            assert returned.labelled > 0, vars(returned)
+            assert returned.unlabelled == 0, vars(returned)
             assert returned.last_number is not None
             assert 0 <= one.camera.count - returned.last_number < 30  # recent frames, in order
             assert returned.round_trips_ms

@@ -155,6 +155,7 @@ async def test_unknown_kiosk_gets_an_error_and_is_closed(kiosks):
     assert "no-such-kiosk" in error["message"]
     closed = await comm.receive_output(timeout=WAIT)
     assert closed == {"type": "websocket.close", "code": 4404}
+    await comm.disconnect()
     # ...and the server keeps serving a real kiosk.
     other, hello = await connect("counter-2")
     assert hello["kiosk"]["slug"] == "counter-2"
@@ -424,6 +425,7 @@ async def test_too_many_bad_messages_close_the_socket(kiosks):
         await expect_error(comm, "bad_json")
     await expect_error(comm, "too_many_errors")
     assert await comm.receive_output(timeout=WAIT) == {"type": "websocket.close", "code": 4400}
+    await comm.disconnect()
 
 
 async def test_page_stats_are_rate_limited(kiosks):
@@ -466,3 +468,42 @@ async def test_a_malformed_answer_ends_the_visit_cleanly(kiosks):
     assert (await expect(comm, "ended"))["reason"] == "error"
     assert (await session_row(session_id)).end_reason == "error"
     await comm.disconnect()
+
+
+async def test_an_unreadable_kiosk_table_is_a_clear_error(kiosks, monkeypatch):
+    from kiosk import consumers
+
+    def broken(slug):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(consumers, "find_kiosk_and_greeting", broken)
+    comm = WebsocketCommunicator(APP, "/ws/kiosk/lobby/")
+    connected, _ = await comm.connect(timeout=WAIT)
+    assert connected
+    await expect_error(comm, "internal")
+    assert await comm.receive_output(timeout=WAIT) == {"type": "websocket.close", "code": 1011}
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("leave", ["bye", "vanish"])
+async def test_leaving_before_the_answer_ends_the_call_on_any_worker(kiosks, leave):
+    listener = Worker()
+    group_channel = await listener.layer.new_channel()
+    await listener.layer.group_add(protocol.CONTROL_GROUP, group_channel)
+    comm, _ = await connect()
+    session_id = await consent(comm)
+    await send(comm, type="offer", sdp=VIDEO_OFFER)
+    await expect(comm, "state")  # connecting; no worker has answered
+    if leave == "bye":
+        await send(comm, type="bye")
+        assert (await expect(comm, "state"))["state"] == "stopped"
+        assert (await expect(comm, "ended"))["reason"] == "bye"
+    else:
+        await comm.disconnect()
+    reason = "bye" if leave == "bye" else "disconnect"
+    end = await asyncio.wait_for(listener.layer.receive(group_channel), WAIT)
+    assert end["type"] == "sessions.end"
+    assert (end["session_id"], end["reason"]) == (session_id, reason)
+    assert (await session_row(session_id)).end_reason == reason
+    if leave == "bye":
+        await comm.disconnect()
