@@ -69,8 +69,10 @@ if settings.MEDIA_ENGINE_IN_PROCESS:
 
 async def start_embedded_media_engine() -> None:
     """In the embedded default the media engine lives in this process; start it once."""
+    from consent import periodic
     from media_engine import embedded
 
+    periodic.ensure_started()  # the embedded default's beat (outbox, expiry, checkpoints)
     started = embedded.ensure_started()
     if inspect.isawaitable(started):
         await started
