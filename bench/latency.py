@@ -20,6 +20,7 @@ The last line is one JSON object.
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -269,6 +270,10 @@ async def run(args: argparse.Namespace) -> dict:
     from media_engine.ice import offer_loopback_candidates
 
     offer_loopback_candidates()  # loopback-only machines (CI): the client needs 127.0.0.1 too
+    # the client's own collector pauses would land in both runs' round trips alike
+    # (the media worker does the same: media_engine.worker.freeze_startup_heap)
+    gc.collect()
+    gc.freeze()
     load_before = os.getloadavg()[0]
     base = await baseline(args.warmup, args.seconds)
     print(f"baseline (stock aiortc echo): {json.dumps(base)}", flush=True)

@@ -148,9 +148,19 @@ def clean_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
         raise InvalidAuditEvent(f"details are larger than {MAX_DETAILS_BYTES} bytes")
     if "\\u0000" in encoded:
         raise InvalidAuditEvent("details must not contain NUL characters")
-    cleaned = json.loads(encoded)
+    cleaned = json.loads(encoded) if _needs_normalising(details) else dict(details)
     _check_keys(cleaned, "")
     return cleaned
+
+
+def _needs_normalising(value: Any) -> bool:
+    """False when ``value`` is already what JSON decoding gives (str keys, lists, plain
+    scalars), as for events that arrive as JSON: then the round trip can be skipped."""
+    if isinstance(value, Mapping):
+        return not isinstance(value, dict) or any(_needs_normalising(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_needs_normalising(v) for v in value)
+    return not (value is None or isinstance(value, str | int | float | bool))
 
 
 def _refuse(value: Any) -> Any:
@@ -387,14 +397,50 @@ def append_events(events: Iterable[PendingEvent]) -> AppendResult:
                 "details": event.details,
                 "prev_hash": prev,
             }
-            prev = chain.row_hash(values)
-            rows.append(AuditEvent(hash=prev, **values))
+            prev = values["hash"] = chain.row_hash(values)
+            rows.append(values)
         if rows:
-            AuditEvent.objects.bulk_create(rows, batch_size=1000)
+            _insert(rows)
             AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
         result.stored = len(rows)
         result.last_seq = seq
     return result
+
+
+_COPY_COLUMNS = (
+    "seq",
+    "event_id",
+    "occurred_at",
+    "recorded_at",
+    "actor_kind",
+    "actor",
+    "action",
+    "target",
+    "session_id",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def _insert(rows: list[dict[str, Any]]) -> None:
+    """Insert chain rows: PostgreSQL's COPY (several times faster than an INSERT of many
+    rows through the ORM), an ORM bulk insert elsewhere."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        AuditEvent.objects.bulk_create([AuditEvent(**row) for row in rows], batch_size=500)
+        return
+    statement = f"COPY consent_auditevent ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(row[c], ensure_ascii=False, allow_nan=False)
+                    if c == "details"
+                    else row[c]
+                    for c in _COPY_COLUMNS
+                ]
+            )
 
 
 def relay_outbox(

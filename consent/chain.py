@@ -40,8 +40,12 @@ ROW_FIELDS = (
 )
 
 
-def canonical_time(value: dt.datetime) -> str:
-    """UTC, microseconds, always the same spelling (the database keeps microseconds)."""
+def canonical_time(value: dt.datetime | str) -> str:
+    """UTC, microseconds, always the same spelling (the database keeps microseconds).
+
+    A string is taken as already canonical (the verify walk asks PostgreSQL for it)."""
+    if isinstance(value, str):
+        return value
     if value.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from consent import audit, chain
@@ -33,8 +33,8 @@ class RetentionResult:
     cutoff: dt.datetime | None = None
 
 
-def audit_retention_days() -> int:
-    days = int(settings.AUDIT_RETENTION_DAYS)
+def audit_retention_days(days: int | None = None) -> int:
+    days = int(settings.AUDIT_RETENTION_DAYS if days is None else days)
     if days < MIN_AUDIT_DAYS:
         raise ValueError(f"AUDIT_RETENTION_DAYS must be at least {MIN_AUDIT_DAYS}, not {days}")
     return days
@@ -45,7 +45,7 @@ def prune_audit_trail(
 ) -> RetentionResult:
     """Remove audit rows recorded before ``now - days`` and anchor the chain's new start."""
     now = now or timezone.now()
-    days = audit_retention_days() if days is None else days
+    days = audit_retention_days(days)
     cutoff = now - dt.timedelta(days=days)
     result = RetentionResult(cutoff=cutoff)
     with transaction.atomic():
@@ -100,3 +100,45 @@ def prune_audit_trail(
             },
         )
     return result
+
+
+def consent_proof_retention_days(days: int | None = None) -> int:
+    days = int(settings.CONSENT_PROOF_RETENTION_DAYS if days is None else days)
+    if days < MIN_CONSENT_PROOF_DAYS:
+        raise ValueError(
+            f"CONSENT_PROOF_RETENTION_DAYS must be at least {MIN_CONSENT_PROOF_DAYS}, not {days}"
+        )
+    return days
+
+
+def prune_consent_proofs(*, now: dt.datetime | None = None, days: int | None = None) -> dict:
+    """Remove consent records whose session ended (or identity consent lapsed or was revoked)
+    more than ``days`` ago, with the sessions they belong to; recorded as one audit event."""
+    from consent.models import ConsentGrant, IdentityConsent, KioskSession
+
+    now = now or timezone.now()
+    days = consent_proof_retention_days(days)
+    cutoff = now - dt.timedelta(days=days)
+    with transaction.atomic():
+        old_sessions = KioskSession.objects.filter(ended_at__lt=cutoff)
+        _, removed = ConsentGrant.objects.filter(session__in=old_sessions).delete()
+        grants = removed.get(ConsentGrant._meta.label, 0)
+        _, removed = old_sessions.delete()
+        sessions = removed.get(KioskSession._meta.label, 0)
+        _, removed = IdentityConsent.objects.filter(
+            models.Q(revoked_at__lt=cutoff) | models.Q(valid_until__lt=cutoff)
+        ).delete()
+        identity_consents = removed.get(IdentityConsent._meta.label, 0)
+        counts = {
+            "grants": grants,
+            "sessions": sessions,
+            "identity_consents": identity_consents,
+        }
+        if any(counts.values()):
+            audit.record_event(
+                "system:retention",
+                "consent.retention_applied",
+                "consent",
+                details={**counts, "cutoff": chain.canonical_time(cutoff), "days": days},
+            )
+    return counts

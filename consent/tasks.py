@@ -58,10 +58,15 @@ def write_checkpoint() -> int | None:
 def apply_retention() -> dict[str, int | None]:
     """Periodic (beat, daily): audit rows past AUDIT_RETENTION_DAYS, consent proofs past
     CONSENT_PROOF_RETENTION_DAYS."""
-    from consent.retention import prune_audit_trail
+    from consent.retention import prune_audit_trail, prune_consent_proofs
 
+    proofs = prune_consent_proofs()
     result = prune_audit_trail()
-    return {"audit_rows_pruned": result.pruned, "chain_starts_at": result.first_seq}
+    return {
+        "audit_rows_pruned": result.pruned,
+        "chain_starts_at": result.first_seq,
+        **{f"{name}_pruned": count for name, count in proofs.items()},
+    }
 
 
 @shared_task(name="consent.end_expired_sessions", acks_late=True, reject_on_worker_lost=True)

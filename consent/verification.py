@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from consent import chain
@@ -117,10 +117,44 @@ class ChainBroken(RuntimeError):
 
 
 def _rows(start_seq: int, end_seq: int | None = None):
+    """Chain rows in seq order as dicts, streamed (a server-side cursor on PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        return _pg_rows(start_seq, end_seq)
     qs = AuditEvent.objects.filter(seq__gte=start_seq)
     if end_seq is not None:
         qs = qs.filter(seq__lte=end_seq)
     return qs.order_by("seq").values(*CHAIN_ROW_ATTRS).iterator(chunk_size=5000)
+
+
+_PG_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'  # the same spelling as chain.canonical_time
+
+
+def _pg_rows(start_seq: int, end_seq: int | None):
+    # Straight from psycopg, without the ORM per row: about twice the rows per second.
+    # Times come as the canonical UTC text and ids as text: parsing them into Python
+    # objects only to print them again was half of the walk's time.
+    as_text = {
+        "details": "details::text",
+        "event_id": "event_id::text",
+        "session_id": "session_id::text",
+        "occurred_at": f"to_char(occurred_at AT TIME ZONE 'UTC', '{_PG_TIME}')",
+        "recorded_at": f"to_char(recorded_at AT TIME ZONE 'UTC', '{_PG_TIME}')",
+    }
+    columns = ", ".join(as_text.get(c, c) for c in CHAIN_ROW_ATTRS)
+    sql = f"SELECT {columns} FROM consent_auditevent WHERE seq >= %s"
+    params: list[int] = [start_seq]
+    if end_seq is not None:
+        sql += " AND seq <= %s"
+        params.append(end_seq)
+    sql += " ORDER BY seq"
+    details_at = CHAIN_ROW_ATTRS.index("details")
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(5000):
+            for values in chunk:
+                row = dict(zip(CHAIN_ROW_ATTRS, values, strict=True))
+                row["details"] = json.loads(values[details_at])
+                yield row
 
 
 def chain_start() -> tuple[int, str, AuditAnchor | None]:

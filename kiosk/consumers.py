@@ -69,8 +69,10 @@ if settings.MEDIA_ENGINE_IN_PROCESS:
 
 async def start_embedded_media_engine() -> None:
     """In the embedded default the media engine lives in this process; start it once."""
+    from consent import periodic
     from media_engine import embedded
 
+    periodic.ensure_started()  # the embedded default's beat (outbox, expiry, checkpoints)
     started = embedded.ensure_started()
     if inspect.isawaitable(started):
         await started
@@ -359,6 +361,19 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         if tell_worker and self.control_channel is not None:
             with contextlib.suppress(Exception):
                 await self.to_worker("session.bye", reason=reason)
+        elif tell_worker and self.offered:
+            # The offer is out but no answer came yet: whichever worker took it ends it
+            # (its answer could no longer reach a socket that is gone).
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_send(
+                    protocol.CONTROL_GROUP,
+                    {
+                        "type": "sessions.end",
+                        "session_id": self.session_id,
+                        "reason": reason,
+                        "detail": detail[:500],
+                    },
+                )
         if self.session_id is not None:
             try:
                 await database_sync_to_async(services.finish_kiosk_session)(

@@ -146,9 +146,10 @@ MEDIA_ENGINE_LOOPBACK_CANDIDATES = env_bool("MEDIA_ENGINE_LOOPBACK_CANDIDATES", 
 ICE_SERVERS = json.loads(os.environ.get("ICE_SERVERS", "[]"))
 
 # --- Celery ------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The broker is REDIS_URL's Redis unless CELERY_BROKER_URL names another one.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -20,6 +20,7 @@ through the channel layer (``media_engine/protocol.py``):
 """
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -45,6 +46,17 @@ SWITCH_POLL_S = 0.5
 SWITCH_READ_TIMEOUT_S = 2.0
 LAYER_RETRY_S = 1.0
 END_REASONS = {choice.value for choice in EndReason}
+
+
+def freeze_startup_heap() -> None:
+    """Move everything allocated so far (Django, models, codecs: hundreds of thousands of
+    objects) out of the garbage collector's reach. Otherwise every full collection walks it
+    all while a call is live. Measured on the loaded 2-core machine during a call: one gen-2
+    pass 446 ms wall, gen-0/1 passes up to 43 ms (155 ms in 12 s); frozen: no gen-2 pass,
+    gen-0/1 at most 5 ms (28 ms in 12 s).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def worker_name() -> str:
@@ -100,6 +112,7 @@ class MediaWorker:
         """Serve until ``stop()``; then end every session and leave the control group."""
         if settings.MEDIA_ENGINE_LOOPBACK_CANDIDATES:
             offer_loopback_candidates()
+        freeze_startup_heap()
         self.control_channel = await self.layer.new_channel()
         await self.layer.group_add(protocol.CONTROL_GROUP, self.control_channel)
         tasks = [

@@ -100,10 +100,11 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
 
     # Frames keep being decoded, and the page measures its loop and reports it.
     page.wait_for_function("window.kioskMetrics.loopMs !== null", timeout=WAIT_MS)
-    loop_figures = []
+    loop_figures, jitter_buffer = [], []
     for _ in range(5):
         page.wait_for_timeout(1000)
         loop_figures.append(page.evaluate("window.kioskMetrics.loopMs"))
+        jitter_buffer.append(page.evaluate("window.kioskMetrics.jitterBufferMs"))
     later = live_video(page)
     assert later["decoded"] > first["decoded"]
     assert later["quality"] > first["quality"]
@@ -135,6 +136,7 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
             {
                 "seconds_agree_to_live": round(seconds_to_live, 2),
                 "loop_ms_per_second": loop_figures,
+                "jitter_buffer_ms_per_second": jitter_buffer,
                 "loop_ms_median": round(statistics.median(samples), 1) if samples else None,
                 "loop_samples": len(samples),
                 "fps": fps,

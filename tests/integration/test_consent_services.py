@@ -286,3 +286,33 @@ def test_revoking_an_identity_consent_ends_its_live_sessions_at_once(
     assert services.start_kiosk_session(kiosk, consent_given=True, language="en").identity is None
     assert "identity_consent.revoked" in actions()
     assert actions(live)[-1] == "session.ended"
+
+
+def test_consent_proofs_are_kept_three_years_then_pruned(kiosk, presenter):
+    from consent.retention import prune_consent_proofs
+
+    old = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    services.end_kiosk_session(old.pk, EndReason.BYE)
+    recent = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    services.end_kiosk_session(recent.pk, EndReason.BYE)
+    live = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    four_years_ago = timezone.now() - dt.timedelta(days=4 * 365)
+    KioskSession.objects.filter(pk=old.pk).update(ended_at=four_years_ago)
+    lapsed = services.record_identity_consent(
+        presenter,
+        person_name="P",
+        document_reference="D-old",
+        valid_from=four_years_ago - dt.timedelta(days=30),
+        valid_until=four_years_ago,
+        actor="user:admin",
+    )
+    with pytest.raises(ValueError, match="at least 1096"):
+        prune_consent_proofs(days=365)
+    counts = prune_consent_proofs()
+    assert counts == {"grants": 1, "sessions": 1, "identity_consents": 1}
+    assert set(KioskSession.objects.values_list("pk", flat=True)) == {recent.pk, live.pk}
+    assert ConsentGrant.objects.count() == 2
+    assert not type(lapsed).objects.filter(pk=lapsed.pk).exists()
+    audit.sweep_outbox()
+    event = AuditEvent.objects.get(action="consent.retention_applied")
+    assert event.details["grants"] == 1 and event.details["days"] >= 1096

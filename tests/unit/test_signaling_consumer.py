@@ -483,3 +483,27 @@ async def test_an_unreadable_kiosk_table_is_a_clear_error(kiosks, monkeypatch):
     await expect_error(comm, "internal")
     assert await comm.receive_output(timeout=WAIT) == {"type": "websocket.close", "code": 1011}
     await comm.disconnect()
+
+
+@pytest.mark.parametrize("leave", ["bye", "vanish"])
+async def test_leaving_before_the_answer_ends_the_call_on_any_worker(kiosks, leave):
+    listener = Worker()
+    group_channel = await listener.layer.new_channel()
+    await listener.layer.group_add(protocol.CONTROL_GROUP, group_channel)
+    comm, _ = await connect()
+    session_id = await consent(comm)
+    await send(comm, type="offer", sdp=VIDEO_OFFER)
+    await expect(comm, "state")  # connecting; no worker has answered
+    if leave == "bye":
+        await send(comm, type="bye")
+        assert (await expect(comm, "state"))["state"] == "stopped"
+        assert (await expect(comm, "ended"))["reason"] == "bye"
+    else:
+        await comm.disconnect()
+    reason = "bye" if leave == "bye" else "disconnect"
+    end = await asyncio.wait_for(listener.layer.receive(group_channel), WAIT)
+    assert end["type"] == "sessions.end"
+    assert (end["session_id"], end["reason"]) == (session_id, reason)
+    assert (await session_row(session_id)).end_reason == reason
+    if leave == "bye":
+        await comm.disconnect()

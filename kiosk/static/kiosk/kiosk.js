@@ -92,7 +92,7 @@
   // What the page measured, readable by tests and by staff in the console.
   const metrics = (window.kioskMetrics = {
     loopMs: null, loopSamples: [], fps: null, framesDecoded: 0, server: null,
-    transform: "none", state: "idle", timeline: {},
+    transform: "none", state: "idle", timeline: {}, jitterBufferMs: null,
   });
 
   function mark(step) {
@@ -132,7 +132,7 @@
     const v = {
       ws: null, hello: null, waiters: [], pc: null, stream: null, sessionId: null,
       over: false, offerSent: false, sentAt: new Map(), statsTimer: null,
-      lastDecoded: null, lastStatsAt: 0, firstFrame: false,
+      lastDecoded: null, lastStatsAt: 0, firstFrame: false, lastJitter: null,
     };
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     v.ws = new WebSocket(`${proto}//${location.host}/ws/kiosk/${encodeURIComponent(slug)}/`);
@@ -449,12 +449,22 @@
     const loop = median(recent);
     metrics.loopMs = loop === null ? null : Math.max(0, Math.round(loop * 10) / 10);
     let decoded = null;
+    let jitter = null;
     try {
       const report = await v.pc.getStats();
       report.forEach((s) => {
-        if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded || 0;
+        if (s.type === "inbound-rtp" && s.kind === "video") {
+          decoded = s.framesDecoded || 0;
+          jitter = [s.jitterBufferDelay || 0, s.jitterBufferEmittedCount || 0];
+        }
       });
     } catch {}
+    // The receiver's own jitter-buffer wait per frame over the last second (part of loop_ms).
+    if (jitter && v.lastJitter && jitter[1] > v.lastJitter[1]) {
+      metrics.jitterBufferMs =
+        Math.round(((jitter[0] - v.lastJitter[0]) / (jitter[1] - v.lastJitter[1])) * 10000) / 10;
+    }
+    if (jitter) v.lastJitter = jitter;
     if (decoded !== null) {
       if (v.lastDecoded !== null && v.lastStatsAt) {
         metrics.fps = Math.round(((decoded - v.lastDecoded) * 1000) / (now - v.lastStatsAt));
@@ -465,6 +475,7 @@
     }
     const stats = { type: "stats", loop_ms: metrics.loopMs, frames_decoded: metrics.framesDecoded };
     if (metrics.fps !== null) stats.fps = metrics.fps;
+    if (metrics.jitterBufferMs !== null) stats.jitter_buffer_ms = metrics.jitterBufferMs;
     send(v, stats);
     showLoop();
   }
@@ -523,7 +534,7 @@
   function backToStart() {
     show("consent");
     setChoiceButtons(true);
-    metrics.loopMs = null; metrics.fps = null; metrics.loopSamples = [];
+    metrics.loopMs = null; metrics.fps = null; metrics.loopSamples = []; metrics.jitterBufferMs = null;
     showLoop();
     say("idle", "ready");
     visit = null;
