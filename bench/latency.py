@@ -164,15 +164,15 @@ def prepare_site(var_dir: str, engine: str, env: dict) -> None:
     subprocess.run([*manage, "shell", "-c", code], cwd=REPO_ROOT, env=env, check=True)
 
 
-def start_daphne(port: int, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_APP],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def start_daphne(port: int, env: dict, log: Path) -> subprocess.Popen:
+    with log.open("w") as out:  # a file, not a pipe: nobody reads it while the bench runs
+        return subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_APP],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
 
 
 async def signaling_call(url: str, peer, messages: list) -> object:
@@ -217,7 +217,8 @@ async def service(warmup: float, seconds: float, engine: str) -> dict:
         )
         prepare_site(var_dir, engine, env)
         port = free_port()
-        daphne = start_daphne(port, env)
+        log = Path(var_dir) / "daphne.log"
+        daphne = start_daphne(port, env, log)
         peer = KioskPeer(complete_frame_release=True)
         messages: list = []
         socket_ = None
@@ -228,10 +229,16 @@ async def service(warmup: float, seconds: float, engine: str) -> dict:
                         break
                 except OSError:
                     if daphne.poll() is not None:
-                        raise RuntimeError(f"daphne exited: {daphne.stderr.read()}") from None
+                        raise RuntimeError(f"daphne exited: {log.read_text()}") from None
                     await asyncio.sleep(0.1)
             url = f"ws://127.0.0.1:{port}/ws/kiosk/bench/"
-            socket_ = await signaling_call(url, peer, messages)
+            try:
+                socket_ = await signaling_call(url, peer, messages)
+            except Exception:
+                print(f"daphne's log:\n{log.read_text()[-4000:]}", file=sys.stderr)
+                if DUMP:
+                    Path(f"{DUMP}.daphne.log").write_text(log.read_text())  # noqa: ASYNC240
+                raise
             reader = asyncio.ensure_future(_collect(socket_, messages))
             result = await measure(peer, daphne.pid, warmup, seconds)
             reader.cancel()

@@ -102,7 +102,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": {"timeout": 20},
+            # IMMEDIATE: a transaction takes the write lock when it begins. With SQLite's
+            # default (deferred) a transaction that read first and then writes gets "database
+            # is locked" at once, without waiting, whenever another thread writes meanwhile
+            # (in daphne: the signaling consumer and the media events' audit forwarder).
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
