@@ -41,6 +41,7 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
     {"frame", "frames", "image", "images", "landmarks", "pixels", "portrait", "embedding"}
 )
 RELAY_BATCH = 500
+ACTOR_KINDS = frozenset(ActorKind.values)
 
 
 class InvalidAuditEvent(ValueError):
@@ -87,7 +88,7 @@ def as_actor(actor: Any) -> Actor:
         result = Actor(kind, name)
     else:
         raise InvalidAuditEvent(f"cannot tell who the actor is from {type(actor).__name__}")
-    if result.kind not in ActorKind.values:
+    if result.kind not in ACTOR_KINDS:
         raise InvalidAuditEvent(
             f"actor kind must be one of {', '.join(ActorKind.values)}, not {result.kind!r}"
         )
@@ -430,17 +431,37 @@ def _insert(rows: list[dict[str, Any]]) -> None:
     if connection.vendor != "postgresql":
         AuditEvent.objects.bulk_create([AuditEvent(**row) for row in rows], batch_size=500)
         return
+    # The rows as COPY's text format, built here in one string: several times faster than
+    # adapting each value through psycopg's write_row.
+    lines = []
+    for row in rows:
+        fields = []
+        for column in _COPY_COLUMNS:
+            value = row[column]
+            if value is None:
+                fields.append("\\N")
+                continue
+            if column == "details":
+                value = json.dumps(value, ensure_ascii=False, allow_nan=False)
+            elif column in ("occurred_at", "recorded_at"):
+                value = chain.canonical_time(value)
+            fields.append(_copy_escape(str(value)))
+        lines.append("\t".join(fields))
+    data = ("\n".join(lines) + "\n").encode("utf-8")
     statement = f"COPY consent_auditevent ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(row[c], ensure_ascii=False, allow_nan=False)
-                    if c == "details"
-                    else row[c]
-                    for c in _COPY_COLUMNS
-                ]
-            )
+        copy.write(data)
+
+
+def _copy_escape(text: str) -> str:
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return text
 
 
 def relay_outbox(

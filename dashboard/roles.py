@@ -18,6 +18,8 @@ VIEW_CONSENTS = "dashboard.view_consents"
 OPERATE_SWITCH = "dashboard.operate_switch"
 END_SESSION = "dashboard.end_session"
 REVOKE_CONSENT = "dashboard.revoke_consent"
+# Administrators manage identities (Django's model permission, also used by the admin).
+MANAGE_IDENTITIES = "consent.change_identity"
 
 DASHBOARD_PERMISSIONS = {
     "view_dashboard": "Can open the dashboard and see live sessions and the switch",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 
@@ -15,12 +16,18 @@ from django.utils.translation import gettext as _
 from consent.models import (
     ConsentGrant,
     EndReason,
+    Identity,
     IdentityConsent,
     KioskSession,
     WithdrawalMethod,
 )
-from consent.services import end_kiosk_session, revoke_identity_consent, withdraw_consent
-from dashboard.roles import END_SESSION, REVOKE_CONSENT
+from consent.services import (
+    end_kiosk_session,
+    record_identity_consent,
+    revoke_identity_consent,
+    withdraw_consent,
+)
+from dashboard.roles import END_SESSION, MANAGE_IDENTITIES, REVOKE_CONSENT
 from dashboard.staff_audit import clean_reason, record_staff_action
 from media_engine.protocol import CONTROL_GROUP
 
@@ -125,3 +132,32 @@ def revoke_identity(user: AbstractBaseUser, consent_id: int, reason: str) -> int
         raise ValidationError(_("This identity consent was already revoked."), code="revoked")
     # The consent trail records ``identity_consent.revoked`` with the actor and the reason.
     return revoke_identity_consent(consent, actor=user, reason=reason)
+
+
+def record_identity(
+    user: AbstractBaseUser,
+    identity_id: int,
+    *,
+    person_name: str,
+    document_reference: str,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime,
+) -> IdentityConsent:
+    """Record a depicted person's consent to an identity (administrators; audited by the
+    consent trail as ``identity_consent.recorded``)."""
+    if not user.has_perm(MANAGE_IDENTITIES):
+        raise PermissionDenied("only administrators may record identity consents")
+    identity = Identity.objects.filter(pk=identity_id).first()
+    if identity is None:
+        raise ValidationError(_("No such identity."), code="unknown_identity")
+    try:
+        return record_identity_consent(
+            identity,
+            person_name=person_name,
+            document_reference=document_reference,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            actor=user,
+        )
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid") from None

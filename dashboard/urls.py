@@ -20,6 +20,11 @@ urlpatterns = [
     path("identities/", consents.identities_page, name="identities"),
     path("identities/<int:pk>/", consents.identity_detail, name="identity"),
     path(
+        "identities/<int:pk>/consents/",
+        consents.identity_consent_record,
+        name="identity-consent-record",
+    ),
+    path(
         "identities/<int:pk>/consents/<int:consent_id>/revoke/",
         consents.identity_consent_revoke,
         name="identity-consent-revoke",

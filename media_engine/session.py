@@ -295,6 +295,19 @@ class MediaSession:
         if allowed == self.fusion_allowed:
             return
         self.fusion_allowed = allowed
+        await self.fusion_changed(allowed)
+
+    def stop_fusing(self) -> bool:
+        """Stop fused video now, without waiting for anything (the kill switch): the next
+        frame is the paused picture. True when it was fusing; then call
+        ``fusion_changed(False)`` to record and announce it."""
+        if not self.fusion_allowed:
+            return False
+        self.fusion_allowed = False
+        return True
+
+    async def fusion_changed(self, allowed: bool) -> None:
+        """Record and announce a change of ``fusion_allowed`` (already applied)."""
         events.emit(
             "session.resumed" if allowed else "session.paused",
             session_id=self.session_id,

@@ -339,10 +339,11 @@ class MediaWorker:
             logger.info("ignored control message %r", kind)
 
     async def _pause_matching(self, kiosk: Any) -> None:
-        """Pause the sessions of ``kiosk`` (every session when ``None``) at once."""
-        for session in list(self.sessions.values()):
-            if kiosk is None or session.kiosk == kiosk:
-                await session.set_fusion_allowed(False)
+        """Pause the sessions of ``kiosk`` (every session when ``None``) at once: all of
+        them stop fusing before any of their "paused" state messages is sent."""
+        matching = [s for s in self.sessions.values() if kiosk is None or s.kiosk == kiosk]
+        stopped = [s for s in matching if s.stop_fusing()]
+        await asyncio.gather(*(s.fusion_changed(False) for s in stopped), return_exceptions=True)
 
     async def _end_matching(self, message: dict) -> None:
         keys = [k for k in ("session_id", "kiosk", "identity_id") if message.get(k) is not None]

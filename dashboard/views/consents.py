@@ -14,8 +14,9 @@ from django.views.decorators.http import require_GET, require_POST
 from consent.models import ConsentGrant, Identity
 from consent.selectors import identity_consent_valid
 from dashboard import selectors
-from dashboard.roles import REVOKE_CONSENT, VIEW_CONSENTS
-from dashboard.services import revoke_identity, revoke_visitor_consent
+from dashboard.forms import IdentityConsentForm
+from dashboard.roles import MANAGE_IDENTITIES, REVOKE_CONSENT, VIEW_CONSENTS
+from dashboard.services import record_identity, revoke_identity, revoke_visitor_consent
 from dashboard.views.access import render_page, staff_only
 
 CONSENT_STATUSES = ("active", "withdrawn", "expired")
@@ -89,11 +90,42 @@ def identities_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_only(VIEW_CONSENTS)
 def identity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _identity_page(request, get_object_or_404(Identity, pk=pk), IdentityConsentForm())
+
+
+@require_POST
+@staff_only(MANAGE_IDENTITIES)
+def identity_consent_record(request: HttpRequest, pk: int) -> HttpResponse:
     identity = get_object_or_404(Identity, pk=pk)
+    form = IdentityConsentForm(request.POST)
+    if form.is_valid():
+        start, end = form.period()
+        try:
+            record_identity(
+                request.user,
+                identity.pk,
+                person_name=form.cleaned_data["person_name"],
+                document_reference=form.cleaned_data["document_reference"],
+                valid_from=start,
+                valid_until=end,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("The person's consent was recorded."))
+            return HttpResponseRedirect(reverse("dashboard:identity", args=[identity.pk]))
+    return _identity_page(request, identity, form, status=400)
+
+
+def _identity_page(
+    request: HttpRequest, identity: Identity, form: IdentityConsentForm, status: int = 200
+) -> HttpResponse:
     return render_page(
         request,
         "dashboard/identity.html",
         {
+            "form": form,
+            "can_record": request.user.has_perm(MANAGE_IDENTITIES),
             "nav": "identities",
             "identity": identity,
             "usable": identity_consent_valid(identity),
@@ -101,6 +133,7 @@ def identity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "consents": identity.consents.order_by("-recorded_at"),
             "can_revoke": request.user.has_perm(REVOKE_CONSENT),
         },
+        status=status,
     )
 
 

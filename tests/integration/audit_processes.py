@@ -107,6 +107,7 @@ class CeleryWorker:
         self.beat_dir = beat_dir
         self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
+        self.restarts = 0
 
     def start(self) -> None:
         command = [
@@ -138,6 +139,17 @@ class CeleryWorker:
             start_new_session=True,
         )
         log.close()
+
+    def supervise(self) -> bool:
+        """Start the worker again if it exited, as its supervisor does in production
+        (systemd ``Restart=always``, compose ``restart``): Celery 5.7 / kombu 5.7 can end
+        the worker with "Unrecoverable error" while a broker restart closes its connection
+        under it. Returns True when it restarted it."""
+        if self.process is not None and self.process.poll() is not None:
+            self.restarts += 1
+            self.start()
+            return True
+        return False
 
     def kill9(self) -> None:
         """SIGKILL the worker and its pool children at once (no warm shutdown, no acks)."""

@@ -44,12 +44,16 @@ def celery_via(broker):
     app.conf.update(saved)
 
 
-def wait_for(predicate, timeout: float, what: str, worker: CeleryWorker | None = None) -> None:
+def wait_for(predicate, timeout: float, what, worker: CeleryWorker | None = None) -> None:
+    """Wait for ``predicate``, restarting the worker if it exited (its supervisor's job)."""
     deadline = time.monotonic() + timeout
     while not predicate():
+        if worker is not None:
+            worker.supervise()
         if time.monotonic() > deadline:
             tail = worker.log_tail() if worker else ""
-            pytest.fail(f"timed out waiting for {what}\n--- worker log ---\n{tail}")
+            described = what() if callable(what) else what
+            pytest.fail(f"timed out waiting for {described}\n--- worker log ---\n{tail}")
         time.sleep(0.2)
 
 
@@ -111,21 +115,27 @@ def test_exactly_once_through_worker_kill_and_broker_restart(tmp_path, broker, c
         worker.start()
         wait_for(lambda: len(sent) >= total * 0.55, 180, "the stream to go on", worker)
         broker.restart(down_s=1.5)
-        producer.join(timeout=300)
-        assert not producer.is_alive() and not errors, errors
+        wait_for(lambda: not producer.is_alive(), 300, "the producer to finish", worker)
+        assert not errors, errors
         wait_for(
             lambda: AuditEvent.objects.count() >= total and not AuditOutbox.objects.exists(),
             180,
-            f"all {total} events (stored {AuditEvent.objects.count()}, outbox "
-            f"{AuditOutbox.objects.count()}, spool {len(spool)}, sent {len(sent)})",
+            lambda: (
+                f"all {total} events (stored {AuditEvent.objects.count()}, outbox "
+                f"{AuditOutbox.objects.count()}, spool {len(spool)}, sent {len(sent)}, "
+                f"worker restarts {worker.restarts})"
+            ),
             worker,
         )
         time.sleep(6)  # redeliveries of unacked messages (visibility 4 s) land by now
+        worker.supervise()
         assert len(spool) == 0
         assert forwarder.failures >= 1, "the broker restart should have been noticed"
     finally:
-        forwarder.stop(timeout=2)
-        worker.stop()
+        try:
+            forwarder.stop(timeout=2)
+        finally:
+            worker.stop()
     ids = stored_ids()
     assert len(ids) == total == len(set(ids))
     assert {str(i) for i in ids} == set(sent)
@@ -161,8 +171,10 @@ def test_media_events_wait_in_the_spool_while_the_broker_is_down(tmp_path, broke
         worker.start()
         wait_for(lambda: AuditEvent.objects.count() == 25, 180, "the spooled events", worker)
     finally:
-        forwarder.stop(timeout=2)
-        worker.stop()
+        try:
+            forwarder.stop(timeout=2)
+        finally:
+            worker.stop()
     assert len(spool) == 0
     stored = list(AuditEvent.objects.order_by("seq").values_list("event_id", flat=True))
     assert [str(i) for i in stored] == [e["event_id"] for e in events]

@@ -210,3 +210,16 @@ def test_concurrent_appenders_never_fork_the_chain():
     assert not errors, errors
     assert AuditEvent.objects.count() == 4 * 10 * 5
     assert_chain_verifies()
+
+
+@pytest.mark.django_db
+def test_awkward_text_survives_the_bulk_insert_exactly():
+    awkward = "tab\there\nnew line\\back slash\r é 中文 \\N \\\\t"
+    event = audit.make_event(
+        "system:test\tx", "odd", "target\nline", details={"s": awkward, "list": [awkward, 1.5]}
+    )
+    audit.append_events([event, audit.make_event("system:test", "after")])
+    stored = AuditEvent.objects.get(event_id=event.event_id)
+    assert stored.details == {"s": awkward, "list": [awkward, 1.5]}
+    assert (stored.actor, stored.target) == ("test\tx", "target\nline")
+    assert_chain_verifies()

@@ -125,3 +125,40 @@ def test_only_administrators_revoke(client, grant, presenter, role):
     grant.refresh_from_db()
     assert grant.withdrawn_at is None
     assert IdentityConsent.objects.get(pk=consent.pk).revoked_at is None
+
+
+def test_administrator_records_a_persons_consent(client, django_capture_on_commit_callbacks):
+    identity = Identity.objects.create(name="Mr Presenter", kind="presenter")
+    url = reverse("dashboard:identity-consent-record", args=[identity.pk])
+    client.force_login(staff_user("auditor"))
+    assert (
+        "record-consent"
+        not in client.get(reverse("dashboard:identity", args=[identity.pk])).content.decode()
+    )
+    data = {
+        "person_name": "Zhang Wei",
+        "document_reference": "DOC-9",
+        "valid_from": "2026-01-01",
+        "valid_until": "2027-12-31",
+    }
+    assert client.post(url, data).status_code == 403
+    client.force_login(staff_user("administrator", "ada"))
+    for bad, message in (
+        ({**data, "valid_until": "2025-01-01"}, "must be after"),
+        ({**data, "person_name": "  "}, "This field is required."),
+        ({**data, "valid_from": "soon"}, "Enter a valid date."),
+    ):
+        response = client.post(url, bad)
+        assert response.status_code == 400 and message in response.content.decode()
+    assert not IdentityConsent.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, data, follow=True)
+    assert "The person&#x27;s consent was recorded." in response.content.decode()
+    consent = IdentityConsent.objects.get()
+    assert (consent.person_name, consent.document_reference, consent.recorded_by) == (
+        "Zhang Wei",
+        "DOC-9",
+        "user:ada",
+    )
+    assert consent.valid_from.date().isoformat() == "2026-01-01"
+    assert AuditEvent.objects.filter(action="identity_consent.recorded", actor="ada").exists()

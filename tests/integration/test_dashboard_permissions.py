@@ -136,6 +136,9 @@ def test_anonymous_cannot_act(client, live_session, grant, identity_consent):
             "dashboard:identity-consent-revoke",
             args=[identity_consent.identity_id, identity_consent.pk],
         ),
+        "identity-consent-record": reverse(
+            "dashboard:identity-consent-record", args=[identity_consent.identity_id]
+        ),
     }
     for name, url in revokes.items():
         response = client.post(url, {"reason": "test", "confirm": "yes"})
