@@ -13,6 +13,8 @@ from typing import Any
 from media_engine import protocol
 from tests.support.loopclient import KioskPeer
 
+CLOSE = "test.close"
+
 
 class ChannelCall:
     def __init__(
@@ -57,6 +59,8 @@ class ChannelCall:
     async def _read(self) -> None:
         while True:
             message = await self.layer.receive(self.reply_channel)
+            if message.get("type") == CLOSE:
+                return
             self.messages.append(message)
             self._arrived.set()
 
@@ -131,7 +135,12 @@ class ChannelCall:
                 pass
 
     async def close(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            # End the reader with a message rather than by cancelling it: channels-redis can
+            # leave a cancelled receive() hanging for good (and with it the loop's shutdown).
+            await self.layer.send(self.reply_channel, {"type": CLOSE})
+            done, _ = await asyncio.wait([self._reader], timeout=10)
+            if not done:
+                self._reader.cancel()
         if self.peer is not None:
             await self.peer.close()
-        if self._reader is not None:
-            self._reader.cancel()
