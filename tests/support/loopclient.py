@@ -60,6 +60,11 @@ class StampedCamera(MediaStreamTrack):
         """Frame ``number``'s time in 90 kHz ticks from the first frame."""
         return round(number * 90000 / self.fps)
 
+    def number_at(self, rtp_time: int) -> int | None:
+        """The number (mod 65536, like a stamp) of the frame sent at ``rtp_time``, if any."""
+        number = round(rtp_time * self.fps / 90000)
+        return number % 65536 if number >= 0 and self.rtp_time(number) == rtp_time else None
+
     def frame_bgr(self, number: int) -> np.ndarray:
         """The camera picture of frame ``number`` (deterministic), stamped."""
         base = _astronaut(self.width, self.height)
@@ -108,6 +113,8 @@ class ReturnedVideo:
         self.labelled = 0
         self.unlabelled = 0
         self.paused = 0
+        # frames matched to the camera frame they came from (by stamp, else by RTP timestamp)
+        self.matched = 0
         # with camera timestamps on both sides: frames whose RTP timestamp is (not) the one
         # the camera sent them with
         self.same_timestamp = 0
@@ -123,6 +130,7 @@ class ReturnedVideo:
     def reset(self) -> None:
         self.round_trips_ms.clear()
         self.frames = self.stamped = self.labelled = self.unlabelled = self.paused = 0
+        self.matched = 0
         self.same_timestamp = self.other_timestamp = 0
         self.first_at = self.last_at = None
 
@@ -144,31 +152,40 @@ class ReturnedVideo:
         if number is not None:
             self.stamped += 1
             self.last_number = number
-            sent = self.camera.sent_at.get(number)
-            if sent is not None:
-                self.round_trips_ms.append((now - sent) * 1000.0)
             if self.match_timestamps and pts is not None:
                 if pts == self.camera.rtp_time(number):
                     self.same_timestamp += 1
                 else:
                     self.other_timestamp += 1
             if self.check_label:
-                source = self.camera.frame_bgr(number)
-                height, width = bgr.shape[:2]
-                if (width, height) != (self.camera.width, self.camera.height):
-                    # adaptive resolution sent it smaller: compare at that size
-                    source = scale_frame(source, (width, height))
-                with_label = apply_label(source.copy())
-                if label_distance(bgr, with_label) < label_distance(bgr, source) / 3:
-                    self.labelled += 1
-                else:
-                    self.unlabelled += 1
+                self._check_label(bgr, number)
         else:
             height, width = bgr.shape[:2]
             picture = paused_frame(width, height).astype(np.int16)
             if float(np.abs(bgr.astype(np.int16) - picture).mean()) < 12:
                 self.paused += 1
+            elif self.match_timestamps and pts is not None:
+                # an engine drew over the stamp (avatar, swap): the RTP timestamp still says
+                # which camera frame it was made from, as it does for the kiosk page
+                number = self.camera.number_at(pts)
+        if number is not None:
+            self.matched += 1
+            sent = self.camera.sent_at.get(number)
+            if sent is not None:
+                self.round_trips_ms.append((now - sent) * 1000.0)
         self.changed.set()
+
+    def _check_label(self, bgr: np.ndarray, number: int) -> None:
+        source = self.camera.frame_bgr(number)
+        height, width = bgr.shape[:2]
+        if (width, height) != (self.camera.width, self.camera.height):
+            # adaptive resolution sent it smaller: compare at that size
+            source = scale_frame(source, (width, height))
+        with_label = apply_label(source.copy())
+        if label_distance(bgr, with_label) < label_distance(bgr, source) / 3:
+            self.labelled += 1
+        else:
+            self.unlabelled += 1
 
     def fps(self) -> float:
         if self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
