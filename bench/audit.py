@@ -62,7 +62,7 @@ def producer(mode: str, count: int, tag: str, start_file: Path) -> None:
     forwarder = None
     if mode == "spool":
         spool = EventSpool(Path(os.environ["KIOSK_VAR_DIR"]) / "spool" / f"{tag}.sqlite3")
-        forwarder = SpoolForwarder(spool, celery_send)
+        forwarder = SpoolForwarder(spool, celery_send, confirm_after_s=1.0)
         forwarder.start()
     while not start_file.exists():
         time.sleep(0.005)

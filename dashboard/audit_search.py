@@ -33,9 +33,19 @@ KNOWN_ACTIONS = (
     "switch.off",
     "switch.on",
     "session.end",
+    "session.started",
+    "session.ended",
+    "session.paused",
+    "session.resumed",
     "consent.revoke",
-    "identity_consent.revoke",
+    "consent.withdrawn",
+    "identity_consent.recorded",
+    "identity_consent.revoked",
+    "proof.exported",
     "audit.export",
+    "admin.add",
+    "admin.change",
+    "admin.delete",
 )
 
 

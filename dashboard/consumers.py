@@ -5,6 +5,8 @@ announced on CONTROL_GROUP. This consumer listens to both and passes them on to 
 which keeps the last minutes of numbers and draws the charts.
 """
 
+import logging
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -12,6 +14,7 @@ from dashboard.roles import VIEW_DASHBOARD
 from media_engine.protocol import CONTROL_GROUP, STATS_GROUP
 
 FORBIDDEN = 4403
+log = logging.getLogger(__name__)
 
 
 class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
@@ -35,6 +38,16 @@ class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def dispatch(self, message: dict) -> None:
+        """A message type this page does not know (the groups are shared with the media
+        workers, whose protocol may grow) is ignored instead of closing the socket."""
+        try:
+            await super().dispatch(message)
+        except ValueError as exc:
+            if "No handler for message type" not in str(exc):
+                raise
+            log.debug("live page ignores %r", message.get("type"))
 
     async def receive_json(self, content, **kwargs) -> None:
         """The page only listens."""

@@ -44,7 +44,7 @@ def end_live_session(
     reason = clean_reason(reason)
     with transaction.atomic():
         session = (
-            KioskSession.objects.select_for_update()
+            KioskSession.objects.select_for_update(of=("self",))
             .select_related("kiosk")
             .filter(pk=session_id)
             .first()
@@ -97,7 +97,7 @@ def revoke_visitor_consent(user: AbstractBaseUser, grant_id: uuid.UUID | str, re
     reason = clean_reason(reason)
     with transaction.atomic():
         grant = (
-            ConsentGrant.objects.select_for_update()
+            ConsentGrant.objects.select_for_update(of=("self",))
             .select_related("kiosk")
             .filter(pk=grant_id)
             .first()

@@ -22,6 +22,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,7 +32,14 @@ log = logging.getLogger(__name__)
 
 INGEST_TASK = "consent.ingest_events"
 BATCH = 500
-_SCHEMA = "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT)"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT, "
+    "event_id TEXT, sent_at REAL, attempts INTEGER NOT NULL DEFAULT 0)"
+)
+# A sent event is confirmed (found in the audit trail) after this long, else sent again;
+# the wait doubles with each attempt, up to CONFIRM_MAX_S.
+CONFIRM_AFTER_S = 10.0
+CONFIRM_MAX_S = 300.0
 
 
 def spool_synchronous() -> str:
@@ -65,14 +73,25 @@ class EventSpool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={spool_synchronous()}")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(spool)")}
+        for column, kind in (
+            ("event_id", "TEXT"),
+            ("sent_at", "REAL"),
+            ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+        ):
+            if column not in columns:  # a spool file written by an older version
+                self._db.execute(f"ALTER TABLE spool ADD COLUMN {column} {kind}")
         self._mutex = threading.Lock()
 
     def extend(self, events: Iterable[dict[str, Any]]) -> None:
-        rows = [(json.dumps(e, separators=(",", ":"), ensure_ascii=False),) for e in events]
+        rows = [
+            (json.dumps(e, separators=(",", ":"), ensure_ascii=False), str(e.get("event_id")))
+            for e in events
+        ]
         with self._mutex:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT INTO spool (event) VALUES (?)", rows)
+                self._db.executemany("INSERT INTO spool (event, event_id) VALUES (?, ?)", rows)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -82,19 +101,56 @@ class EventSpool:
         self.extend([event])
 
     def peek(self, limit: int = BATCH) -> list[tuple[int, dict[str, Any]]]:
+        """The oldest events not sent yet."""
         with self._mutex:
             rows = self._db.execute(
-                "SELECT id, event FROM spool ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, event FROM spool WHERE sent_at IS NULL ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
         return [(row_id, json.loads(text)) for row_id, text in rows]
+
+    def mark_sent(self, last_id: int, now: float) -> None:
+        """The broker took the events up to ``last_id``: keep them until confirmed."""
+        with self._mutex:
+            self._db.execute(
+                "UPDATE spool SET sent_at = ?, attempts = attempts + 1 "
+                "WHERE id <= ? AND sent_at IS NULL",
+                (now, last_id),
+            )
 
     def remove_through(self, last_id: int) -> None:
         with self._mutex:
             self._db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
 
+    def unconfirmed(self, now: float, after_s: float, limit: int = 2000) -> list[tuple[int, str]]:
+        """(row id, event id) of events sent long enough ago to be in the audit trail."""
+        with self._mutex:
+            return self._db.execute(
+                "SELECT id, event_id FROM spool WHERE sent_at IS NOT NULL "
+                "AND sent_at <= ? - min(?, ? * (1 << min(attempts - 1, 20))) "
+                "ORDER BY id LIMIT ?",
+                (now, CONFIRM_MAX_S, after_s, limit),
+            ).fetchall()
+
+    def settle(self, confirmed: list[int], missing: list[int]) -> None:
+        """Forget the confirmed rows; send the missing ones again."""
+        with self._mutex:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in confirmed])
+            self._db.executemany(
+                "UPDATE spool SET sent_at = NULL WHERE id = ?", [(i,) for i in missing]
+            )
+            self._db.execute("COMMIT")
+
     def __len__(self) -> int:
+        """Events not yet confirmed in the audit trail (unsent or sent)."""
         with self._mutex:
             return self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
+
+    def unsent(self) -> int:
+        with self._mutex:
+            return self._db.execute("SELECT count(*) FROM spool WHERE sent_at IS NULL").fetchone()[
+                0
+            ]
 
     def close(self) -> None:
         with self._mutex:
@@ -126,6 +182,14 @@ def celery_send(events: list[dict[str, Any]]) -> None:
         app.send_task(INGEST_TASK, args=[events], retry=False)
 
 
+def stored_event_ids(event_ids: list[str]) -> set[str]:
+    """Which of these events the audit trail holds (the media worker reads the database)."""
+    from consent.models import AuditEvent
+
+    found = AuditEvent.objects.filter(event_id__in=event_ids).values_list("event_id", flat=True)
+    return {str(event_id) for event_id in found}
+
+
 class SpoolForwarder(threading.Thread):
     """Sends the spool's events in order, batch by batch, retrying with backoff."""
 
@@ -138,6 +202,8 @@ class SpoolForwarder(threading.Thread):
         batch: int = BATCH,
         max_backoff_s: float = 5.0,
         linger_s: float = 0.2,
+        confirm: Callable[[list[str]], set[str]] | None = stored_event_ids,
+        confirm_after_s: float = CONFIRM_AFTER_S,
     ) -> None:
         super().__init__(name="audit-spool-forwarder", daemon=True)
         self.spool, self.send, self.batch = spool, send, batch
@@ -146,6 +212,13 @@ class SpoolForwarder(threading.Thread):
         # After a partial batch, wait this long so that a busy stream goes out in large
         # batches (one transaction each) instead of one task per event.
         self.linger_s = linger_s
+        # End to end: a sent event stays in the spool until the audit trail is seen to hold
+        # it; one that is not there after confirm_after_s (a message the broker or a worker
+        # lost) is sent again. ``confirm=None`` forgets events once the broker took them.
+        self.confirm = confirm
+        self.confirm_after_s = confirm_after_s
+        self.resent = 0
+        self._next_confirm = 0.0
         self.sent = 0
         self.failures = 0
         self._wake = threading.Event()
@@ -160,9 +233,29 @@ class SpoolForwarder(threading.Thread):
         if not rows:
             return 0
         self.send([event for _, event in rows])
-        spool.remove_through(rows[-1][0])
+        if self.confirm is None:
+            spool.remove_through(rows[-1][0])
+        else:
+            spool.mark_sent(rows[-1][0], time.time())
         self.sent += len(rows)
         return len(rows)
+
+    def _confirm(self, spool: EventSpool) -> None:
+        """Forget what the audit trail holds; send again what it does not."""
+        now = time.time()
+        if self.confirm is None or now < self._next_confirm:
+            return
+        self._next_confirm = now + min(1.0, self.confirm_after_s / 2)
+        rows = spool.unconfirmed(now, self.confirm_after_s)
+        if not rows:
+            return
+        stored = self.confirm([event_id for _, event_id in rows])
+        confirmed = [row_id for row_id, event_id in rows if event_id in stored]
+        missing = [row_id for row_id, event_id in rows if event_id not in stored]
+        spool.settle(confirmed, missing)
+        if missing:
+            self.resent += len(missing)
+            log.warning("audit spool: %d sent event(s) never arrived; sending again", len(missing))
 
     def run(self) -> None:
         backoff = 0.2
@@ -171,11 +264,16 @@ class SpoolForwarder(threading.Thread):
                 for orphan in list(self.orphans):
                     while self._forward(orphan):
                         pass
+                    self._next_confirm = 0.0
+                    self._confirm(orphan)
+                    if len(orphan):
+                        continue  # sent, not yet confirmed: look again on the next round
                     orphan.close()
                     for suffix in ("", "-wal", "-shm", ".lock"):
                         Path(f"{orphan.path}{suffix}").unlink(missing_ok=True)
                     self.orphans.remove(orphan)
                 sent = self._forward(self.spool)
+                self._confirm(self.spool)
                 backoff = 0.2
                 if not sent:
                     self._wake.wait(0.5)
@@ -200,7 +298,7 @@ class SpoolForwarder(threading.Thread):
         timer = threading.Timer(timeout, deadline.set)
         timer.start()
         try:
-            while not deadline.is_set() and len(self.spool):
+            while not deadline.is_set() and self.spool.unsent():
                 self.notify()
                 deadline.wait(0.05)
         finally:

@@ -3,6 +3,7 @@
 import csv
 import json
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -40,16 +41,10 @@ def audit_page(request: HttpRequest) -> HttpResponse:
             "error": error,
             "known_actions": audit_search.KNOWN_ACTIONS,
             "chain": chain_status(),
-            "export_query": _urlencode(query.as_params()),
+            "export_query": urlencode(query.as_params()),
         },
         status=400 if error else 200,
     )
-
-
-def _urlencode(params: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(params)
 
 
 def _record_export(request: HttpRequest, query: audit_search.AuditQuery, fmt: str) -> None:

@@ -64,6 +64,8 @@ def test_operator_disables_and_re_enables_face_fusion(kiosk_server, browser):
 
     # The operator logs in and sees that session live, with numbers from its worker.
     dashboard = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page_errors: list[str] = []
+    dashboard.on("pageerror", lambda error: page_errors.append(str(error)))
     log_in(dashboard, kiosk_server, "olivia")
     expect(dashboard.locator("#global-switch")).to_have_class("switch on")
     expect(dashboard.locator("#live-status")).to_have_attribute(
@@ -81,6 +83,12 @@ def test_operator_disables_and_re_enables_face_fusion(kiosk_server, browser):
     expect(dashboard.locator("#chart-session-fps polyline")).to_have_count(1, timeout=WAIT_MS)
     dashboard.wait_for_timeout(3000 if SCREENSHOTS else 0)
     screenshot(dashboard, "live")
+    # A reload keeps the charts' last minutes (this tab's storage) and reconnects.
+    dashboard.reload()
+    expect(dashboard.locator("#chart-session-fps polyline")).to_have_count(1, timeout=WAIT_MS)
+    expect(dashboard.locator("#live-status")).to_have_attribute(
+        "data-connected", "true", timeout=WAIT_MS
+    )
 
     # One click (a reason and a confirmation): face fusion off everywhere.
     flip_global_switch(dashboard, "#global-disable", REASON_OFF)
@@ -117,6 +125,7 @@ def test_operator_disables_and_re_enables_face_fusion(kiosk_server, browser):
     dashboard.goto(kiosk_server + "/dashboard/audit/?actor=olivia")
     reasons = dashboard.locator("#audit-results td.reason").all_inner_texts()
     assert reasons[:2] == [REASON_ON, REASON_OFF]
+    assert page_errors == []
     if SCREENSHOTS:
         dashboard.select_option("header select[name=language]", "zh-hans")
         dashboard.wait_for_load_state()

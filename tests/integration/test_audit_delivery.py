@@ -74,7 +74,7 @@ def test_exactly_once_through_worker_kill_and_broker_restart(tmp_path, broker, c
         connection.settings_dict, broker.url, tmp_path / "worker.log", beat_dir=tmp_path
     )
     spool = EventSpool(tmp_path / "spool" / "media.sqlite3")
-    forwarder = SpoolForwarder(spool, celery_send, batch=50, max_backoff_s=1.0)
+    forwarder = SpoolForwarder(spool, celery_send, batch=50, max_backoff_s=1.0, confirm_after_s=3.0)
     sent: list[str] = []
     errors: list[BaseException] = []
     total = 1200
@@ -129,7 +129,7 @@ def test_exactly_once_through_worker_kill_and_broker_restart(tmp_path, broker, c
         )
         time.sleep(6)  # redeliveries of unacked messages (visibility 4 s) land by now
         worker.supervise()
-        assert len(spool) == 0
+        wait_for(lambda: len(spool) == 0, 60, "the spool to see its events stored", worker)
         assert forwarder.failures >= 1, "the broker restart should have been noticed"
     finally:
         try:
@@ -147,7 +147,7 @@ def test_exactly_once_through_worker_kill_and_broker_restart(tmp_path, broker, c
 def test_media_events_wait_in_the_spool_while_the_broker_is_down(tmp_path, broker, celery_via):
     broker.stop()
     spool = EventSpool(tmp_path / "spool" / "media.sqlite3")
-    forwarder = SpoolForwarder(spool, celery_send, max_backoff_s=0.5)
+    forwarder = SpoolForwarder(spool, celery_send, max_backoff_s=0.5, confirm_after_s=1.0)
     forwarder.start()
     events = [
         {
@@ -170,6 +170,7 @@ def test_media_events_wait_in_the_spool_while_the_broker_is_down(tmp_path, broke
         broker.start()
         worker.start()
         wait_for(lambda: AuditEvent.objects.count() == 25, 180, "the spooled events", worker)
+        wait_for(lambda: len(spool) == 0, 60, "the spool to see its events stored")
     finally:
         try:
             forwarder.stop(timeout=2)
@@ -219,3 +220,32 @@ def test_spool_is_ordered_durable_and_owned_by_one_process(tmp_path):
     reopened = EventSpool(path)
     assert [e["n"] for _, e in reopened.peek(100)] == list(range(4, 10))
     reopened.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_the_broker_lost_is_sent_again(tmp_path):
+    """The broker took a batch and lost it (no persistence, a bug): the spool keeps every
+    sent event until the audit trail holds it, and sends the missing ones again."""
+    spool = EventSpool(tmp_path / "spool" / "media.sqlite3")
+    lost: list[list[dict]] = []
+
+    def lossy_send(events: list[dict]) -> None:
+        if not lost:
+            lost.append(events)  # "accepted", never delivered
+            return
+        celery_send(events)
+
+    wire = [
+        audit.event_to_dict(audit.make_event("system:media", "session.ended", details={"n": n}))
+        for n in range(8)
+    ]
+    forwarder = SpoolForwarder(spool, lossy_send, confirm_after_s=0.5)
+    spool.extend(wire)
+    forwarder.start()
+    try:
+        wait_for(lambda: AuditEvent.objects.count() == 8 and len(spool) == 0, 60, "a resend")
+    finally:
+        forwarder.stop(timeout=2)
+    assert len(lost) == 1 and len(lost[0]) == 8
+    assert forwarder.resent == 8
+    assert sorted(str(i) for i in stored_ids()) == sorted(e["event_id"] for e in wire)

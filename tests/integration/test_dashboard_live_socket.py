@@ -77,6 +77,8 @@ async def test_staff_get_the_workers_stats_and_switch_changes(redis_layer, role)
         "worker": "w-1",
         "stats": stats,
     }
+    # A message type the page does not know is ignored, the socket stays open.
+    await layer.group_send(CONTROL_GROUP, {"type": "workers.something_new", "x": 1})
     await layer.group_send(CONTROL_GROUP, {"type": "fusion.switch", "kiosk": None})
     assert await communicator.receive_json_from(timeout=10) == {"type": "switch", "kiosk": None}
     await layer.group_send(

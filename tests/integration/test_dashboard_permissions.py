@@ -207,3 +207,19 @@ def test_csrf_is_enforced_on_actions(live_session):
     )
     assert response.status_code == 403
     assert _nothing_changed(live_session)
+
+
+@pytest.mark.parametrize("role", ["operator", "administrator"])
+def test_operators_and_administrators_flip_the_switch_and_end_sessions(
+    client, role, live_session, django_capture_on_commit_callbacks
+):
+    client.force_login(staff_user(role))
+    with django_capture_on_commit_callbacks(execute=True):
+        for name, (url, data) in _actions(live_session).items():
+            response = client.post(url, {**data, "reason": f"{role} test", "confirm": "yes"})
+            assert response.status_code == 302, (role, name)
+            assert not response["Location"].startswith(reverse("login")), (role, name)
+    assert FusionSwitch.objects.get(pk=1).enabled is False
+    assert Kiosk.objects.get(slug="demo").fusion_enabled is False
+    live_session.refresh_from_db()
+    assert live_session.end_reason == "operator"

@@ -8,9 +8,11 @@ Redis channel layer, PostgreSQL, and real aiortc kiosk peers.
 - A worker that cannot read the switch fails closed: it never sends fused video.
 """
 
+import asyncio
+import concurrent.futures
+
 import pytest
 import redis
-from asgiref.sync import sync_to_async
 from channels_redis.core import RedisChannelLayer
 from django.db import connection
 
@@ -38,9 +40,11 @@ def kiosks(transactional_db):
     ]
 
 
-def _in_thread(change):
-    """Run ORM work in a thread and close its connection (the test database must be
-    droppable at the end of the run)."""
+async def _in_thread(change):
+    """Run ORM work (and the switch's broadcast) in a fresh thread of its own, as a web
+    request would, and close its connection (the test database must be droppable at the
+    end of the run). A fresh thread: asgiref would otherwise run the broadcast's
+    ``async_to_sync`` on this test's event loop."""
 
     def run():
         try:
@@ -48,7 +52,8 @@ def _in_thread(change):
         finally:
             connection.close()
 
-    return sync_to_async(run, thread_sensitive=False)()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return await asyncio.get_running_loop().run_in_executor(pool, run)
 
 
 async def _calls(layer, kiosks) -> list[ChannelCall]:
@@ -136,7 +141,6 @@ async def test_a_worker_that_cannot_read_the_switch_sends_no_fused_video(layer, 
 
 async def _wait_state_after(call: ChannelCall, first: str, then: str, within: float = 30) -> None:
     """Until the worker said state ``then`` after it said ``first``."""
-    import asyncio
     import time
 
     deadline = time.monotonic() + within

@@ -271,9 +271,33 @@
     };
   }
 
-  for (const row of tbody.querySelectorAll("tr[data-session]")) ensureSession(row.dataset.session, null);
+  // The charts' last minutes survive a reload of the page (this tab only).
+  const STORE = "dashboard-live-v1";
+  function save() {
+    try {
+      const kept = [];
+      for (const [id, s] of sessions) kept.push([id, s.info, s.points, s.ended || 0]);
+      sessionStorage.setItem(STORE, JSON.stringify(kept));
+    } catch (e) { /* storage full or disabled: the charts start empty next time */ }
+  }
+  function restore() {
+    let kept = [];
+    try { kept = JSON.parse(sessionStorage.getItem(STORE) || "[]"); } catch (e) { kept = []; }
+    const live = new Set(config.sessions.map(function (info) { return info.session_id; }));
+    const from = Date.now() - WINDOW_MS;
+    for (const [id, info, points, ended] of kept) {
+      const recent = (points || []).filter(function (p) { return p.t >= from; });
+      if (!recent.length) continue;
+      // Ended sessions keep their lines (no table row); live ones come back in the table.
+      sessions.set(id, { info: info, stats: {}, seen: 0, points: recent, ended: live.has(id) ? 0 : (ended || Date.now()) });
+    }
+  }
+
+  restore();
   for (const info of config.sessions) ensureSession(info.session_id, info);
+  for (const row of tbody.querySelectorAll("tr[data-session]")) ensureSession(row.dataset.session, null);
   connect();
-  setInterval(redraw, 1000);
+  redraw();
+  setInterval(function () { redraw(); save(); }, 1000);
   setInterval(refresh, 10000);
 })();
