@@ -93,7 +93,7 @@ def measure(args) -> dict:
     from django.db import connection
 
     from consent.models import AuditEvent
-    from dashboard import audit_search as search
+    from kiosk.dashboard import audit_search as search
 
     started = time.perf_counter()
     with connection.cursor() as cursor:

@@ -361,7 +361,7 @@ def main() -> None:
         import django
 
         django.setup()
-        from dashboard.staff import create_staff_user
+        from kiosk.dashboard.staff import create_staff_user
         from kiosk.models import Engine, Kiosk
 
         for n in (1, 2):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from dashboard.admin_audit import AuditedAdmin
+from kiosk.dashboard.admin_audit import AuditedAdmin
 from kiosk.models import FusionSwitch, Kiosk
 
 

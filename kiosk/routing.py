@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from dashboard.consumers import LiveSessionsConsumer
 from kiosk.consumers import KioskSignalingConsumer
+from kiosk.dashboard.consumers import LiveSessionsConsumer
 
 # <str:slug>, not <slug:slug>: a malformed name still reaches the consumer, which answers
 # with a clear "unknown_kiosk" error instead of a bare refused handshake.

@@ -56,7 +56,7 @@ INSTALLED_APPS = [
     "kiosk",
     "consent",
     "media_engine.apps.MediaEngineConfig",
-    "dashboard",
+    "kiosk.dashboard",
 ]
 
 MIDDLEWARE = [

@@ -18,8 +18,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from dashboard.roles import OPERATE_SWITCH
-from dashboard.staff_audit import clean_reason, record_staff_action
+from kiosk.dashboard.roles import OPERATE_SWITCH
+from kiosk.dashboard.staff_audit import clean_reason, record_staff_action
 from kiosk.models import FusionSwitch, Kiosk
 from media_engine.protocol import CONTROL_GROUP
 

@@ -9,6 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("dashboard/", include("dashboard.urls")),
+    path("dashboard/", include("kiosk.dashboard.urls")),
     path("consent/", include("consent.urls")),
 ]

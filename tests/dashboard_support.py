@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import AbstractUser
 
-from dashboard.staff import create_staff_user, ensure_roles
+from kiosk.dashboard.staff import create_staff_user, ensure_roles
 
 PASSWORD = "a-long-test-password-1"
 

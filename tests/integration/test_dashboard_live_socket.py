@@ -6,7 +6,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from dashboard.consumers import LiveSessionsConsumer
+from kiosk.dashboard.consumers import LiveSessionsConsumer
 from media_engine.protocol import CONTROL_GROUP, STATS_GROUP
 from tests.dashboard_support import staff_user
 

@@ -304,6 +304,6 @@ def test_kiosk_filter_finds_events_by_details_and_by_target_in_order(operator_cl
     )
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert [int(r["seq"]) for r in rows] == wanted
-    from dashboard.audit_search import AuditQuery, iter_results
+    from kiosk.dashboard.audit_search import AuditQuery, iter_results
 
     assert [e.seq for e in iter_results(AuditQuery(kiosk="k9"), chunk=7)] == wanted

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from consent.models import AuditEvent, AuditOutbox, KioskSession
-from dashboard.services import end_live_session
+from kiosk.dashboard.services import end_live_session
 from kiosk.models import FusionSwitch, Kiosk
 from kiosk.selectors import fusion_allowed
 from kiosk.services import ensure_demo_kiosk

@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from dashboard import selectors
-from dashboard.roles import END_SESSION, OPERATE_SWITCH, VIEW_DASHBOARD
-from dashboard.views.access import render_page, staff_only
+from kiosk.dashboard import selectors
+from kiosk.dashboard.roles import END_SESSION, OPERATE_SWITCH, VIEW_DASHBOARD
+from kiosk.dashboard.views.access import render_page, staff_only
 from kiosk.selectors import global_switch, kiosks_with_switch
 
 

@@ -11,9 +11,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from dashboard.roles import END_SESSION, OPERATE_SWITCH
-from dashboard.services import end_live_session
-from dashboard.views.access import staff_only
+from kiosk.dashboard.roles import END_SESSION, OPERATE_SWITCH
+from kiosk.dashboard.services import end_live_session
+from kiosk.dashboard.views.access import staff_only
 from kiosk.models import Kiosk
 from kiosk.switch import set_fusion
 

@@ -10,7 +10,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from dashboard.roles import VIEW_DASHBOARD
+from kiosk.dashboard.roles import VIEW_DASHBOARD
 from media_engine.protocol import CONTROL_GROUP, STATS_GROUP
 
 FORBIDDEN = 4403

@@ -27,8 +27,8 @@ from consent.services import (
     revoke_identity_consent,
     withdraw_consent,
 )
-from dashboard.roles import END_SESSION, MANAGE_IDENTITIES, REVOKE_CONSENT
-from dashboard.staff_audit import clean_reason, record_staff_action
+from kiosk.dashboard.roles import END_SESSION, MANAGE_IDENTITIES, REVOKE_CONSENT
+from kiosk.dashboard.staff_audit import clean_reason, record_staff_action
 from media_engine.protocol import CONTROL_GROUP
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from consent.models import ConsentGrant, Identity
 from consent.selectors import identity_consent_valid
-from dashboard import selectors
-from dashboard.forms import IdentityConsentForm
-from dashboard.roles import MANAGE_IDENTITIES, REVOKE_CONSENT, VIEW_CONSENTS
-from dashboard.services import record_identity, revoke_identity, revoke_visitor_consent
-from dashboard.views.access import render_page, staff_only
+from kiosk.dashboard import selectors
+from kiosk.dashboard.forms import IdentityConsentForm
+from kiosk.dashboard.roles import MANAGE_IDENTITIES, REVOKE_CONSENT, VIEW_CONSENTS
+from kiosk.dashboard.services import record_identity, revoke_identity, revoke_visitor_consent
+from kiosk.dashboard.views.access import render_page, staff_only
 
 CONSENT_STATUSES = ("active", "withdrawn", "expired")
 

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class DashboardConfig(AppConfig):
-    name = "dashboard"
+    name = "kiosk.dashboard"
+    label = "dashboard"
     verbose_name = "Operator dashboard"
     default_auto_field = "django.db.models.BigAutoField"

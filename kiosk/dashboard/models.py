@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from dashboard.roles import DASHBOARD_PERMISSIONS
+from kiosk.dashboard.roles import DASHBOARD_PERMISSIONS
 
 
 class Dashboard(models.Model):

@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 
-from dashboard.staff_audit import record_staff_action
+from kiosk.dashboard.staff_audit import record_staff_action
 
 
 def _message(message: Any) -> str:

@@ -6,8 +6,8 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard.roles import ROLES
-from dashboard.staff import create_staff_user
+from kiosk.dashboard.roles import ROLES
+from kiosk.dashboard.staff import create_staff_user
 
 
 class Command(BaseCommand):

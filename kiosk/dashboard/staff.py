@@ -5,7 +5,7 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from dashboard.roles import ADMINISTRATOR, ROLES
+from kiosk.dashboard.roles import ADMINISTRATOR, ROLES
 
 
 def create_staff_user(username: str, password: str, role: str) -> AbstractUser:
@@ -27,7 +27,7 @@ def ensure_roles() -> None:
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Permission
 
-    from dashboard.roles import ADMINISTRATOR_MODEL_PERMISSIONS, ROLE_PERMISSIONS
+    from kiosk.dashboard.roles import ADMINISTRATOR_MODEL_PERMISSIONS, ROLE_PERMISSIONS
 
     for app_config in apps.get_app_configs():
         create_permissions(app_config, verbosity=0)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.views import actions, audit, consents, live
+from kiosk.dashboard.views import actions, audit, consents, live
 
 app_name = "dashboard"
 

@@ -10,11 +10,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dashboard import audit_search
-from dashboard.audit_status import chain_status
-from dashboard.roles import VIEW_AUDIT
-from dashboard.staff_audit import record_staff_action
-from dashboard.views.access import render_page, staff_only
+from kiosk.dashboard import audit_search
+from kiosk.dashboard.audit_status import chain_status
+from kiosk.dashboard.roles import VIEW_AUDIT
+from kiosk.dashboard.staff_audit import record_staff_action
+from kiosk.dashboard.views.access import render_page, staff_only
 
 
 @require_GET

@@ -1,3 +1,0 @@
-from dashboard.admin_audit import audit_auth_admin
-
-audit_auth_admin()

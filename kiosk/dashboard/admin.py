@@ -1,0 +1,3 @@
+from kiosk.dashboard.admin_audit import audit_auth_admin
+
+audit_auth_admin()
