@@ -4,7 +4,7 @@ import gettext
 import re
 from pathlib import Path
 
-CATALOG = Path(__file__).resolve().parents[2] / "dashboard/locale/zh_Hans/LC_MESSAGES"
+CATALOG = Path(__file__).resolve().parents[2] / "kiosk/dashboard/locale/zh_Hans/LC_MESSAGES"
 
 
 def _po_entries(text: str) -> dict[str, str]:
