@@ -408,20 +408,7 @@ def append_events(events: Iterable[PendingEvent]) -> AppendResult:
     return result
 
 
-_COPY_COLUMNS = (
-    "seq",
-    "event_id",
-    "occurred_at",
-    "recorded_at",
-    "actor_kind",
-    "actor",
-    "action",
-    "target",
-    "session_id",
-    "details",
-    "prev_hash",
-    "hash",
-)
+_COPY_COLUMNS = chain.STORED_FIELDS
 
 
 def _insert(rows: list[dict[str, Any]]) -> None:

@@ -17,6 +17,8 @@ import uuid
 
 from django.db import models
 
+from consent.chain import STORED_FIELDS
+
 
 class ActorKind(models.TextChoices):
     USER = "user", "Operator user"
@@ -55,20 +57,7 @@ class AuditEvent(models.Model):
         return {f: getattr(self, f) for f in CHAIN_ROW_ATTRS}
 
 
-CHAIN_ROW_ATTRS = (
-    "seq",
-    "event_id",
-    "occurred_at",
-    "recorded_at",
-    "actor_kind",
-    "actor",
-    "action",
-    "target",
-    "session_id",
-    "details",
-    "prev_hash",
-    "hash",
-)
+CHAIN_ROW_ATTRS = STORED_FIELDS
 
 
 class AuditOutbox(models.Model):

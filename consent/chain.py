@@ -38,6 +38,8 @@ ROW_FIELDS = (
     "details",
     "prev_hash",
 )
+# The columns of a stored row: the hashed fields and the row's own hash.
+STORED_FIELDS = (*ROW_FIELDS, "hash")
 
 
 def canonical_time(value: dt.datetime | str) -> str:

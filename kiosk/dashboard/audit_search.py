@@ -24,6 +24,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from consent.chain import STORED_FIELDS
 from consent.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -232,20 +233,7 @@ def iter_results(query: AuditQuery, chunk: int = EXPORT_CHUNK) -> Iterator[Any]:
         cursor = _key(rows[-1])
 
 
-EXPORT_FIELDS = (
-    "seq",
-    "event_id",
-    "occurred_at",
-    "recorded_at",
-    "actor_kind",
-    "actor",
-    "action",
-    "target",
-    "session_id",
-    "details",
-    "prev_hash",
-    "hash",
-)
+EXPORT_FIELDS = STORED_FIELDS
 
 
 def export_row(event: Any) -> dict[str, Any]:
