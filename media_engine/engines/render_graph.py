@@ -35,6 +35,28 @@ def _const(name: str, value):
     return numpy_helper.from_array(np.asarray(value), name)
 
 
+def _upsample_to_frame(name: str, leading_dims: str, out: str) -> list:
+    """Nodes that upsample a coarse (1, C, gh, gw) map bilinearly and crop it to the frame.
+
+    The grid and the alpha mask go through exactly the same steps, so they stay aligned:
+    resize to ``leading_dims + up`` (the frame rounded up to whole grid cells), then slice
+    to the frame's ``hw``.
+    """
+    from onnx import helper
+
+    return [
+        helper.make_node("Concat", [leading_dims, "up"], [f"{name}_sizes"], axis=0),
+        helper.make_node(
+            "Resize",
+            [name, "", "", f"{name}_sizes"],
+            [f"{name}_up"],
+            mode="linear",
+            coordinate_transformation_mode="half_pixel",
+        ),
+        helper.make_node("Slice", [f"{name}_up", "zeros2", "hw", "axes23"], [out]),
+    ]
+
+
 def build_render_graph(source: np.ndarray, *, lab: bool, blend: bool):
     """The graph for one source image (H×W×3; BGR uint8, or Lab uint8 when ``lab``).
 
@@ -64,15 +86,7 @@ def build_render_graph(source: np.ndarray, *, lab: bool, blend: bool):
     nodes = [
         helper.make_node("Gather", ["size", "idx_hw"], ["hw"], axis=0),
         helper.make_node("Gather", ["size", "idx_up"], ["up"], axis=0),
-        helper.make_node("Concat", ["one_two", "up"], ["grid_sizes"], axis=0),
-        helper.make_node(
-            "Resize",
-            ["grid", "", "", "grid_sizes"],
-            ["grid_up"],
-            mode="linear",
-            coordinate_transformation_mode="half_pixel",
-        ),
-        helper.make_node("Slice", ["grid_up", "zeros2", "hw", "axes23"], ["grid_hw"]),
+        *_upsample_to_frame("grid", "one_two", "grid_hw"),
         helper.make_node("Mul", ["grid_hw", "scale_xy"], ["grid_s"]),
         helper.make_node("Add", ["grid_s", "shift_xy"], ["grid_n"]),
         helper.make_node("Transpose", ["grid_n"], ["grid_nhwc"], perm=[0, 2, 3, 1]),
@@ -121,15 +135,7 @@ def build_render_graph(source: np.ndarray, *, lab: bool, blend: bool):
         ]
         inits += [_const("alpha_c", np.array([1, 1], np.int64))]
         nodes += [
-            helper.make_node("Concat", ["alpha_c", "up"], ["alpha_sizes"], axis=0),
-            helper.make_node(
-                "Resize",
-                ["alpha", "", "", "alpha_sizes"],
-                ["alpha_up"],
-                mode="linear",
-                coordinate_transformation_mode="half_pixel",
-            ),
-            helper.make_node("Slice", ["alpha_up", "zeros2", "hw", "axes23"], ["alpha_hw"]),
+            *_upsample_to_frame("alpha", "alpha_c", "alpha_hw"),
             helper.make_node("Transpose", ["alpha_hw"], ["alpha_t"], perm=[0, 2, 3, 1]),
             helper.make_node("Squeeze", ["alpha_t", "zeros1"], ["alpha_hwc"]),
             helper.make_node("Cast", ["base"], ["base_f"], to=TensorProto.FLOAT),
