@@ -9,24 +9,15 @@ import asyncio
 import time
 
 import pytest
-import redis
 from asgiref.sync import sync_to_async
-from channels_redis.core import RedisChannelLayer
 from django.db import connection
 
 from kiosk.models import FusionSwitch, Kiosk
-from kiosk.settings import redis_channel_layer
 from media_engine import protocol
 from tests.support.channel_call import ChannelCall
 from tests.support.media_workers import media_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def layer(redis_url):
-    redis.Redis.from_url(redis_url).flushdb()  # this suite's own Redis db: no stale offers
-    return RedisChannelLayer(**redis_channel_layer(redis_url)["CONFIG"])
 
 
 @pytest.fixture

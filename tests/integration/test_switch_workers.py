@@ -12,8 +12,6 @@ import asyncio
 import concurrent.futures
 
 import pytest
-import redis
-from channels_redis.core import RedisChannelLayer
 from django.db import connection
 
 from kiosk.models import Kiosk
@@ -24,12 +22,6 @@ from tests.support.channel_call import ChannelCall
 from tests.support.media_workers import media_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def layer(redis_url):
-    redis.Redis.from_url(redis_url).flushdb()  # this suite's own Redis db: no stale offers
-    return RedisChannelLayer(**redis_channel_layer(redis_url)["CONFIG"])
 
 
 @pytest.fixture
