@@ -52,9 +52,20 @@ PRESENTERS = (
         names={"en": "Mei", "zh-hans": "小美"},
         description="Synthetic presenter: a woman in a navy blazer and ivory blouse, "
         "chin-length dark hair, studio backdrop.",
-        look=Look(skin=(150, 182, 226), lip=(92, 88, 160), iris=(52, 78, 110),
-                  brow=(34, 44, 62), eye_gain=1.3, jaw=0.88, cheek=0.95, lips_full=1.12,
-                  nose_w=0.9, mouth_w=0.8, brow_lift=1.0, blush=1.0),  # fmt: skip
+        look=Look(
+            skin=(150, 182, 226),
+            lip=(92, 88, 160),
+            iris=(52, 78, 110),
+            brow=(34, 44, 62),
+            eye_gain=1.3,
+            jaw=0.88,
+            cheek=0.95,
+            lips_full=1.12,
+            nose_w=0.9,
+            mouth_w=0.8,
+            brow_lift=1.0,
+            blush=1.0,
+        ),
         hair="bob",
         hair_colour=(34, 46, 68),
         jacket=(86, 50, 30),
@@ -69,9 +80,20 @@ PRESENTERS = (
         names={"en": "Daniel", "zh-hans": "丹尼尔"},
         description="Synthetic presenter: a man in a charcoal suit, white shirt and blue tie, "
         "short side-parted hair, studio backdrop.",
-        look=Look(skin=(134, 162, 202), lip=(100, 110, 168), iris=(70, 88, 92),
-                  brow=(30, 36, 46), eye_gain=1.18, jaw=1.06, cheek=1.02, lips_full=1.0,
-                  nose_w=1.04, mouth_w=0.86, brow_lift=0.0, blush=0.6),  # fmt: skip
+        look=Look(
+            skin=(134, 162, 202),
+            lip=(100, 110, 168),
+            iris=(70, 88, 92),
+            brow=(30, 36, 46),
+            eye_gain=1.18,
+            jaw=1.06,
+            cheek=1.02,
+            lips_full=1.0,
+            nose_w=1.04,
+            mouth_w=0.86,
+            brow_lift=0.0,
+            blush=0.6,
+        ),
         hair="short",
         hair_colour=(30, 36, 46),
         jacket=(62, 56, 52),
@@ -88,47 +110,86 @@ def hair_shapes(p: Presenter, f: pb.Frame) -> tuple[np.ndarray, np.ndarray, tupl
     """(back mask, front mask, parting point) of the presenter's hairstyle."""
     c, t, w = f.cx, f.top, f.half_w
     if p.hair == "bob":
-        back = [(c, t - 0.66 * w), (c + 0.85 * w, t - 0.5 * w), (c + 1.28 * w, t + 0.1 * w),
-                (c + 1.42 * w, t + 0.95 * w), (c + 1.4 * w, f.chin - 10),
-                (c + 1.22 * w, f.chin + 32), (c + 0.9 * w, f.chin + 22), (c + 0.5 * w, f.chin - 20),
-                (c - 0.5 * w, f.chin - 20), (c - 0.9 * w, f.chin + 22),
-                (c - 1.22 * w, f.chin + 32), (c - 1.4 * w, f.chin - 10),
-                (c - 1.42 * w, t + 0.95 * w), (c - 1.28 * w, t + 0.1 * w),
-                (c - 0.85 * w, t - 0.5 * w)]  # fmt: skip
-        front = [(c - 1.1 * w, f.jaw_y + 40), (c - 1.32 * w, t + 0.7 * w),
-                 (c - 1.2 * w, t - 0.05 * w), (c - 0.75 * w, t - 0.5 * w), (c, t - 0.62 * w),
-                 (c + 0.75 * w, t - 0.5 * w), (c + 1.2 * w, t - 0.05 * w),
-                 (c + 1.32 * w, t + 0.7 * w), (c + 1.1 * w, f.jaw_y + 40),
-                 (c + 0.96 * w, f.jaw_y - 10), (c + 0.92 * w, t + 0.7 * w),
-                 (c + 0.72 * w, t + 0.1 * w), (c + 0.35 * w, t - 0.12 * w),
-                 (c - 0.15 * w, t + 0.0 * w), (c - 0.6 * w, t + 0.3 * w),
-                 (c - 0.88 * w, t + 0.75 * w), (c - 0.96 * w, f.jaw_y - 10)]  # fmt: skip
+        back = [
+            (c, t - 0.66 * w),
+            (c + 0.85 * w, t - 0.5 * w),
+            (c + 1.28 * w, t + 0.1 * w),
+            (c + 1.42 * w, t + 0.95 * w),
+            (c + 1.4 * w, f.chin - 10),
+            (c + 1.22 * w, f.chin + 32),
+            (c + 0.9 * w, f.chin + 22),
+            (c + 0.5 * w, f.chin - 20),
+            (c - 0.5 * w, f.chin - 20),
+            (c - 0.9 * w, f.chin + 22),
+            (c - 1.22 * w, f.chin + 32),
+            (c - 1.4 * w, f.chin - 10),
+            (c - 1.42 * w, t + 0.95 * w),
+            (c - 1.28 * w, t + 0.1 * w),
+            (c - 0.85 * w, t - 0.5 * w),
+        ]
+        front = [
+            (c - 1.1 * w, f.jaw_y + 40),
+            (c - 1.32 * w, t + 0.7 * w),
+            (c - 1.2 * w, t - 0.05 * w),
+            (c - 0.75 * w, t - 0.5 * w),
+            (c, t - 0.62 * w),
+            (c + 0.75 * w, t - 0.5 * w),
+            (c + 1.2 * w, t - 0.05 * w),
+            (c + 1.32 * w, t + 0.7 * w),
+            (c + 1.1 * w, f.jaw_y + 40),
+            (c + 0.96 * w, f.jaw_y - 10),
+            (c + 0.92 * w, t + 0.7 * w),
+            (c + 0.72 * w, t + 0.1 * w),
+            (c + 0.35 * w, t - 0.12 * w),
+            (c - 0.15 * w, t + 0.0 * w),
+            (c - 0.6 * w, t + 0.3 * w),
+            (c - 0.88 * w, t + 0.75 * w),
+            (c - 0.96 * w, f.jaw_y - 10),
+        ]
         part = (c + 0.3 * w, t - 1.2 * w)
     else:
-        back = [(c, t - 0.98 * w), (c + 0.85 * w, t - 0.78 * w), (c + 1.08 * w, t - 0.1 * w),
-                (c + 1.05 * w, t + 0.8 * w), (c - 1.05 * w, t + 0.8 * w),
-                (c - 1.08 * w, t - 0.1 * w), (c - 0.85 * w, t - 0.78 * w)]  # fmt: skip
-        front = [(c - 0.97 * w, t + 0.95 * w), (c - 1.08 * w, t + 0.1 * w),
-                 (c - 0.95 * w, t - 0.65 * w), (c - 0.45 * w, t - 0.98 * w),
-                 (c + 0.3 * w, t - 1.04 * w), (c + 0.88 * w, t - 0.8 * w),
-                 (c + 1.08 * w, t + 0.1 * w), (c + 0.97 * w, t + 0.95 * w),
-                 (c + 0.9 * w, t + 0.4 * w), (c + 0.75 * w, t - 0.1 * w),
-                 (c + 0.5 * w, t - 0.26 * w), (c, t - 0.33 * w),
-                 (c - 0.5 * w, t - 0.3 * w), (c - 0.75 * w, t - 0.1 * w),
-                 (c - 0.9 * w, t + 0.4 * w)]  # fmt: skip
+        back = [
+            (c, t - 0.98 * w),
+            (c + 0.85 * w, t - 0.78 * w),
+            (c + 1.08 * w, t - 0.1 * w),
+            (c + 1.05 * w, t + 0.8 * w),
+            (c - 1.05 * w, t + 0.8 * w),
+            (c - 1.08 * w, t - 0.1 * w),
+            (c - 0.85 * w, t - 0.78 * w),
+        ]
+        front = [
+            (c - 0.97 * w, t + 0.95 * w),
+            (c - 1.08 * w, t + 0.1 * w),
+            (c - 0.95 * w, t - 0.65 * w),
+            (c - 0.45 * w, t - 0.98 * w),
+            (c + 0.3 * w, t - 1.04 * w),
+            (c + 0.88 * w, t - 0.8 * w),
+            (c + 1.08 * w, t + 0.1 * w),
+            (c + 0.97 * w, t + 0.95 * w),
+            (c + 0.9 * w, t + 0.4 * w),
+            (c + 0.75 * w, t - 0.1 * w),
+            (c + 0.5 * w, t - 0.26 * w),
+            (c, t - 0.33 * w),
+            (c - 0.5 * w, t - 0.3 * w),
+            (c - 0.75 * w, t - 0.1 * w),
+            (c - 0.9 * w, t + 0.4 * w),
+        ]
         part = (c - 0.45 * w, t - 1.5 * w)
     back_m = pp.mask_poly([pp.smooth_curve(np.array(back), 16)])
     front_m = pp.mask_poly([pp.smooth_curve(np.array(front), 16)])
     return back_m, front_m, part
 
 
-def paint_hair(mask: np.ndarray, p: Presenter, f: pb.Frame, part: tuple, seed: int,
-               *, darker: float = 1.0) -> np.ndarray:
+def paint_hair(
+    mask: np.ndarray, p: Presenter, f: pb.Frame, part: tuple, seed: int, *, darker: float = 1.0
+) -> np.ndarray:
     """Glossy strand-textured hair over ``mask`` (BGRA)."""
-    yy, xx = np.mgrid[0:pp.H, 0:pp.W].astype(np.float32)
+    yy, xx = np.mgrid[0 : pp.H, 0 : pp.W].astype(np.float32)
     angle = np.arctan2(yy - part[1], xx - part[0])
     strands = pp.directional_noise(seed, angle, length=61, scale=3.0)
-    fine = cv2.GaussianBlur(pp.directional_noise(seed + 1, angle, length=31, scale=1.5), (0, 0), 0.6)
+    fine = cv2.GaussianBlur(
+        pp.directional_noise(seed + 1, angle, length=31, scale=1.5), (0, 0), 0.6
+    )
     normals = pp.dome_normals(mask, f.half_w * 0.55)
     albedo = np.asarray(p.hair_colour, np.float32) * darker
     albedo = albedo[None, None] * (1 + 0.16 * strands + 0.08 * fine)[..., None]
@@ -136,8 +197,11 @@ def paint_hair(mask: np.ndarray, p: Presenter, f: pb.Frame, part: tuple, seed: i
     # Anisotropic sheen: a band where the strands face the light half-way to the viewer.
     half = (pp.LIGHT + pp.VIEW) / np.linalg.norm(pp.LIGHT + pp.VIEW)
     band = np.clip(normals @ half, 0, 1) ** 6
-    colour += (band * (0.5 + 0.5 * np.clip(strands, -1, 1)))[..., None] * np.array(
-        [52, 56, 62], np.float32) * darker  # fmt: skip
+    colour += (
+        (band * (0.5 + 0.5 * np.clip(strands, -1, 1)))[..., None]
+        * np.array([52, 56, 62], np.float32)
+        * darker
+    )
     inside = cv2.erode((mask > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8))
     edge = 1 - cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 3)
     alpha = cv2.GaussianBlur(mask, (0, 0), 0.9) * (1 - 0.35 * edge * np.clip(fine + 0.5, 0, 1))
@@ -191,8 +255,14 @@ def draw(p: Presenter) -> dict[str, object]:
         "mouth": paint_mouth(lm),
     }
     pivot = [round(f.cx, 1), round(f.jaw_y + 10, 1)]
-    rig = {"slug": p.slug, "display_name": p.names, "version": "1", "synthetic": True,
-           "neck_pivot": pivot, "description": p.description}  # fmt: skip
+    rig = {
+        "slug": p.slug,
+        "display_name": p.names,
+        "version": "1",
+        "synthetic": True,
+        "neck_pivot": pivot,
+        "description": p.description,
+    }
     return {"layers": layers, "face": lm.astype(np.float32), "rig": rig}
 
 
@@ -220,9 +290,14 @@ def write(p: Presenter, drawn: dict) -> list[dict]:
     (folder / "rig.json").write_text(rig, encoding="utf-8")
     files.append(("rig", folder / "rig.json"))
     return [
-        {"name": f"presenter_{p.slug}_{name}", "path": str(path.relative_to(ROOT / "models")),
-         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "source": SOURCE,
-         "version": "1", "licence": LICENCE}  # fmt: skip
+        {
+            "name": f"presenter_{p.slug}_{name}",
+            "path": str(path.relative_to(ROOT / "models")),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "source": SOURCE,
+            "version": "1",
+            "licence": LICENCE,
+        }
         for name, path in files
     ]
 

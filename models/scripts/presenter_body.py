@@ -38,7 +38,7 @@ def frame_of(lm: np.ndarray) -> Frame:
 
 def paint_background(tint: tuple, seed: int) -> np.ndarray:
     """A calm studio backdrop: a lit gradient, a soft vignette and out-of-focus panels."""
-    yy, xx = np.mgrid[0:pp.H, 0:pp.W].astype(np.float32)
+    yy, xx = np.mgrid[0 : pp.H, 0 : pp.W].astype(np.float32)
     base = np.asarray(tint, np.float32)
     glow = np.exp(-(((xx - 520) / 620) ** 2 + ((yy - 260) / 420) ** 2))
     img = base[None, None] * (0.62 + 0.5 * glow)[..., None]
@@ -51,7 +51,7 @@ def paint_background(tint: tuple, seed: int) -> np.ndarray:
     img *= (1 + 0.14 * panels)[..., None]
     vignette = np.hypot((xx - 640) / 800, (yy - 360) / 520)
     img *= (1 - 0.35 * vignette.clip(0, 1) ** 2)[..., None]
-    img += pp.grain(seed, 1.2)
+    img += pp.grain(seed, 0.7)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -64,11 +64,15 @@ def neck_shape(f: Frame, width: float) -> np.ndarray:
     top = f.jaw_y - 40
     bottom = f.collar + 70
     ctrl = [
-        (f.cx - nw, top), (f.cx + nw, top),
-        (f.cx + nw * 1.02, f.chin), (f.cx + nw * 1.25, f.collar + 10),
-        (f.cx + nw * 1.9, bottom), (f.cx - nw * 1.9, bottom),
-        (f.cx - nw * 1.25, f.collar + 10), (f.cx - nw * 1.02, f.chin),
-    ]  # fmt: skip
+        (f.cx - nw, top),
+        (f.cx + nw, top),
+        (f.cx + nw * 1.02, f.chin),
+        (f.cx + nw * 1.25, f.collar + 10),
+        (f.cx + nw * 1.9, bottom),
+        (f.cx - nw * 1.9, bottom),
+        (f.cx - nw * 1.25, f.collar + 10),
+        (f.cx - nw * 1.02, f.chin),
+    ]
     return pp.mask_poly([pp.smooth_curve(np.array(ctrl), 10)])
 
 
@@ -79,11 +83,18 @@ def paint_neck(lm: np.ndarray, f: Frame, skin: tuple, width: float) -> np.ndarra
     nx = np.clip((xx - f.cx) / r, -0.97, 0.97)
     normals = np.dstack([nx, np.full_like(nx, 0.12), np.sqrt(1 - nx**2)])
     normals /= np.linalg.norm(normals, axis=2, keepdims=True)
-    colour = pp.shade(normals, np.asarray(skin, np.float32) * 0.93, spec=0.03, wrap=0.45,
-                      ambient=0.32, rim=0.15, warm_shadow=(-6, 4, 26))  # fmt: skip
+    colour = pp.shade(
+        normals,
+        np.asarray(skin, np.float32) * 0.93,
+        spec=0.03,
+        wrap=0.45,
+        ambient=0.32,
+        rim=0.15,
+        warm_shadow=(-6, 4, 26),
+    )
     # The jaw's shadow on the neck, strongest just under the chin.
     jaw = lm[[58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288], :2]
-    shadow = pp.mask_poly([np.vstack([jaw + [0, 20], jaw[::-1] - [0, 200]])])
+    shadow = pp.mask_poly([np.vstack([jaw + np.array([0, 20]), jaw[::-1] - np.array([0, 200])])])
     shadow = cv2.GaussianBlur(shadow, (0, 0), 10)
     colour *= (1 - 0.5 * shadow)[..., None]
     colour += pp.grain(21, 1.4)
@@ -95,22 +106,26 @@ def paint_neck(lm: np.ndarray, f: Frame, skin: tuple, width: float) -> np.ndarra
 
 def shoulders(f: Frame, width: float) -> np.ndarray:
     """The outline of shoulders and upper arms, down off the bottom of the canvas."""
-    sw = f.half_w * width
     y0 = f.collar - 10
     k = width / 2.8
     ctrl = [
-        (f.cx - 0.75 * f.half_w, y0), (f.cx + 0.75 * f.half_w, y0),
-        (f.cx + 1.35 * f.half_w * k, y0 + 30), (f.cx + 2.0 * f.half_w * k, y0 + 58),
+        (f.cx - 0.75 * f.half_w, y0),
+        (f.cx + 0.75 * f.half_w, y0),
+        (f.cx + 1.35 * f.half_w * k, y0 + 30),
+        (f.cx + 2.0 * f.half_w * k, y0 + 58),
         (f.cx + 2.5 * f.half_w * k, y0 + 100),
-        (f.cx + 2.75 * f.half_w * k, pp.H + 60), (f.cx - 2.75 * f.half_w * k, pp.H + 60),
+        (f.cx + 2.75 * f.half_w * k, pp.H + 60),
+        (f.cx - 2.75 * f.half_w * k, pp.H + 60),
         (f.cx - 2.5 * f.half_w * k, y0 + 100),
-        (f.cx - 2.0 * f.half_w * k, y0 + 58), (f.cx - 1.35 * f.half_w * k, y0 + 30),
-    ]  # fmt: skip
+        (f.cx - 2.0 * f.half_w * k, y0 + 58),
+        (f.cx - 1.35 * f.half_w * k, y0 + 30),
+    ]
     return pp.mask_poly([pp.smooth_curve(np.array(ctrl), 12)])
 
 
-def fabric(mask: np.ndarray, albedo, radius: float, seed: int, *, spec: float = 0.05,
-           weave: float = 3.0) -> np.ndarray:
+def fabric(
+    mask: np.ndarray, albedo, radius: float, seed: int, *, spec: float = 0.05, weave: float = 3.0
+) -> np.ndarray:
     """Lit colour of a piece of cloth: a soft dome plus a fine weave."""
     normals = pp.dome_normals(mask, radius, flat=0.2)
     colour = pp.shade(normals, albedo, spec=spec, gloss=10, wrap=0.3, ambient=0.36, rim=0.2)
@@ -128,42 +143,65 @@ def shirt_collar(f: Frame, nw: float, spread: float) -> tuple[np.ndarray, np.nda
     """The two wings of a shirt collar around the neck and the band behind it."""
     wings = []
     for s in (-1, 1):
-        wing = np.array([
-            (f.cx + s * nw * 1.05, f.collar - 52), (f.cx + s * nw * 1.35, f.collar - 20),
-            (f.cx + s * nw * (1.3 + spread), f.collar + 42), (f.cx + s * 6, f.collar + 18),
-            (f.cx + s * nw * 0.55, f.collar - 6),
-        ])  # fmt: skip
+        wing = np.array(
+            [
+                (f.cx + s * nw * 1.05, f.collar - 52),
+                (f.cx + s * nw * 1.35, f.collar - 20),
+                (f.cx + s * nw * (1.3 + spread), f.collar + 42),
+                (f.cx + s * 6, f.collar + 18),
+                (f.cx + s * nw * 0.55, f.collar - 6),
+            ]
+        )
         wings.append(pp.mask_poly([pp.smooth_curve(wing, 6)]))
-    band = np.array([
-        (f.cx - nw * 1.05, f.collar - 55), (f.cx + nw * 1.05, f.collar - 55),
-        (f.cx + nw * 1.32, f.collar - 10), (f.cx - nw * 1.32, f.collar - 10),
-    ])  # fmt: skip
+    band = np.array(
+        [
+            (f.cx - nw * 1.05, f.collar - 55),
+            (f.cx + nw * 1.05, f.collar - 55),
+            (f.cx + nw * 1.32, f.collar - 10),
+            (f.cx - nw * 1.32, f.collar - 10),
+        ]
+    )
     return np.maximum(wings[0], wings[1]), pp.mask_poly([band])
 
 
 def neck_hole(f: Frame, nw: float) -> np.ndarray:
     """Where the neck shows above the front of the collar (the torso stays clear of it)."""
-    hole = np.array([
-        (f.cx - nw * 1.04, f.jaw_y - 60), (f.cx + nw * 1.04, f.jaw_y - 60),
-        (f.cx + nw * 1.04, f.collar - 40), (f.cx + nw * 0.5, f.collar - 8),
-        (f.cx, f.collar + 16), (f.cx - nw * 0.5, f.collar - 8), (f.cx - nw * 1.04, f.collar - 40),
-    ])  # fmt: skip
+    hole = np.array(
+        [
+            (f.cx - nw * 1.04, f.jaw_y - 60),
+            (f.cx + nw * 1.04, f.jaw_y - 60),
+            (f.cx + nw * 1.04, f.collar - 40),
+            (f.cx + nw * 0.5, f.collar - 8),
+            (f.cx, f.collar + 16),
+            (f.cx - nw * 0.5, f.collar - 8),
+            (f.cx - nw * 1.04, f.collar - 40),
+        ]
+    )
     return pp.mask_poly([pp.smooth_curve(hole, 6)], blur=0.8)
 
 
 def lapels(f: Frame, sw: float, depth: float) -> tuple[np.ndarray, np.ndarray]:
     """The jacket's V opening and its two lapels (notched)."""
     v_bottom = (f.cx, f.collar + depth)
-    opening = np.array([
-        (f.cx - f.half_w * 0.62, f.collar - 30), (f.cx + f.half_w * 0.62, f.collar - 30),
-        (f.cx + 20, v_bottom[1]), (f.cx - 20, v_bottom[1]),
-    ])  # fmt: skip
+    opening = np.array(
+        [
+            (f.cx - f.half_w * 0.62, f.collar - 30),
+            (f.cx + f.half_w * 0.62, f.collar - 30),
+            (f.cx + 20, v_bottom[1]),
+            (f.cx - 20, v_bottom[1]),
+        ]
+    )
     lap = []
     for s in (-1, 1):
-        shape = np.array([
-            (f.cx + s * f.half_w * 0.62, f.collar - 30), (f.cx + s * f.half_w * 0.98, f.collar + 8),
-            (f.cx + s * f.half_w * 1.02, f.collar + 52), (f.cx + s * f.half_w * 1.22, f.collar + 70),
-            (f.cx + s * 40, v_bottom[1] + 10), (f.cx + s * 20, v_bottom[1]),
-        ])  # fmt: skip
+        shape = np.array(
+            [
+                (f.cx + s * f.half_w * 0.62, f.collar - 30),
+                (f.cx + s * f.half_w * 0.98, f.collar + 8),
+                (f.cx + s * f.half_w * 1.02, f.collar + 52),
+                (f.cx + s * f.half_w * 1.22, f.collar + 70),
+                (f.cx + s * 40, v_bottom[1] + 10),
+                (f.cx + s * 20, v_bottom[1]),
+            ]
+        )
         lap.append(pp.mask_poly([shape]))
     return pp.mask_poly([opening]), np.maximum(lap[0], lap[1])

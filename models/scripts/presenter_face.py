@@ -121,9 +121,14 @@ def rasterise(lm: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
     v = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
     w = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
     u = 1 - v - w
+    # Thin triangles extrapolate wildly at their rasterised edges: clamp to the triangle.
+    bary = np.clip(np.stack([u, v, w], axis=1), 0, 1)
+    bary /= bary.sum(axis=1, keepdims=True).clip(1e-6)
+    u, v, w = bary[:, 0], bary[:, 1], bary[:, 2]
     out = np.zeros((pp.H, pp.W, values.shape[1]), np.float32)
-    out[ys, xs] = (u[:, None] * values[t[:, 0]] + v[:, None] * values[t[:, 1]]
-                   + w[:, None] * values[t[:, 2]])  # fmt: skip
+    out[ys, xs] = (
+        u[:, None] * values[t[:, 0]] + v[:, None] * values[t[:, 1]] + w[:, None] * values[t[:, 2]]
+    )
     cover = np.zeros((pp.H, pp.W), np.float32)
     cover[ys, xs] = 1
     return out, cover
@@ -132,18 +137,20 @@ def rasterise(lm: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def head_shape(lm: np.ndarray) -> dict[str, np.ndarray]:
     """Masks of the head's parts: face (mesh hull), cranium, ears, the whole head."""
     xy = lm[:, :2]
-    face = pp.mask_poly([xy[fr.FACE_OVAL]])
+    face = pp.mask_poly([cv2.convexHull(xy.astype(np.float32))[:, 0]])
     cx = xy[10, 0]
     half_w = np.ptp(xy[[234, 454], 0]) / 2
     top = xy[10, 1]
     cranium = pp.mask_ellipse((cx, top + 0.62 * half_w), (half_w * 1.02, half_w * 1.2))
-    cranium[int(xy[1, 1]):] = 0
+    cranium[int(xy[1, 1]) :] = 0
     ears = np.zeros_like(face)
     for side in (234, 454):
         s = np.sign(xy[side, 0] - cx)
         ex, ey = xy[side, 0] - s * 0.06 * half_w, (xy[side, 1] + xy[1, 1]) / 2
-        ears = np.maximum(ears, pp.mask_ellipse((ex + s * 0.1 * half_w, ey),
-                                                (0.17 * half_w, 0.36 * half_w), -s * 8))  # fmt: skip
+        ears = np.maximum(
+            ears,
+            pp.mask_ellipse((ex + s * 0.1 * half_w, ey), (0.17 * half_w, 0.36 * half_w), -s * 8),
+        )
     whole = np.maximum(np.maximum(face, cranium), ears)
     return {"face": face, "cranium": cranium, "ears": ears, "whole": whole}
 
@@ -186,8 +193,9 @@ def skin_albedo(lm: np.ndarray, look: Look) -> np.ndarray:
     socket = np.zeros((pp.H, pp.W), np.float32)
     for contour in (fr.RIGHT_EYE, fr.LEFT_EYE):
         c = xy[contour].mean(axis=0)
-        cv2.ellipse(socket, (int(c[0]), int(c[1])), (int(r * 0.13), int(r * 0.08)), 0, 0, 360,
-                    1.0, -1)  # fmt: skip
+        cv2.ellipse(
+            socket, (int(c[0]), int(c[1])), (int(r * 0.13), int(r * 0.08)), 0, 0, 360, 1.0, -1
+        )
     socket = cv2.GaussianBlur(socket, (0, 0), r * 0.04)[..., None]
     alb *= 1 - 0.10 * socket
     alb += socket * np.array([6, -2, -4], np.float32)
@@ -198,8 +206,16 @@ def paint_head(lm: np.ndarray, look: Look, hairline_shadow: np.ndarray) -> np.nd
     """The head layer (BGRA): skin, ears, eyes, brows, nose, lips; no hair."""
     parts = head_shape(lm)
     normals, _ = skin_normals(lm, parts)
-    colour = pp.shade(normals, skin_albedo(lm, look), spec=0.07, gloss=14, wrap=0.3,
-                      ambient=0.26, rim=0.18, warm_shadow=(-8, 6, 34))  # fmt: skip
+    colour = pp.shade(
+        normals,
+        skin_albedo(lm, look),
+        spec=0.07,
+        gloss=14,
+        wrap=0.3,
+        ambient=0.28,
+        rim=0.18,
+        warm_shadow=(-6, 4, 22),
+    )
     _ear_detail(colour, lm, parts)
     colour *= 1 - 0.45 * hairline_shadow[..., None]
     for contour in (fr.RIGHT_EYE, fr.LEFT_EYE):
@@ -230,11 +246,13 @@ def _eye(colour: np.ndarray, lm: np.ndarray, contour: np.ndarray, look: Look) ->
     width = np.linalg.norm(pts[0] - pts[8])
     hole = pp.mask_poly([pts])
     centre = np.array([pts[:, 0].mean(), pts[:, 1].mean() + 0.02 * width])
-    yy, xx = np.mgrid[0:pp.H, 0:pp.W].astype(np.float32)
+    yy, xx = np.mgrid[0 : pp.H, 0 : pp.W].astype(np.float32)
     # Sclera: off-white, shaded like a ball, shadowed by the upper lid.
     d = np.hypot(xx - centre[0], (yy - centre[1]) * 1.6) / (width * 0.6)
-    sclera = np.array([222, 228, 234], np.float32)[None, None] * (1 - 0.28 * d.clip(0, 1) ** 2)[..., None]
-    lid = cv2.GaussianBlur(pp.mask_poly([pts[:9] + [0, 0.16 * width]]) * 0, (0, 0), 1)
+    sclera = (
+        np.array([222, 228, 234], np.float32)[None, None]
+        * (1 - 0.28 * d.clip(0, 1) ** 2)[..., None]
+    )
     upper = np.interp(xx, np.sort(pts[:9, 0]), pts[:9, 1][np.argsort(pts[:9, 0])])
     lid = np.clip(1 - (yy - upper) / (0.22 * width), 0, 1)
     eye = sclera * (1 - 0.35 * lid[..., None])
@@ -244,7 +262,7 @@ def _eye(colour: np.ndarray, lm: np.ndarray, contour: np.ndarray, look: Look) ->
     ang = np.arctan2(yy - centre[1], xx - centre[0])
     fibres = 0.5 + 0.5 * np.sin(ang * 37 + np.sin(ang * 11) * 2)
     iris_col = np.asarray(look.iris, np.float32)
-    tone = (0.65 + 0.55 * r.clip(0, 1) * (0.7 + 0.3 * fibres))
+    tone = 0.65 + 0.55 * r.clip(0, 1) * (0.7 + 0.3 * fibres)
     tone *= 1 - 0.55 * np.clip((r - 0.8) / 0.2, 0, 1)  # limbal ring
     tone *= 1 + 0.25 * np.clip((yy - centre[1]) / r_iris, 0, 1)  # lit from below the lid
     iris = iris_col[None, None] * tone[..., None]
@@ -267,10 +285,14 @@ def _eye(colour: np.ndarray, lm: np.ndarray, contour: np.ndarray, look: Look) ->
     lash = cv2.GaussianBlur(lash, (0, 0), 0.8)
     pp.over(colour, (22, 22, 28), lash * 0.95)
     low = np.zeros_like(lash)
-    cv2.polylines(low, [pp.pts(np.vstack([pts[8:], pts[:1]]))], False, 1.0, 1, cv2.LINE_AA, pp.SHIFT)
+    cv2.polylines(
+        low, [pp.pts(np.vstack([pts[8:], pts[:1]]))], False, 1.0, 1, cv2.LINE_AA, pp.SHIFT
+    )
     pp.over(colour, (60, 60, 80), cv2.GaussianBlur(low, (0, 0), 0.7) * 0.5)
     crease = np.zeros_like(lash)
-    cv2.polylines(crease, [pp.pts(pts[1:8] - [0, 0.19 * width])], False, 1.0, 2, cv2.LINE_AA, pp.SHIFT)
+    cv2.polylines(
+        crease, [pp.pts(pts[1:8] - [0, 0.19 * width])], False, 1.0, 2, cv2.LINE_AA, pp.SHIFT
+    )
     colour *= 1 - 0.22 * cv2.GaussianBlur(crease, (0, 0), 2.2)[..., None]
 
 
@@ -278,8 +300,10 @@ def _brows(colour: np.ndarray, lm: np.ndarray, look: Look) -> None:
     xy = lm[:, :2]
     rng = np.random.default_rng(5)
     strokes = np.zeros((pp.H, pp.W), np.float32)
-    for upper, lower in ((topology.RIGHT_BROW_UPPER, topology.RIGHT_BROW_LOWER),
-                         (topology.LEFT_BROW_UPPER, topology.LEFT_BROW_LOWER)):  # fmt: skip
+    for upper, lower in (
+        (topology.RIGHT_BROW_UPPER, topology.RIGHT_BROW_LOWER),
+        (topology.LEFT_BROW_UPPER, topology.LEFT_BROW_LOWER),
+    ):
         u, lo = xy[list(upper)], xy[list(lower)]
         for _ in range(260):
             k = rng.uniform(0, len(u) - 1.001)
@@ -289,15 +313,38 @@ def _brows(colour: np.ndarray, lm: np.ndarray, look: Look) -> None:
             thick = 1 - 0.55 * (k / (len(u) - 1)) ** 2 if False else 1.0
             t = rng.uniform(0.15, 0.95)
             p0 = a * t + b * (1 - t) + [0, -look.brow_lift]
-            direction = (u[min(i + 1, len(u) - 1)] - u[max(i - 1, 0)])
+            direction = u[min(i + 1, len(u) - 1)] - u[max(i - 1, 0)]
             direction = -direction / np.linalg.norm(direction)
             p1 = p0 + direction * rng.uniform(6, 12) * thick + [0, -rng.uniform(1, 4)]
-            cv2.line(strokes, tuple(int(v) for v in pp.pts(p0)), tuple(int(v) for v in pp.pts(p1)),
-                     1.0, 1, cv2.LINE_AA, pp.SHIFT)  # fmt: skip
-    body = pp.mask_poly([np.vstack([xy[list(topology.RIGHT_BROW_UPPER)] - [0, 2.5], xy[list(topology.RIGHT_BROW_LOWER)][::-1]]) - [0, look.brow_lift],
-                         np.vstack([xy[list(topology.LEFT_BROW_UPPER)] - [0, 2.5], xy[list(topology.LEFT_BROW_LOWER)][::-1]]) - [0, look.brow_lift]],
-                        blur=2.0)  # fmt: skip
-    a = np.clip(0.75 * body + 0.7 * cv2.GaussianBlur(strokes, (0, 0), 0.5), 0, 0.95)
+            cv2.line(
+                strokes,
+                tuple(int(v) for v in pp.pts(p0)),
+                tuple(int(v) for v in pp.pts(p1)),
+                1.0,
+                1,
+                cv2.LINE_AA,
+                pp.SHIFT,
+            )
+    body = pp.mask_poly(
+        [
+            np.vstack(
+                [
+                    xy[list(topology.RIGHT_BROW_UPPER)] - [0, 2.5],
+                    xy[list(topology.RIGHT_BROW_LOWER)][::-1],
+                ]
+            )
+            - [0, look.brow_lift],
+            np.vstack(
+                [
+                    xy[list(topology.LEFT_BROW_UPPER)] - [0, 2.5],
+                    xy[list(topology.LEFT_BROW_LOWER)][::-1],
+                ]
+            )
+            - [0, look.brow_lift],
+        ],
+        blur=3.0,
+    )
+    a = np.clip(0.7 * body + 0.5 * cv2.GaussianBlur(strokes, (0, 0), 0.7), 0, 0.92)
     pp.over(colour, colour * 0.2 + np.asarray(look.brow, np.float32) * 0.8, a)
 
 
@@ -307,8 +354,18 @@ def _nostrils(colour: np.ndarray, lm: np.ndarray) -> None:
     for a in (98, 327):
         p = xy[a] * 0.55 + xy[2] * 0.45 + [0, -2]
         w = np.ptp(xy[[98, 327], 0]) * 0.085
-        cv2.ellipse(m, tuple(int(v) for v in pp.pts(p)), (int(w * 16), int(w * 0.5 * 16)),
-                    0, 0, 360, 1.0, -1, cv2.LINE_AA, pp.SHIFT)  # fmt: skip
+        cv2.ellipse(
+            m,
+            tuple(int(v) for v in pp.pts(p)),
+            (int(w * 16), int(w * 0.5 * 16)),
+            0,
+            0,
+            360,
+            1.0,
+            -1,
+            cv2.LINE_AA,
+            pp.SHIFT,
+        )
     m = cv2.GaussianBlur(m, (0, 0), 2.0)
     colour *= 1 - 0.2 * m[..., None]
 
@@ -316,7 +373,7 @@ def _nostrils(colour: np.ndarray, lm: np.ndarray) -> None:
 def _lips(colour: np.ndarray, lm: np.ndarray, look: Look, normals: np.ndarray) -> None:
     xy = lm[:, :2]
     outer, inner = xy[fr.LIPS_OUTER], xy[fr.LIPS_INNER]
-    lips = pp.mask_poly([outer], blur=1.1)
+    lips = pp.mask_poly([outer], blur=1.6)
     lower = pp.mask_poly([np.vstack([outer[10:], outer[:1], inner[10:][::-1], inner[:1]])], blur=2)
     lit = pp.shade(normals, look.lip, spec=0.0, wrap=0.5, ambient=0.38, rim=0.0)
     lit *= (1 + 0.06 * lower)[..., None]
@@ -326,8 +383,10 @@ def _lips(colour: np.ndarray, lm: np.ndarray, look: Look, normals: np.ndarray) -
     gloss = pp.mask_ellipse(c, (np.ptp(outer[:, 0]) * 0.12, 2.2), blur=2.5)
     colour += 45 * (gloss * lips)[..., None]
     seam = np.zeros((pp.H, pp.W), np.float32)
-    cv2.polylines(seam, [pp.pts(inner[:11])], False, 1.0, 2, cv2.LINE_AA, pp.SHIFT)
-    pp.over(colour, np.asarray(look.lip, np.float32) * 0.32, cv2.GaussianBlur(seam, (0, 0), 0.9))
+    cv2.polylines(seam, [pp.pts(inner[:11])], False, 1.0, 1, cv2.LINE_AA, pp.SHIFT)
+    pp.over(
+        colour, np.asarray(look.lip, np.float32) * 0.4, cv2.GaussianBlur(seam, (0, 0), 1.0) * 0.8
+    )
     corners = np.zeros_like(seam)
     for i in (61, 291):
         cv2.circle(corners, tuple(int(v) for v in xy[i]), 3, 1.0, -1)
@@ -343,19 +402,21 @@ def paint_mouth(lm: np.ndarray) -> np.ndarray:
     seam = xy[[13, 14], 1].mean()
     w = right[0] - left[0]
     area = pp.mask_ellipse((cx, seam + 0.22 * w), (0.56 * w, 0.52 * w))
-    yy, xx = np.mgrid[0:pp.H, 0:pp.W].astype(np.float32)
+    yy, xx = np.mgrid[0 : pp.H, 0 : pp.W].astype(np.float32)
     depth = np.clip(1 - np.hypot((xx - cx) / (0.5 * w), (yy - seam - 0.2 * w) / (0.4 * w)), 0, 1)
     colour = np.empty((pp.H, pp.W, 3), np.float32)
     colour[:] = (34, 30, 70)
     colour *= (1 - 0.75 * depth)[..., None]
     tongue = pp.mask_ellipse((cx, seam + 0.5 * w), (0.34 * w, 0.22 * w), blur=2)
-    pp.over(colour, np.array([96, 98, 186], np.float32) * (0.55 + 0.45 * (1 - depth[..., None])), tongue)
-    for sign, top in ((1, True), (-1, False)):
+    pp.over(
+        colour, np.array([96, 98, 186], np.float32) * (0.55 + 0.45 * (1 - depth[..., None])), tongue
+    )
+    for top in (True, False):
         y0 = seam - 0.02 * w if top else seam + 0.30 * w
         band = _teeth(cx, y0, w, top)
         shade = 0.82 + 0.18 * np.clip(1 - np.abs(xx - cx) / (0.45 * w), 0, 1)
         teeth = np.array([226, 236, 242], np.float32) * shade[..., None]
-        teeth *= (1 - (0.0 if top else 0.18))
+        teeth *= 1 - (0.0 if top else 0.18)
         pp.over(colour, teeth, band)
     return pp.rgba(colour, area)
 
@@ -371,7 +432,7 @@ def _teeth(cx: float, y0: float, w: float, top: bool) -> np.ndarray:
             hh = h * (1 - 0.08 * k)
             ys = (y0, y0 + hh) if top else (y0 - hh, y0)
             box = np.array([[x, ys[0]], [x1, ys[0]], [x1, ys[1]], [x, ys[1]]])
-            tooth = pp.mask_poly([box + [side * 0.5, 0]])
+            tooth = pp.mask_poly([box + np.array([side * 0.5, 0])])
             m = np.maximum(m, tooth * 0.98)
             x = x1 + side * 0.008 * w
     return cv2.GaussianBlur(m, (0, 0), 0.8)

@@ -50,8 +50,15 @@ def smooth_curve(ctrl: np.ndarray, n: int = 24, closed: bool = True) -> np.ndarr
     out = []
     for i in range(1, len(p) - 2):
         p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
-        out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
-                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))  # fmt: skip
+        out.append(
+            0.5
+            * (
+                (2 * p1)
+                + (-p0 + p2) * t
+                + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3
+            )
+        )
     if not closed:
         out.append(p[-2:-1])
     return np.vstack(out)
@@ -105,8 +112,9 @@ def shade(
     return colour
 
 
-def directional_noise(seed: int, angle: np.ndarray, length: int = 31, bins: int = 16,
-                      scale: float = 1.0) -> np.ndarray:
+def directional_noise(
+    seed: int, angle: np.ndarray, length: int = 31, bins: int = 16, scale: float = 1.0
+) -> np.ndarray:
     """Streaky noise (H, W) in about [-1, 1], streaks along ``angle`` (radians, per pixel):
     the texture of hair strands or fabric grain."""
     rng = np.random.default_rng(seed)
@@ -121,8 +129,14 @@ def directional_noise(seed: int, angle: np.ndarray, length: int = 31, bins: int 
         k = np.zeros((length, length), np.float32)
         c = length // 2
         dx, dy = np.cos(theta) * c, np.sin(theta) * c
-        cv2.line(k, (int(round(c - dx)), int(round(c - dy))),
-                 (int(round(c + dx)), int(round(c + dy))), 1.0, 1, cv2.LINE_AA)  # fmt: skip
+        cv2.line(
+            k,
+            (round(c - dx), round(c - dy)),
+            (round(c + dx), round(c + dy)),
+            1.0,
+            1,
+            cv2.LINE_AA,
+        )
         k /= k.sum()
         streak = cv2.filter2D(base, -1, k)
         sel = idx == b
