@@ -32,7 +32,7 @@ from django.conf import settings
 
 from consent.models import EndReason
 from media_engine import events, protocol
-from media_engine.adaptive import sender_bitrate
+from media_engine.bandwidth import receiver_estimate, watch_bandwidth
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.pipeline import FramePipeline
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
@@ -180,6 +180,7 @@ class MediaSession:
         keep_camera_timestamps(receiver)
         sender = pc.addTrack(self._outgoing)
         send_camera_timestamps(sender)
+        watch_bandwidth(sender)
         self._sender = sender
         try:
             await pc.setLocalDescription(await pc.createAnswer())
@@ -239,7 +240,7 @@ class MediaSession:
                 if not self._ending:
                     await self.end(EndReason.DISCONNECT, "the camera stream ended")
                 return
-            self.pipeline.bitrate_bps = sender_bitrate(getattr(self, "_sender", None))
+            self.pipeline.bitrate_bps = receiver_estimate(getattr(self, "_sender", None))
             allowed = self.fusion_allowed
             try:
                 fused = await loop.run_in_executor(
