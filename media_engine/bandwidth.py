@@ -1,4 +1,5 @@
-"""What the network says about the outgoing video: the receiver's own bandwidth estimate.
+"""What the network says about the outgoing video: the receiver's own bandwidth estimate,
+and whether it measures pressure.
 
 The kiosk (a browser, or aiortc in tests) measures how our video arrives and reports a
 Receiver Estimated Maximum Bitrate (REMB, RTCP PSFB APP). aiortc 1.16's sender copies it into
@@ -8,12 +9,19 @@ resolution must not read it as the network's word. ``watch_bandwidth`` taps the 
 RTCP for the receiver's reports themselves, and starts the encoder at a rate a LAN carries
 (the receiver's first reports bring it down at once where the path is narrower).
 
+A receiver's estimate follows what it gets: it stays at or above the rate we send (aiortc's
+estimator allows up to 1.5 x the incoming rate) until it sees delay building or loss, then
+drops below it (to 0.85 x the incoming rate). So a low estimate while we send little (few
+frames, a still picture) is no pressure; an estimate under what we send is. ``path_limit``
+gives the estimate as a limit only then, and for ``HOLD_S`` after.
+
 Like ``rtptime``, this reaches into aiortc's sender (pinned to aiortc 1.16.0); anything
 missing reads as "no estimate", never an error.
 """
 
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCRtpSender
@@ -26,6 +34,13 @@ from media_engine.jitterbuffer import require_pinned_aiortc
 START_BITRATE_BPS = 1_500_000
 # A report older than this no longer describes the path (the receiver stopped reporting).
 STALE_AFTER_S = 5.0
+# An estimate under this share of what we send is the receiver measuring congestion (its
+# estimator answers overuse with 0.85 x the incoming rate).
+CONGESTED = 0.9
+# After congestion, the estimate stays a limit this long.
+HOLD_S = 10.0
+# What we send: bytes over the last SENT_WINDOW_S, sampled at most every SAMPLE_EVERY_S.
+SENT_WINDOW_S, SAMPLE_EVERY_S = 2.0, 0.25
 _ATTRIBUTE = "_kiosk_receiver_estimate"
 
 
@@ -37,6 +52,8 @@ class ReceiverEstimate:
     at: float | None = None
     reports: int = 0
     started: bool = False  # the encoder's start rate has been set (or a report came first)
+    congested_at: float | None = None  # the last report under what we sent
+    sent: deque = field(default_factory=lambda: deque(maxlen=64))  # (time, bytes sent)
 
     def current(self, now: float | None = None) -> float | None:
         if self.bps is None or self.at is None:
@@ -44,6 +61,28 @@ class ReceiverEstimate:
         if (time.monotonic() if now is None else now) - self.at > STALE_AFTER_S:
             return None
         return self.bps
+
+    def sample_sent(self, octets: int, now: float) -> None:
+        if self.sent and now - self.sent[-1][0] < SAMPLE_EVERY_S:
+            return
+        self.sent.append((now, octets))
+        while now - self.sent[0][0] > SENT_WINDOW_S:
+            self.sent.popleft()
+
+    def sent_bps(self) -> float | None:
+        """What we have been sending (payload bits per second), when measured long enough."""
+        if len(self.sent) < 2 or self.sent[-1][0] - self.sent[0][0] < SENT_WINDOW_S / 2:
+            return None
+        (t0, o0), (t1, o1) = self.sent[0], self.sent[-1]
+        return (o1 - o0) * 8 / (t1 - t0)
+
+    def limit(self, now: float | None = None) -> float | None:
+        """The estimate, when the receiver has measured congestion within ``HOLD_S``."""
+        now = time.monotonic() if now is None else now
+        bps = self.current(now)
+        if bps is None or self.congested_at is None or now - self.congested_at > HOLD_S:
+            return None
+        return bps
 
 
 def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BPS) -> None:
@@ -81,9 +120,19 @@ def note_report(sender: RTCRtpSender, estimate: ReceiverEstimate, packet: Any) -
     except ValueError:
         return
     if sender._ssrc in ssrcs:
-        estimate.bps = float(bitrate)
-        estimate.at = time.monotonic()
+        now = time.monotonic()
+        sample_sent(sender, estimate, now)
+        estimate.bps, estimate.at = float(bitrate), now
         estimate.reports += 1
+        sent = estimate.sent_bps()
+        if sent is not None and bitrate < CONGESTED * sent:
+            estimate.congested_at = now
+
+
+def sample_sent(sender: RTCRtpSender, estimate: ReceiverEstimate, now: float) -> None:
+    octets = getattr(sender, "_RTCRtpSender__octet_count", None)
+    if isinstance(octets, int):
+        estimate.sample_sent(octets, now)
 
 
 def start_encoder(sender: RTCRtpSender, estimate: ReceiverEstimate, start_bps: float) -> None:
@@ -96,8 +145,32 @@ def start_encoder(sender: RTCRtpSender, estimate: ReceiverEstimate, start_bps: f
     estimate.started = True
 
 
+def _watched(sender: RTCRtpSender | None) -> ReceiverEstimate | None:
+    estimate = getattr(sender, _ATTRIBUTE, None)
+    return estimate if isinstance(estimate, ReceiverEstimate) else None
+
+
 def receiver_estimate(sender: RTCRtpSender | None) -> float | None:
     """The receiver's current estimate for this sender (b/s), or None: no report yet, a stale
     one, or a sender nobody watches."""
-    estimate = getattr(sender, _ATTRIBUTE, None)
-    return estimate.current() if isinstance(estimate, ReceiverEstimate) else None
+    estimate = _watched(sender)
+    return estimate.current() if estimate else None
+
+
+def sent_bitrate(sender: RTCRtpSender | None) -> float | None:
+    """What this sender has been sending lately (payload b/s), when known."""
+    estimate = _watched(sender)
+    if estimate is None:
+        return None
+    sample_sent(sender, estimate, time.monotonic())
+    return estimate.sent_bps()
+
+
+def path_limit(sender: RTCRtpSender | None) -> float | None:
+    """The bitrate the path limits this sender to, as the receiver measures it (its estimate
+    while it reports congestion, and ``HOLD_S`` after); None: no measured pressure."""
+    estimate = _watched(sender)
+    if estimate is None:
+        return None
+    sample_sent(sender, estimate, time.monotonic())
+    return estimate.limit()
