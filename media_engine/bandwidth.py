@@ -13,7 +13,7 @@ A receiver's estimate follows what it gets: it stays at or above the rate we sen
 estimator allows up to 1.5 x the incoming rate) until it sees delay building or loss, then
 drops below it (to 0.85 x the incoming rate). So a low estimate while we send little (few
 frames, a still picture) is no pressure; an estimate under what we send is. ``path_limit``
-gives the estimate as a limit only then, and for ``HOLD_S`` after.
+gives the estimate as a limit only while the receiver's latest report says so.
 
 Like ``rtptime``, this reaches into aiortc's sender (pinned to aiortc 1.16.0); anything
 missing reads as "no estimate", never an error.
@@ -37,8 +37,6 @@ STALE_AFTER_S = 5.0
 # An estimate under this share of what we send is the receiver measuring congestion (its
 # estimator answers overuse with 0.85 x the incoming rate).
 CONGESTED = 0.9
-# After congestion, the estimate stays a limit this long.
-HOLD_S = 10.0
 # What we send: bytes over the last SENT_WINDOW_S, sampled at most every SAMPLE_EVERY_S.
 SENT_WINDOW_S, SAMPLE_EVERY_S = 2.0, 0.25
 _ATTRIBUTE = "_kiosk_receiver_estimate"
@@ -52,7 +50,7 @@ class ReceiverEstimate:
     at: float | None = None
     reports: int = 0
     started: bool = False  # the encoder's start rate has been set (or a report came first)
-    congested_at: float | None = None  # the last report under what we sent
+    congested: bool = False  # the latest report was under what we sent
     sent: deque = field(default_factory=lambda: deque(maxlen=64))  # (time, bytes sent)
 
     def current(self, now: float | None = None) -> float | None:
@@ -77,12 +75,9 @@ class ReceiverEstimate:
         return (o1 - o0) * 8 / (t1 - t0)
 
     def limit(self, now: float | None = None) -> float | None:
-        """The estimate, when the receiver has measured congestion within ``HOLD_S``."""
-        now = time.monotonic() if now is None else now
+        """The estimate, while the receiver's latest report measures congestion."""
         bps = self.current(now)
-        if bps is None or self.congested_at is None or now - self.congested_at > HOLD_S:
-            return None
-        return bps
+        return bps if bps is not None and self.congested else None
 
 
 def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BPS) -> None:
@@ -111,8 +106,11 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
     sender._next_encoded_frame = next_encoded_frame
 
 
-def note_report(sender: RTCRtpSender, estimate: ReceiverEstimate, packet: Any) -> None:
-    """Keep the bitrate of a REMB that names this sender's stream."""
+def note_report(
+    sender: RTCRtpSender, estimate: ReceiverEstimate, packet: Any, now: float | None = None
+) -> None:
+    """Keep the bitrate of a REMB that names this sender's stream, and whether it is under
+    what we have been sending (congestion)."""
     if not isinstance(packet, RtcpPsfbPacket) or packet.fmt != RTCP_PSFB_APP:
         return
     try:
@@ -120,13 +118,12 @@ def note_report(sender: RTCRtpSender, estimate: ReceiverEstimate, packet: Any) -
     except ValueError:
         return
     if sender._ssrc in ssrcs:
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         sample_sent(sender, estimate, now)
         estimate.bps, estimate.at = float(bitrate), now
         estimate.reports += 1
         sent = estimate.sent_bps()
-        if sent is not None and bitrate < CONGESTED * sent:
-            estimate.congested_at = now
+        estimate.congested = sent is not None and bitrate < CONGESTED * sent
 
 
 def sample_sent(sender: RTCRtpSender, estimate: ReceiverEstimate, now: float) -> None:
@@ -168,7 +165,7 @@ def sent_bitrate(sender: RTCRtpSender | None) -> float | None:
 
 def path_limit(sender: RTCRtpSender | None) -> float | None:
     """The bitrate the path limits this sender to, as the receiver measures it (its estimate
-    while it reports congestion, and ``HOLD_S`` after); None: no measured pressure."""
+    while it reports congestion); None: no measured pressure."""
     estimate = _watched(sender)
     if estimate is None:
         return None

@@ -35,8 +35,9 @@ FULL = (1280, 720)
 
 @dataclass(frozen=True)
 class FullResolutionCall:
-    time_to_first_frame_s: float | None  # answer accepted -> first returned frame
-    time_to_720p_s: float | None  # answer accepted -> since when every frame is 1280×720
+    time_to_live_s: float | None  # answer accepted -> the session is live (connected)
+    time_to_first_frame_s: float | None  # live -> first returned frame
+    time_to_720p_s: float | None  # live -> since when every returned frame is 1280×720
     share_720p: float  # returned frames at 1280×720
     frames: int
     rung: str | None  # the ladder's rung at the end
@@ -80,8 +81,8 @@ async def full_resolution_call(
         answer = await session.start(await peer.offer(), "offer", [])
         await peer.accept(answer)
         started = time.monotonic()
-        estimates = await _watch(session, started + seconds)
-        return _figures(session, peer, started, estimates)
+        live_at, estimates = await _watch(session, started + seconds)
+        return _figures(session, peer, started, live_at, estimates)
     finally:
         session_module.path_limit, session_module.watch_bandwidth = saved
         await session.end(EndReason.BYE, "full-resolution call over")
@@ -100,28 +101,35 @@ def pipeline_for(engine: str, fps: float) -> FramePipeline:
     return pipeline
 
 
-async def _watch(session: MediaSession, until: float) -> list[float]:
-    """The receiver's estimates seen during the call (every 0.1 s, when there is one)."""
-    estimates = []
+async def _watch(session: MediaSession, until: float) -> tuple[float | None, list[float]]:
+    """When the session went live, and the receiver's estimates seen during the call."""
+    live_at, estimates, polls = None, [], 0
     while time.monotonic() < until:  # bounded: ends at ``until``
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.02)
+        if live_at is None and session.state == "live":
+            live_at = time.monotonic()
+        polls += 1
         bps = receiver_estimate(getattr(session, "_sender", None))
-        if bps is not None:
+        if bps is not None and polls % 5 == 0:
             estimates.append(bps)
-    return estimates
+    return live_at, estimates
 
 
-def _figures(session, peer, started: float, estimates: list[float]) -> FullResolutionCall:
+def _figures(
+    session, peer, started: float, live_at: float | None, estimates: list[float]
+) -> FullResolutionCall:
     returned = peer.returned
+    live = live_at if live_at is not None else started
     frames = returned.frames if returned else 0
     at_full = returned.sizes.get(FULL, 0) if returned else 0
     holds = returned is not None and returned.last_size == FULL
     adaptive = session.pipeline.adaptive.stats() if session.pipeline.adaptive else {}
     return FullResolutionCall(
-        time_to_first_frame_s=(returned.first_at - started)
+        time_to_live_s=None if live_at is None else live_at - started,
+        time_to_first_frame_s=(returned.first_at - live)
         if returned and returned.first_at
         else None,
-        time_to_720p_s=max(0.0, returned.size_since - started) if holds else None,
+        time_to_720p_s=max(0.0, returned.size_since - live) if holds else None,
         share_720p=at_full / frames if frames else 0.0,
         frames=frames,
         rung=adaptive.get("rung"),

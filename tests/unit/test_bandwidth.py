@@ -104,3 +104,35 @@ async def test_watching_twice_wraps_once():
     handler = sender._handle_rtcp_packet
     watch_bandwidth(sender)
     assert sender._handle_rtcp_packet is handler
+
+
+async def test_an_estimate_is_a_limit_only_while_it_is_under_what_we_send():
+    sender = make_sender()
+    watch_bandwidth(sender)
+    estimate = sender._kiosk_receiver_estimate
+    t = 1000.0
+
+    def sent(octets: int, at: float) -> None:
+        sender._RTCRtpSender__octet_count = octets
+        estimate.sample_sent(octets, at)
+
+    # we send 2 Mb/s and the receiver says 1.2: congestion, the estimate is the limit
+    sent(0, t)
+    sent(250_000, t + 1.0)
+    assert estimate.sent_bps() == 2_000_000
+    bandwidth.note_report(sender, estimate, remb(1_200_000, [sender._ssrc]), now=t + 1.0)
+    assert estimate.limit(t + 1.0) == 1_200_000
+    # the next report is over what we send: no longer a limit
+    bandwidth.note_report(sender, estimate, remb(2_500_000, [sender._ssrc]), now=t + 1.1)
+    assert estimate.limit(t + 1.1) is None
+    # a sparse stream (20 kb/s): a low estimate (0.3 Mb/s) is no pressure
+    sent(252_500, t + 3.0)
+    sent(255_000, t + 4.0)
+    assert estimate.sent_bps() == 20_000
+    bandwidth.note_report(sender, estimate, remb(300_000, [sender._ssrc]), now=t + 4.0)
+    assert estimate.limit(t + 4.0) is None
+    # before we have measured what we send, no report is taken as congestion
+    fresh = make_sender()
+    watch_bandwidth(fresh)
+    await fresh._handle_rtcp_packet(remb(100_000, [fresh._ssrc]))
+    assert bandwidth.path_limit(fresh) is None and receiver_estimate(fresh) == 100_000
