@@ -73,7 +73,7 @@ PRESENTERS = (
         tie=None,
         backdrop=(196, 176, 150),
         neck_width=0.46,
-        shoulder_width=2.7,
+        shoulder_width=2.95,
     ),
     Presenter(
         slug="daniel",
@@ -101,7 +101,7 @@ PRESENTERS = (
         tie=(120, 64, 34),
         backdrop=(190, 178, 160),
         neck_width=0.56,
-        shoulder_width=2.95,
+        shoulder_width=3.15,
     ),
 )
 
@@ -110,33 +110,29 @@ def hair_shapes(p: Presenter, f: pb.Frame) -> tuple[np.ndarray, np.ndarray, tupl
     """(back mask, front mask, parting point) of the presenter's hairstyle."""
     c, t, w = f.cx, f.top, f.half_w
     if p.hair == "bob":
-        back = [
-            (c, t - 0.66 * w),
-            (c + 0.85 * w, t - 0.5 * w),
-            (c + 1.28 * w, t + 0.1 * w),
-            (c + 1.42 * w, t + 0.95 * w),
-            (c + 1.4 * w, f.chin - 10),
-            (c + 1.22 * w, f.chin + 32),
-            (c + 0.9 * w, f.chin + 22),
-            (c + 0.5 * w, f.chin - 20),
-            (c - 0.5 * w, f.chin - 20),
-            (c - 0.9 * w, f.chin + 22),
-            (c - 1.22 * w, f.chin + 32),
-            (c - 1.4 * w, f.chin - 10),
-            (c - 1.42 * w, t + 0.95 * w),
-            (c - 1.28 * w, t + 0.1 * w),
-            (c - 0.85 * w, t - 0.5 * w),
+        right = [
+            (c + 0.62 * w, t - 0.62 * w),
+            (c + 1.1 * w, t - 0.22 * w),
+            (c + 1.34 * w, t + 0.5 * w),
+            (c + 1.37 * w, t + 1.3 * w),
+            (c + 1.3 * w, f.chin + 5),
+            (c + 1.14 * w, f.chin + 40),
+            (c + 0.86 * w, f.chin + 32),
+            (c + 0.55 * w, f.chin - 10),
         ]
+        back = [(c, t - 0.72 * w), *right, *[(2 * c - x, y) for x, y in right[::-1]]]
         front = [
-            (c - 1.1 * w, f.jaw_y + 40),
-            (c - 1.32 * w, t + 0.7 * w),
-            (c - 1.2 * w, t - 0.05 * w),
-            (c - 0.75 * w, t - 0.5 * w),
-            (c, t - 0.62 * w),
-            (c + 0.75 * w, t - 0.5 * w),
-            (c + 1.2 * w, t - 0.05 * w),
-            (c + 1.32 * w, t + 0.7 * w),
-            (c + 1.1 * w, f.jaw_y + 40),
+            (c - 1.04 * w, f.jaw_y + 55),
+            (c - 1.27 * w, t + 1.1 * w),
+            (c - 1.28 * w, t + 0.45 * w),
+            (c - 1.05 * w, t - 0.2 * w),
+            (c - 0.6 * w, t - 0.6 * w),
+            (c, t - 0.68 * w),
+            (c + 0.6 * w, t - 0.6 * w),
+            (c + 1.05 * w, t - 0.2 * w),
+            (c + 1.28 * w, t + 0.45 * w),
+            (c + 1.27 * w, t + 1.1 * w),
+            (c + 1.04 * w, f.jaw_y + 55),
             (c + 0.96 * w, f.jaw_y - 10),
             (c + 0.92 * w, t + 0.7 * w),
             (c + 0.72 * w, t + 0.1 * w),
