@@ -96,7 +96,7 @@ def paint_neck(lm: np.ndarray, f: Frame, skin: tuple, width: float) -> np.ndarra
     jaw = lm[[58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288], :2]
     shadow = pp.mask_poly([np.vstack([jaw + np.array([0, 20]), jaw[::-1] - np.array([0, 200])])])
     shadow = cv2.GaussianBlur(shadow, (0, 0), 10)
-    colour *= (1 - 0.5 * shadow)[..., None]
+    colour *= (1 - 0.38 * shadow)[..., None]
     colour += pp.grain(21, 1.4)
     return pp.rgba(colour, cv2.GaussianBlur(mask, (0, 0), 0.6))
 

@@ -434,5 +434,5 @@ def _teeth(cx: float, y0: float, w: float, top: bool) -> np.ndarray:
             box = np.array([[x, ys[0]], [x1, ys[0]], [x1, ys[1]], [x, ys[1]]])
             tooth = pp.mask_poly([box + np.array([side * 0.5, 0])])
             m = np.maximum(m, tooth * 0.98)
-            x = x1 + side * 0.008 * w
+            x = x1 + side * 0.014 * w
     return cv2.GaussianBlur(m, (0, 0), 0.8)
