@@ -217,6 +217,8 @@ def paint_head(lm: np.ndarray, look: Look, hairline_shadow: np.ndarray) -> np.nd
         warm_shadow=(-6, 4, 22),
     )
     _ear_detail(colour, lm, parts)
+    # Thin triangles at the nose's wings leave single dark pixels: a 3x3 median removes them.
+    colour = cv2.medianBlur(colour.astype(np.float32), 3)
     colour *= 1 - 0.45 * hairline_shadow[..., None]
     for contour in (fr.RIGHT_EYE, fr.LEFT_EYE):
         _eye(colour, lm, contour, look)
