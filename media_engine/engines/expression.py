@@ -75,13 +75,14 @@ def raw_features(canonical: np.ndarray) -> np.ndarray:
     eye_l = np.mean([dist(u, lo) for u, lo in t.LEFT_EYE_LIDS]) / dist(*t.LEFT_EYE_CORNERS)
     width = dist(*t.MOUTH_CORNERS)
     gap = np.mean([p[lo, 1] - p[u, 1] for u, lo in t.INNER_LIP_GAP])
-    lip_mid = (p[13, 1] + p[14, 1]) / 2
     corners = (p[61, 1] + p[291, 1]) / 2
     return np.array([
         eye_r, eye_l,
         gap / width,
         width,
-        lip_mid - corners,  # corners above the lips' middle: a smile
+        # Corners above the upper lip (a smile); the corners' share of the jaw's opening
+        # (the rig's jaw shape lowers them by 0.3 of it) is taken out.
+        p[13, 1] - corners + 0.3 * gap,
         p[2, 1] - p[0, 1],  # nose base to upper lip: smaller when the lip rises
         p[[33, 133], 1].mean() - p[[105, 66], 1].mean(),  # brow above the eye's corners
         p[[263, 362], 1].mean() - p[[334, 296], 1].mean(),
