@@ -42,8 +42,8 @@ MAX_CROP = 0.15
 MAX_OFFSET, OFFSET_SPAN, OFFSET_RATE = 0.22, 0.3, 0.25
 # The jaw value (opening over mouth width) from which the mouth interior shows.
 MOUTH_SHOWS = 0.02
-# Without a face for this many frames the pose eases back to rest.
-FORGET_AFTER = 15
+# Without a face, each frame keeps this share of the last pose and expression (eases to rest).
+REST_RATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,8 @@ class AvatarEngine:
         self.reader = ExpressionReader()
         self._fitted: dict[tuple[int, int], Fitted] = {}
         self._offset = np.zeros(2)
-        self._missing = 0
+        self._last_pose = rg.Pose(0.0, 0.0, 0.0, np.zeros(2))
+        self._last_values = np.zeros(len(rg.FEATURES))
         self.last: rg.PosedHead | None = None
 
     @classmethod
@@ -162,15 +163,21 @@ class AvatarEngine:
 
     def pose_for(self, reading: Reading | None, width: int, height: int, face_w: float):
         """The rig's pose for this frame: the visitor's rotation, limited, and a damped,
-        bounded head offset from where the visitor's face is in the frame."""
+        bounded head offset from where the visitor's face is in the frame. Without a face
+        the last pose eases back to rest."""
         if reading is None:
             self._offset *= 1 - OFFSET_RATE
-            return rg.Pose(0.0, 0.0, 0.0, self._offset.copy()), np.zeros(len(rg.FEATURES))
-        off = (reading.centre - [width / 2, height / 2]) / max(width, height)
-        want = MAX_OFFSET * face_w * np.tanh(off / OFFSET_SPAN)
-        self._offset += OFFSET_RATE * (want - self._offset)
-        yaw, pitch, roll = rg.clamp_pose(reading.yaw, reading.pitch, reading.roll)
-        return rg.Pose(yaw, pitch, roll, self._offset.copy()), reading.values
+            last, values = self._last_pose, self._last_values * REST_RATE
+            pose = rg.Pose(last.yaw * REST_RATE, last.pitch * REST_RATE,
+                           last.roll * REST_RATE, self._offset.copy())  # fmt: skip
+        else:
+            off = (reading.centre - [width / 2, height / 2]) / max(width, height)
+            want = MAX_OFFSET * face_w * np.tanh(off / OFFSET_SPAN)
+            self._offset += OFFSET_RATE * (want - self._offset)
+            yaw, pitch, roll = rg.clamp_pose(reading.yaw, reading.pitch, reading.roll)
+            pose, values = rg.Pose(yaw, pitch, roll, self._offset.copy()), reading.values
+        self._last_pose, self._last_values = pose, values
+        return pose, values
 
     def render(self, frame: np.ndarray, face: Face | None) -> np.ndarray:
         frame = as_bgr(frame)
@@ -178,16 +185,9 @@ class AvatarEngine:
         fit = self.fitted(width, height)
         reading = None
         if face is not None and np.isfinite(face.landmarks).all():
-            self._missing = 0
-            reading = self.reader.read(face.landmarks, getattr(face, "track_id", None))
-        else:
-            self._missing += 1
-        if reading is None and self._missing <= FORGET_AFTER and self.last is not None:
-            return self._last_out.copy()
+            reading = self.reader.read(face.landmarks, face.track_id)
         pose, values = self.pose_for(reading, width, height, fit.face_w)
-        out = self._draw(fit, pose, values)
-        self._last_out = out
-        return out.copy()
+        return self._draw(fit, pose, values)
 
     def _draw(self, fit: Fitted, pose: rg.Pose, values: np.ndarray) -> np.ndarray:
         rest = fit.rest.copy()

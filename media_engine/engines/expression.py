@@ -24,7 +24,7 @@ from media_engine.perception.measures import head_angles
 
 # What may calibrate the neutral: near-frontal, mouth closed, eyes open.
 NEUTRAL_MAX_YAW, NEUTRAL_MAX_PITCH, NEUTRAL_MAX_ROLL = 12.0, 12.0, 20.0
-NEUTRAL_MAX_GAP = 0.08  # inner-lip gap over mouth width
+NEUTRAL_MAX_GAP = 0.22  # inner-lip gap over mouth width (a parted smile is calm)
 NEUTRAL_MIN_EYE = 0.18  # eye aspect ratio
 CALIBRATION_FRAMES = 6
 NEUTRAL_RATE = 0.02

@@ -201,8 +201,9 @@ def presenter_from_photo(
     neck_image = image.copy()
     below_chin = int(min(h - 1, chin_y + 0.08 * fh))
     # Hidden under the jaw: no face there, the neck's colour (smoothed along the row).
-    neck_image[:below_chin] = cv2.GaussianBlur(neck_image[below_chin : below_chin + 1],
-                                               (0, 0), sigmaX=max(2.0, 0.04 * fw))
+    neck_image[:below_chin] = cv2.GaussianBlur(
+        neck_image[below_chin : below_chin + 1], (0, 0), sigmaX=max(2.0, 0.04 * fw)
+    )
     return PresenterRig(
         slug="photo",
         display_name=name,
