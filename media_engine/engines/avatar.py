@@ -24,7 +24,7 @@ import numpy as np
 from media_engine.engines import face_regions as fr
 from media_engine.engines import rig as rg
 from media_engine.engines.base import IdentityImage
-from media_engine.engines.compositing import blend, blend_layer, head_affine, neck_maps
+from media_engine.engines.compositing import Layer, blend, crop, head_affine, neck_maps, split
 from media_engine.engines.expression import ExpressionReader, Reading
 from media_engine.engines.frames import as_bgr
 from media_engine.engines.mouth import paint_mouth_interior
@@ -52,12 +52,12 @@ class Fitted:
 
     static: np.ndarray  # background with the torso over it
     background: np.ndarray
-    torso: np.ndarray
-    hair_back: np.ndarray | None
-    neck: np.ndarray
+    torso: Layer
+    hair_back: Layer | None
+    neck: Layer
     neck_box: tuple[int, int, int, int]
-    head: np.ndarray  # head with hair_front over it (BGRA)
-    mouth: np.ndarray | None
+    head: Layer  # head with hair_front over it
+    mouth: Layer | None
     rest: np.ndarray  # (N, 3) head points
     rest_area: np.ndarray
     pivot: np.ndarray  # (3,)
@@ -106,15 +106,16 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     pivot = np.array([*(rig.neck_pivot * s + place[:, 2]),
                       face[fr.FACE_OVAL, 2].mean() + 0.2 * face_w])  # fmt: skip
     rest = rg.head_points(face, head[..., 3], float(pivot[2]))
-    static = ly["background"].copy()
-    blend_layer(static, ly["torso"], (0, 0))
+    torso = split(ly["torso"])
+    static = blend(ly["background"], *torso)
     ys, xs = np.nonzero(ly["neck"][..., 3] > 0)
     neck_box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) \
         else (0, 0, 0, 0)  # fmt: skip
-    hair_back = ly["hair_back"] if ly["hair_back"][..., 3].any() else None
+    hair_back = split(ly["hair_back"]) if ly["hair_back"][..., 3].any() else None
+    mouth = split(ly["mouth"]) if ly["mouth"] is not None else None
     collar = float(pivot[1] + 0.6 * max(neck_box[3] - pivot[1], 1.0))
-    return Fitted(static, ly["background"], ly["torso"], hair_back, ly["neck"], neck_box, head,
-                  ly["mouth"], rest, rg.signed_areas(rest, tris), pivot,
+    return Fitted(static, ly["background"], torso, hair_back, split(ly["neck"]), neck_box,
+                  split(head), mouth, rest, rg.signed_areas(rest, tris), pivot,
                   rg.blend_shapes(face), face_w, collar)  # fmt: skip
 
 
@@ -191,7 +192,10 @@ class AvatarEngine:
 
     def _draw(self, fit: Fitted, pose: rg.Pose, values: np.ndarray) -> np.ndarray:
         rest = fit.rest.copy()
-        rest[:468, :2] += np.tensordot(values, fit.shapes, axes=1)
+        moves = np.tensordot(values, fit.shapes, axes=1)
+        rest[:468, :2] += moves
+        # The rings around the face follow the oval (a lowered jaw takes the skin below along).
+        rest[468:, :2] += np.tile(moves[fr.FACE_OVAL], (2, 1))
         rg.keep_lips_apart(rest)
         posed = rg.pose_head(rest, fit.pivot, self.triangles, fit.rest_area, pose)
         self.last = posed
@@ -220,16 +224,17 @@ class AvatarEngine:
         region = region_around(np.vstack(boxes), out.shape[1], out.shape[0], margin=0.04)
         if region.empty:
             return
-        part = np.ascontiguousarray(fit.background[region.slices])
+        part = fit.background[region.slices]
         if fit.hair_back is not None:
             m = cv2.invertAffineTransform(full)
             m[:, 2] += m[:, :2] @ [region.x, region.y]
-            warped = cv2.warpAffine(fit.hair_back, m, (region.w, region.h),
-                                    flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)  # fmt: skip
-            part = blend(part, warped)
+            flags = cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR
+            part = blend(part, *(cv2.warpAffine(c, m, (region.w, region.h), flags=flags)
+                                 for c in fit.hair_back))  # fmt: skip
         map_x, map_y = neck_maps(region, jaw, fit.pivot[1], fit.collar_y)
-        part = blend(part, cv2.remap(fit.neck, map_x, map_y, cv2.INTER_LINEAR))
-        out[region.slices] = blend(part, np.ascontiguousarray(fit.torso[region.slices]))
+        fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+        part = blend(part, *(cv2.remap(c, fixed, fraction, cv2.INTER_LINEAR) for c in fit.neck))
+        out[region.slices] = blend(part, *crop(fit.torso, region.slices))
 
     def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead) -> None:
         region = region_around(posed.points, out.shape[1], out.shape[0], margin=0.0)
@@ -238,8 +243,10 @@ class AvatarEngine:
         step = grid_step_for(float(np.ptp(posed.points[fr.FACE_OVAL, 1])))
         grid = compute_grid(fit.rest[:, :2], posed.points, posed.triangles, region, step)
         map_x, map_y, cover = upsample(grid)
-        head = cv2.remap(fit.head, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        out[region.slices] = blend(np.ascontiguousarray(out[region.slices]), head, cover)
+        # Fixed-point maps: converting once is cheaper than remap converting per block.
+        fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+        bgr, alpha = (cv2.remap(c, fixed, fraction, cv2.INTER_LINEAR) for c in fit.head)
+        out[region.slices] = blend(out[region.slices], bgr, alpha * cover)
 
 
 def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
@@ -262,12 +269,11 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     lower = qy > mid
     map_x = (qx - np.where(lower, d_lo[0], d_up[0])).astype(np.float32)
     map_y = (qy - np.where(lower, d_lo[1], d_up[1])).astype(np.float32)
-    mouth = cv2.remap(fit.mouth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    bgr, alpha = (cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR) for c in fit.mouth)
     mask = np.zeros((region.h, region.w), np.uint8)
     poly = np.round((lips - [region.x, region.y]) * 4).astype(np.int32)
     cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, 2)
-    part = np.ascontiguousarray(out[region.slices])
-    out[region.slices] = blend(part, mouth, mask.astype(np.float32) / 255)
+    out[region.slices] = blend(out[region.slices], bgr, alpha * (mask * np.float32(1 / 255)))
 
 
 __all__ = ["AvatarEngine", "fit_rig", "rig_for"]

@@ -27,9 +27,12 @@ NEUTRAL_MAX_YAW, NEUTRAL_MAX_PITCH, NEUTRAL_MAX_ROLL = 12.0, 12.0, 20.0
 NEUTRAL_MAX_GAP = 0.22  # inner-lip gap over mouth width (a parted smile is calm)
 NEUTRAL_MIN_EYE = 0.18  # eye aspect ratio
 CALIBRATION_FRAMES = 6
+# "Near" the neutral: lip gap within this much (over mouth width), eyes within this share.
+NEAR_GAP, NEAR_EYE = 0.02, 0.1
 NEUTRAL_RATE = 0.02
-# Landmark models read a closed eye as partly open: closing is amplified.
-EYELID_GAIN = 3.0
+# Landmark models read a closed eye as partly open: closing is amplified. Small mouth
+# openings of real speech are amplified a little too, so that the rig's mouth reads open.
+EYELID_GAIN, JAW_GAIN = 3.0, 1.5
 
 FEATURES = ("eye_close_r", "eye_close_l", "jaw", "width", "smile", "upper_lip", "brow_r",
             "brow_l")  # fmt: skip
@@ -134,13 +137,16 @@ class ExpressionReader:
             return
         n = self.neutral
         # A mouth more closed / eyes more open than the neutral: it was learned while the
-        # person talked or blinked; correct it quickly.
+        # person talked or blinked; correct it quickly. Otherwise follow slowly, and only
+        # while the face is near its neutral (a held expression never becomes neutral).
         fast = np.zeros(len(raw), bool)
         fast[2] = raw[2] < n[2]
         fast[:2] = raw[:2] > n[:2]
-        rate = np.where(fast, 0.2, NEUTRAL_RATE)
+        near = raw[2] < n[2] + NEAR_GAP and (np.abs(raw[:2] / n[:2] - 1) < NEAR_EYE).all()
+        rate = np.where(fast, 0.2, NEUTRAL_RATE if near else 0.0)
         self.neutral = n + rate * (raw - n)
-        self.neutral_pitch += NEUTRAL_RATE * (pitch - self.neutral_pitch)
+        if near:
+            self.neutral_pitch += NEUTRAL_RATE * (pitch - self.neutral_pitch)
 
     def _values(self, raw: np.ndarray) -> np.ndarray:
         n = self.neutral
@@ -148,7 +154,7 @@ class ExpressionReader:
         width_n = max(n[3], 1e-6)
         return np.array([
             eye[0], eye[1],
-            np.clip(raw[2] - n[2], 0.0, 1.2),
+            np.clip((raw[2] - n[2]) * JAW_GAIN, 0.0, 1.2),
             np.clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
             np.clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
             np.clip((n[5] - raw[5]) / width_n, -0.2, 0.3),

@@ -81,9 +81,15 @@ def blend_shapes(face: np.ndarray) -> np.ndarray:
                              0.18 * eye_w))  # fmt: skip
     upper_face = [*fr.RIGHT_EYE, *fr.LEFT_EYE, 234, 454, 93, 323]
     still = [0, 13, 37, 267, 82, 312, 1, 2, 98, 327, *upper_face]
-    jaw = _shape(xy, _LOWER_LIP + _JAW, [0, mouth_w], still, 0.3 * mouth_w)
-    jaw[_JAW] *= 0.85
-    jaw[[61, 291, 78, 308]] = [0, 0.3 * mouth_w]
+    # The lower lip drops most in its middle, little at the corners (an open mouth is an
+    # oval, not a box); the chin follows.
+    centre_x = (xy[61, 0] + xy[291, 0]) / 2
+    across = np.clip(np.abs(xy[_LOWER_LIP, 0] - centre_x) / (mouth_w / 2), 0, 1)
+    lip_drop = (0.3 + 0.7 * (1 - across**2)) * mouth_w
+    moves = np.vstack([np.column_stack([np.zeros(len(_LOWER_LIP)), lip_drop]),
+                       np.tile([0, 0.85 * mouth_w], (len(_JAW), 1)),
+                       np.tile([0, 0.3 * mouth_w], (4, 1)), np.zeros((len(still), 2))])  # fmt: skip
+    jaw = _shepard(xy, _LOWER_LIP + _JAW + [61, 291, 78, 308] + still, moves, 0.3 * mouth_w)
     shapes.append(jaw)
     mids, corners = [0, 17, 13, 14, 1, 2, 152, *upper_face], [61, 78, 291, 308]
     half_w = 0.5 * mouth_w
