@@ -204,7 +204,7 @@ class AvatarEngine:
         full = head_affine(fit.rest[ring, :2], posed.points[ring])
         jaw = head_affine(fit.rest[fr.FACE_OVAL[12:25], :2], posed.points[fr.FACE_OVAL[12:25]])
         self._draw_body(out, fit, full, jaw)
-        self._draw_head(out, fit, posed)
+        self._draw_head(out, fit, posed, full)
         if fit.mouth is None:
             if values[2] > MOUTH_SHOWS:
                 paint_mouth_interior(out, posed.points[:468])
@@ -236,12 +236,15 @@ class AvatarEngine:
         part = blend(part, *(cv2.remap(c, fixed, fraction, cv2.INTER_LINEAR) for c in fit.neck))
         out[region.slices] = blend(part, *crop(fit.torso, region.slices))
 
-    def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead) -> None:
+    def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead, full: np.ndarray):
         region = region_around(posed.points, out.shape[1], out.shape[0], margin=0.0)
         if region.empty or min(region.w, region.h) < 4:
             return
         step = grid_step_for(float(np.ptp(posed.points[fr.FACE_OVAL, 1])))
-        grid = compute_grid(fit.rest[:, :2], posed.points, posed.triangles, region, step)
+        # Outside the drawn triangles: the head's overall affine (a smooth map; the coverage
+        # is the alpha there, so nothing of it shows).
+        back = cv2.invertAffineTransform(full)
+        grid = compute_grid(fit.rest[:, :2], posed.points, posed.triangles, region, step, back)
         map_x, map_y, cover = upsample(grid)
         # Fixed-point maps: converting once is cheaper than remap converting per block.
         fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)

@@ -157,7 +157,7 @@ class ExpressionReader:
             np.clip((raw[2] - n[2]) * JAW_GAIN, 0.0, 1.2),
             np.clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
             np.clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
-            np.clip((n[5] - raw[5]) / width_n, -0.2, 0.3),
+            np.clip((n[5] - raw[5]) / width_n, -0.06, 0.08),
             np.clip((raw[6] - n[6]) / width_n, -0.2, 0.3),
             np.clip((raw[7] - n[7]) / width_n, -0.2, 0.3),
         ])  # fmt: skip
