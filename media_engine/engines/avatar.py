@@ -86,6 +86,16 @@ def _fit_layers(rig: PresenterRig, width: int, height: int) -> tuple[np.ndarray,
 
     names = ("background", "hair_back", "torso", "neck", "head", "hair_front", "mouth")
     layers = {name: warp(getattr(rig, name)) for name in names}
+    # Beyond a canvas narrower than the frame: its edge mirrored and blurred (no streaks);
+    # the torso is widened the same way, so that it stays over the backdrop it hides.
+    left, right = int(np.ceil(place[0, 2])), int(np.floor(place[0, 2] + cw * s))
+    if left > 0 or right < width:
+        for name in ("background", "torso"):
+            mirrored = cv2.warpAffine(getattr(rig, name), place, (width, height), flags=flags,
+                                      borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+            soft = cv2.GaussianBlur(mirrored, (0, 0), 0.02 * width + 1)
+            layers[name][:, :left] = soft[:, :left]
+            layers[name][:, right:] = soft[:, right:]
     return place, layers
 
 

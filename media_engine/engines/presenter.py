@@ -127,7 +127,7 @@ def load_presenter(slug: str) -> PresenterRig:
 
 
 # Cutting a photo into layers, in shares of the face's width (fw) and height (fh).
-HEAD_SIDES, HEAD_TOP = 1.25, 1.4  # the head layer: the face oval grown (ears, hair)
+HEAD_SIDES, HEAD_TOP = 1.32, 1.5  # the head layer: the face oval grown (ears, hair)
 NECK_HALF_WIDTH = 0.36  # × fw
 COLLAR_BELOW_CHIN = 0.35  # × fh: where the torso layer starts
 FEATHER = 0.04  # × fh: soft edges of the cut
