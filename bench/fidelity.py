@@ -103,7 +103,7 @@ def _measures(face) -> tuple:
 
 def torso_mask(engine) -> np.ndarray:
     fit = engine.fitted(W, H)
-    mask = fit.torso[1] > 0.5
+    mask = fit.torso[1] > 128
     x0, y0, x1, y1 = fit.neck_box
     pad = int(0.05 * W)
     mask[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad] = False

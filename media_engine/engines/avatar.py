@@ -86,16 +86,18 @@ def _fit_layers(rig: PresenterRig, width: int, height: int) -> tuple[np.ndarray,
 
     names = ("background", "hair_back", "torso", "neck", "head", "hair_front", "mouth")
     layers = {name: warp(getattr(rig, name)) for name in names}
-    # Beyond a canvas narrower than the frame: its edge mirrored and blurred (no streaks);
-    # the torso is widened the same way, so that it stays over the backdrop it hides.
+    # Beyond a canvas narrower than the frame: the backdrop's edge colours, smoothed along
+    # the edge (no streaks, no mirrored second shoulder).
     left, right = int(np.ceil(place[0, 2])), int(np.floor(place[0, 2] + cw * s))
     if left > 0 or right < width:
-        for name in ("background", "torso"):
-            mirrored = cv2.warpAffine(getattr(rig, name), place, (width, height), flags=flags,
-                                      borderMode=cv2.BORDER_REFLECT)  # fmt: skip
-            soft = cv2.GaussianBlur(mirrored, (0, 0), 0.02 * width + 1)
-            layers[name][:, :left] = soft[:, :left]
-            layers[name][:, right:] = soft[:, right:]
+        bg = layers["background"]
+        sigma = 0.08 * height
+        for cols, edge in (
+            (slice(0, left), min(left, width - 1)),
+            (slice(right, width), max(right - 1, 0)),
+        ):
+            column = cv2.GaussianBlur(bg[:, edge : edge + 1].astype(np.float32), (1, 0), sigma)
+            bg[:, cols] = np.clip(column + 0.5, 0, 255).astype(np.uint8)
     return place, layers
 
 
@@ -227,6 +229,9 @@ class AvatarEngine:
         x0, y0, x1, y1 = fit.neck_box
         if x1 <= x0:
             return
+        # Only the neck below the jaw shows (the head is drawn over the rest).
+        jaw_line = jaw[:, :2] @ fit.rest[fr.FACE_OVAL[12:25], :2].T + jaw[:, 2:]
+        y0 = max(y0, int(min(jaw_line[1].min(), fit.pivot[1]) - 0.1 * fit.face_w))
         boxes = [np.array([[x0, y0], [x1, y1]], float)]
         if fit.hair_back is not None:
             hb = fit.rest[468:, :2]
@@ -250,7 +255,8 @@ class AvatarEngine:
         region = region_around(posed.points, out.shape[1], out.shape[0], margin=0.0)
         if region.empty or min(region.w, region.h) < 4:
             return
-        step = grid_step_for(float(np.ptp(posed.points[fr.FACE_OVAL, 1])))
+        # One step coarser than the face engines' grid: the head region is larger (hair).
+        step = grid_step_for(float(np.ptp(posed.points[fr.FACE_OVAL, 1]))) + 1
         # Outside the drawn triangles: the head's overall affine (a smooth map; the coverage
         # is the alpha there, so nothing of it shows).
         back = cv2.invertAffineTransform(full)
@@ -259,7 +265,7 @@ class AvatarEngine:
         # Fixed-point maps: converting once is cheaper than remap converting per block.
         fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
         bgr, alpha = (cv2.remap(c, fixed, fraction, cv2.INTER_LINEAR) for c in fit.head)
-        out[region.slices] = blend(out[region.slices], bgr, alpha * cover)
+        out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
 
 
 def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
@@ -286,7 +292,7 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     mask = np.zeros((region.h, region.w), np.uint8)
     poly = np.round((lips - [region.x, region.y]) * 4).astype(np.int32)
     cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, 2)
-    out[region.slices] = blend(out[region.slices], bgr, alpha * (mask * np.float32(1 / 255)))
+    out[region.slices] = blend(out[region.slices], bgr, alpha, mask * np.float32(1 / 255))
 
 
 __all__ = ["AvatarEngine", "fit_rig", "rig_for"]

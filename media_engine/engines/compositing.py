@@ -6,7 +6,7 @@ import numpy as np
 
 from media_engine.engines.warp import Region, affine_grid
 
-Layer = tuple[np.ndarray, np.ndarray]  # BGR uint8, alpha float32 0..1 (both contiguous)
+Layer = tuple[np.ndarray, np.ndarray]  # BGR uint8, alpha uint8 (both contiguous)
 
 
 def split(bgra: np.ndarray) -> Layer:
@@ -20,12 +20,19 @@ def split(bgra: np.ndarray) -> Layer:
     weight = cv2.GaussianBlur(alpha, (0, 0), spread)[..., None]
     fill = cv2.GaussianBlur(bgr * a, (0, 0), spread) / np.maximum(weight, 1e-3)
     bled = bgr * a + np.where(weight > 1e-3, fill, bgr) * (1 - a)
-    return np.clip(bled + 0.5, 0, 255).astype(np.uint8), alpha
+    return np.clip(bled + 0.5, 0, 255).astype(np.uint8), np.ascontiguousarray(bgra[..., 3])
 
 
-def blend(part: np.ndarray, bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``bgr`` with ``alpha`` (0..1 float32) over ``part`` (BGR uint8): a new image."""
-    return cv2.blendLinear(bgr, part, alpha, 1 - alpha)
+def blend(
+    part: np.ndarray, bgr: np.ndarray, alpha: np.ndarray, extra: np.ndarray | None = None
+) -> np.ndarray:
+    """``bgr`` with ``alpha`` (uint8) over ``part`` (BGR uint8): a new image. ``extra``
+    (float32 0..1) multiplies the alpha."""
+    if extra is None:
+        a = alpha.astype(np.float32) * np.float32(1 / 255)
+    else:
+        a = cv2.multiply(alpha, extra, scale=1 / 255, dtype=cv2.CV_32F)
+    return cv2.blendLinear(bgr, part, a, 1 - a)
 
 
 def crop(layer: Layer, slices: tuple[slice, slice]) -> Layer:

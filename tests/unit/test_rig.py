@@ -135,7 +135,7 @@ def test_a_large_turn_draws_no_folded_triangle(yaw, pitch):
 
 def torso_pixels(engine: AvatarEngine) -> np.ndarray:
     fit = engine.fitted(W, H)
-    mask = fit.torso[1] > 0.5
+    mask = fit.torso[1] > 128
     x0, y0, x1, y1 = fit.neck_box
     mask[max(0, y0 - 10) : y1 + 10, max(0, x0 - 10) : x1 + 10] = False
     return mask
