@@ -268,6 +268,9 @@ class AvatarEngine:
         out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
 
 
+_AROUND_MOUTH = [0, 37, 267, 39, 269, 61, 291, 2, 98, 327, 164, 167, 393]
+
+
 def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
                  full: np.ndarray) -> None:  # fmt: skip
     """The mouth interior (teeth, tongue) inside the posed inner lips: the upper half moves
@@ -276,7 +279,9 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     region = region_around(lips, out.shape[1], out.shape[0], margin=0.1)
     if region.empty or min(region.w, region.h) < 3:
         return
-    inv = cv2.invertAffineTransform(full)
+    # The mouth's own surroundings (upper lip, corners, nose base) say where it turned.
+    near = _AROUND_MOUTH
+    inv = cv2.invertAffineTransform(head_affine(rest[near, :2], posed.points[near]))
     xs = np.arange(region.x, region.x + region.w, dtype=np.float32)
     ys = np.arange(region.y, region.y + region.h, dtype=np.float32)
     gx, gy = np.meshgrid(xs, ys)

@@ -22,8 +22,9 @@ from media_engine.engines import face_regions as fr
 from media_engine.engines.errors import EngineSetupError
 
 PARTS_RGBA = ("hair_back", "torso", "neck", "head", "hair_front", "mouth")
-# Identity rows name a shipped presenter by their ``asset``: ``presenter:<slug>``.
-ASSET_PREFIX = "presenter:"
+# Identity rows name a shipped presenter by their ``asset``: ``presenter_<slug>`` (as the
+# presenters' data migration writes it) or ``presenter:<slug>``.
+ASSET_PREFIXES = ("presenter:", "presenter_")
 
 
 class PresenterError(EngineSetupError):
@@ -61,9 +62,10 @@ class PresenterRig:
 
 
 def slug_of_asset(asset: str | None) -> str | None:
-    """The presenter slug an Identity's ``asset`` names (``presenter:<slug>``), or None."""
-    if asset and asset.startswith(ASSET_PREFIX):
-        return asset[len(ASSET_PREFIX) :]
+    """The presenter slug an Identity's ``asset`` names, or None."""
+    for prefix in ASSET_PREFIXES:
+        if asset and asset.startswith(prefix) and len(asset) > len(prefix):
+            return asset[len(prefix) :]
     return None
 
 

@@ -243,7 +243,8 @@ def test_a_damaged_presenter_is_refused_clearly(tmp_path, damage):
 
 
 def test_an_identity_naming_an_unknown_presenter_is_a_clear_error():
-    assert slug_of_asset("presenter:anna") == "anna" and slug_of_asset("avatar_default") is None
+    assert slug_of_asset("presenter:anna") == "anna" == slug_of_asset("presenter_anna")
+    assert slug_of_asset("avatar_default") is None and slug_of_asset("presenter_") is None
     identity = IdentityImage(3, "Nobody", np.zeros((8, 8, 3), np.uint8), presenter="nobody")
     with pytest.raises(EngineUnavailable, match="nobody"):
         create_engine("avatar", identity)
