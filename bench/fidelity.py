@@ -14,7 +14,7 @@ one JSON object with ``min_corr_yaw``, ``min_corr_pitch``, ``min_corr_roll``,
 ``min_corr_mouth``, ``min_corr_eyes`` (clips that blink), ``foldovers``,
 ``head_in_frame_min``, ``torso_intact_min``, ``frames_without_face``, ``clips``.
 
-    python bench/fidelity.py [--clips DIR] [--sheets DIR] [--frames 200]
+    python bench/fidelity.py [--clips DIR] [--sheets DIR] [--frames 200] [--presenter SLUG|DIR]
 """
 
 import argparse
@@ -110,8 +110,19 @@ def torso_mask(engine) -> np.ndarray:
     return mask
 
 
-def run(name: str, frames: list[np.ndarray], sheet_every: int) -> Run:
-    engine = create_engine("avatar")
+def make_engine(presenter: str | None):
+    """The avatar engine: the default identity's, or a presenter (a slug, or a folder)."""
+    if presenter is None:
+        return create_engine("avatar")
+    from media_engine.engines.avatar import AvatarEngine
+    from media_engine.engines.presenter import load_presenter, read_presenter
+
+    folder = Path(presenter)
+    return AvatarEngine(read_presenter(folder) if folder.is_dir() else load_presenter(presenter))
+
+
+def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -> Run:
+    engine = make_engine(presenter)
     rest = engine.render(np.zeros((H, W, 3), np.uint8), None)
     torso = torso_mask(engine)
     perceive_in, perceive_out = Perceiver(), Perceiver(smoothing=False)
@@ -177,6 +188,8 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, default=None)
     parser.add_argument("--sheets", type=Path, default=None)
     parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--presenter", help="a presenter slug or folder (default: the "
+                        "default identity's avatar)")  # fmt: skip
     args = parser.parse_args()
     if args.clips is None and not DEFAULT_CLIPS.is_dir():
         raise SystemExit("no clips given and ../shared/faces is absent: pass --clips DIR")
@@ -192,12 +205,12 @@ def main() -> None:
         moved = [place(f, scale, *motion(i)) for i, f in enumerate(clip)]
         cut += plain[:CUT_EVERY]
         for name, frames in ((f"{path.stem}_plain", plain), (f"{path.stem}_moved", moved)):
-            r = run(name, frames, max(1, len(frames) // SHEET_TILES))
+            r = run(name, frames, max(1, len(frames) // SHEET_TILES), args.presenter)
             results[name] = summary(r)
             print(name, json.dumps(results[name]), flush=True)
             if args.sheets:
                 write_sheet(r, args.sheets)
-    r = run("cuts", cut, max(1, len(cut) // SHEET_TILES))
+    r = run("cuts", cut, max(1, len(cut) // SHEET_TILES), args.presenter)
     results["cuts"] = summary(r)
     print("cuts", json.dumps(results["cuts"]), flush=True)
     if args.sheets:
