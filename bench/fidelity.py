@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from media_engine.engines import rig as rg  # noqa: E402
 from media_engine.engines.registry import create_engine  # noqa: E402
 from media_engine.perception import Perceiver  # noqa: E402
 
@@ -121,6 +122,13 @@ def make_engine(presenter: str | None):
     return AvatarEngine(read_presenter(folder) if folder.is_dir() else load_presenter(presenter))
 
 
+def folded(engine, posed) -> int:
+    """Drawn triangles whose orientation on the picture differs from the rig at rest."""
+    rest = engine.fitted(W, H).rest
+    now = rg.signed_areas(posed.points, posed.triangles)
+    return int((np.sign(now) != np.sign(rg.signed_areas(rest, posed.triangles))).sum())
+
+
 def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -> Run:
     engine = make_engine(presenter)
     rest = engine.render(np.zeros((H, W, 3), np.uint8), None)
@@ -137,7 +145,7 @@ def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -
         if face_in is not None and face_out is not None:
             result.rows.append(_measures(face_in) + _measures(face_out))
         if posed is not None:
-            result.folded += posed.folded
+            result.folded += folded(engine, posed)
             p = posed.points
             result.head_in.append(bool((p >= 0).all() and (p[:, 0] <= W).all()
                                        and (p[:, 1] <= H).all()))  # fmt: skip

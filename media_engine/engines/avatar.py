@@ -24,7 +24,16 @@ import numpy as np
 from media_engine.engines import face_regions as fr
 from media_engine.engines import rig as rg
 from media_engine.engines.base import IdentityImage
-from media_engine.engines.compositing import Layer, blend, crop, head_affine, neck_maps, split
+from media_engine.engines.compositing import (
+    Layer,
+    blend,
+    crop,
+    head_affine,
+    merged,
+    neck_maps,
+    split,
+    unmerged,
+)
 from media_engine.engines.expression import ExpressionReader, Reading
 from media_engine.engines.frames import as_bgr
 from media_engine.engines.mouth import paint_mouth_interior
@@ -54,9 +63,9 @@ class Fitted:
     background: np.ndarray
     torso: Layer
     hair_back: Layer | None
-    neck: Layer
+    neck: np.ndarray  # BGRA (one remap per frame), colour bled at the edges
     neck_box: tuple[int, int, int, int]
-    head: Layer  # head with hair_front over it
+    head: np.ndarray  # BGRA: head with hair_front over it, colour bled at the edges
     mouth: Layer | None
     rest: np.ndarray  # (N, 3) head points
     rest_area: np.ndarray
@@ -126,8 +135,8 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     hair_back = split(ly["hair_back"]) if ly["hair_back"][..., 3].any() else None
     mouth = split(ly["mouth"]) if ly["mouth"] is not None else None
     collar = float(pivot[1] + 0.6 * max(neck_box[3] - pivot[1], 1.0))
-    return Fitted(static, ly["background"], torso, hair_back, split(ly["neck"]), neck_box,
-                  split(head), mouth, rest, rg.signed_areas(rest, tris), pivot,
+    return Fitted(static, ly["background"], torso, hair_back, merged(split(ly["neck"])), neck_box,
+                  merged(split(head)), mouth, rest, rg.signed_areas(rest, tris), pivot,
                   rg.blend_shapes(face), face_w, collar)  # fmt: skip
 
 
@@ -248,7 +257,7 @@ class AvatarEngine:
                                  for c in fit.hair_back))  # fmt: skip
         map_x, map_y = neck_maps(region, jaw, fit.pivot[1], fit.collar_y)
         fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
-        part = blend(part, *(cv2.remap(c, fixed, fraction, cv2.INTER_LINEAR) for c in fit.neck))
+        part = blend(part, *unmerged(cv2.remap(fit.neck, fixed, fraction, cv2.INTER_LINEAR)))
         out[region.slices] = blend(part, *crop(fit.torso, region.slices))
 
     def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead, full: np.ndarray):
@@ -264,7 +273,7 @@ class AvatarEngine:
         map_x, map_y, cover = upsample(grid)
         # Fixed-point maps: converting once is cheaper than remap converting per block.
         fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
-        bgr, alpha = (cv2.remap(c, fixed, fraction, cv2.INTER_LINEAR) for c in fit.head)
+        bgr, alpha = unmerged(cv2.remap(fit.head, fixed, fraction, cv2.INTER_LINEAR))
         out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
 
 

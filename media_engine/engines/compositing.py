@@ -23,6 +23,15 @@ def split(bgra: np.ndarray) -> Layer:
     return np.clip(bled + 0.5, 0, 255).astype(np.uint8), np.ascontiguousarray(bgra[..., 3])
 
 
+def merged(layer: Layer) -> np.ndarray:
+    """A layer as one BGRA array (one remap moves colour and alpha together)."""
+    return cv2.merge([*cv2.split(layer[0]), layer[1]])
+
+
+def unmerged(bgra: np.ndarray) -> Layer:
+    return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR), cv2.extractChannel(bgra, 3)
+
+
 def blend(
     part: np.ndarray, bgr: np.ndarray, alpha: np.ndarray, extra: np.ndarray | None = None
 ) -> np.ndarray:

@@ -37,6 +37,11 @@ EYELID_GAIN, JAW_GAIN = 3.0, 1.5
 FEATURES = ("eye_close_r", "eye_close_l", "jaw", "width", "smile", "upper_lip", "brow_r",
             "brow_l")  # fmt: skip
 _RIGID = np.array(t.RIGID)
+# Distances the features need, in one numpy call: right lids, right corners, left lids,
+# left corners, mouth corners.
+_PAIRS = np.array([*t.RIGHT_EYE_LIDS, t.RIGHT_EYE_CORNERS, *t.LEFT_EYE_LIDS,
+                   t.LEFT_EYE_CORNERS, t.MOUTH_CORNERS])  # fmt: skip
+_GAP = np.array(t.INNER_LIP_GAP)
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,9 @@ def raw_features(canonical: np.ndarray) -> np.ndarray:
     neutral: eye aspect ratios, lip gap / mouth width, width, lifts and brow heights."""
     p = canonical
 
-    def dist(a: int, b: int) -> float:
-        return float(np.linalg.norm(p[a] - p[b]))
-
-    eye_r = np.mean([dist(u, lo) for u, lo in t.RIGHT_EYE_LIDS]) / dist(*t.RIGHT_EYE_CORNERS)
-    eye_l = np.mean([dist(u, lo) for u, lo in t.LEFT_EYE_LIDS]) / dist(*t.LEFT_EYE_CORNERS)
-    width = dist(*t.MOUTH_CORNERS)
-    gap = np.mean([p[lo, 1] - p[u, 1] for u, lo in t.INNER_LIP_GAP])
+    d = np.linalg.norm(p[_PAIRS[:, 0]] - p[_PAIRS[:, 1]], axis=1)
+    eye_r, eye_l, width = d[0:3].mean() / d[3], d[4:7].mean() / d[7], d[8]
+    gap = (p[_GAP[:, 1], 1] - p[_GAP[:, 0], 1]).mean()
     corners = (p[61, 1] + p[291, 1]) / 2
     return np.array([
         eye_r, eye_l,

@@ -177,7 +177,6 @@ class PosedHead:
     points: np.ndarray  # (N, 2) posed, frame pixels
     depth: np.ndarray  # (N,) posed z (larger: further)
     triangles: np.ndarray  # drawn triangles, far to near
-    folded: int  # drawn triangles whose orientation flipped (0 by construction)
     culled: int  # triangles turned away from the camera
 
 
@@ -195,7 +194,6 @@ def pose_head(
     area = signed_areas(xy, triangles)
     facing = (np.sign(area) == np.sign(rest_area)) & (np.abs(area) > 1e-3)
     drawn = triangles[facing]
-    order = np.argsort(-turned[drawn].mean(axis=1)[:, 2], kind="stable")
+    order = np.argsort(-turned[:, 2][drawn].sum(axis=1), kind="stable")
     drawn = drawn[order]
-    folded = int((np.sign(signed_areas(xy, drawn)) != np.sign(rest_area[facing][order])).sum())
-    return PosedHead(xy, turned[:, 2], drawn, folded, int((~facing).sum()))
+    return PosedHead(xy, turned[:, 2], drawn, int((~facing).sum()))
