@@ -24,7 +24,19 @@ def test_a_kiosk_that_chose_the_old_default_avatar_still_drives_the_avatar_engin
     image = load_identity_image(kiosk.identity_id)
     assert np.array_equal(image.image, default_avatar().image)
     engine = create_engine(kiosk.engine, image)
-    # The shipped landmarks are used (no perception needed for the shipped avatar).
-    assert np.array_equal(engine.portrait.landmarks, default_avatar().landmarks)
+    # The shipped landmarks are used (no perception needed for the shipped avatar), and the
+    # portrait is cut into a presenter rig once per worker.
+    assert np.array_equal(engine.rig.face, default_avatar().landmarks)
+    assert create_engine(kiosk.engine, image).rig is engine.rig
     frame = np.zeros((480, 640, 3), np.uint8)
     assert engine.render(frame, None).shape == (480, 640, 3)
+
+
+def test_an_identity_naming_a_missing_presenter_is_refused_clearly():
+    from media_engine.identities import IdentityUnavailable
+
+    row = Identity.objects.create(
+        name="Nobody", kind="avatar", asset="presenter:nobody", synthetic=True
+    )
+    with pytest.raises(IdentityUnavailable, match="nobody"):
+        load_identity_image(row.pk)

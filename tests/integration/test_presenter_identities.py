@@ -38,11 +38,11 @@ def test_the_demo_kiosk_and_new_kiosks_show_the_first_presenter():
 def test_a_presenter_identity_drives_the_avatar_engine(slug):
     row = Identity.objects.get(asset=pc.asset_name(slug))
     image = load_identity_image(row.pk)
-    flat, face = pc.flat_presenter(slug)
-    assert image.image.shape == (720, 1280, 3) and np.array_equal(image.image, flat)
+    _, face = pc.flat_presenter(slug)
+    assert image.image.shape == (720, 1280, 3) and image.presenter == slug
     engine = create_engine("avatar", image)
-    # the shipped landmarks are used (no perception needed for a shipped presenter)
-    assert np.array_equal(engine.portrait.landmarks, face)
+    # the shipped layers and landmarks are used (no perception needed for a shipped presenter)
+    assert np.array_equal(engine.rig.face, face)
     frame = np.zeros((480, 640, 3), np.uint8)
     out = engine.render(frame, None)
     assert out.shape == (480, 640, 3) and out.std() > 10
