@@ -72,3 +72,26 @@ def pytest_configure(config) -> None:
                 _set_audit_triggers(connections[alias], enabled=True)
 
     TransactionTestCase._fixture_teardown = _fixture_teardown
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Each test starts with empty signaling rate counters (kiosk/limits.py): the
+    in-process ones, and those that test servers keep in this suite's own Redis db."""
+    from django.core.cache import caches
+
+    caches["limits"].clear()
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            keys = list(client.scan_iter(match="*kiosk-rate:*", count=500))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError:
+            pass
+        finally:
+            client.close()
+    yield
