@@ -29,6 +29,9 @@ def child_env(db_settings: dict, **extra: str) -> dict[str, str]:
     # checkout's packages win over any installed copy.
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    # Every candidate in the tests is on loopback, which a kiosk may only name when the
+    # kiosk networks allow it (kiosk/ice_policy.py).
+    env.setdefault("KIOSK_NETWORKS", "127.0.0.0/8")
     if db_settings["ENGINE"].endswith("postgresql"):
         user = db_settings.get("USER") or "postgres"
         host = db_settings.get("HOST") or "127.0.0.1"
