@@ -22,6 +22,7 @@ from consent.audit_models import AuditEvent, AuditOutbox
 from consent.models import ConsentGrant, KioskSession
 from kiosk import devices
 from kiosk.models import Engine, Kiosk, KioskDevice
+from kiosk.settings import redis_channel_layer
 from media_engine import ice
 from tests.conftest import child_env
 from tests.support.enrolment import cookie_headers, enrol_async
@@ -45,6 +46,8 @@ CONNECT_TIMEOUT_S = 4.0  # the workers give a half-open offer's slot back after 
 def service(transactional_db, settings, redis_url, monkeypatch):
     """Production-like: daphne + two media workers (one slot each) on Redis, no embedded."""
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+    # The administrator's actions in this process announce on the service's channel layer.
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url)}
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter("asgi*"):
         client.delete(key)
