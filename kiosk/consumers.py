@@ -117,6 +117,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         self.offer_timer: asyncio.Task | None = None
         self.watchdog: asyncio.Task | None = None
         self.device_id: int | None = None
+        self.in_group = False
         self.address = client_address(self.scope)
         self.group = devices.kiosk_group(self.slug)
         self.policy = policy_from_settings()
@@ -137,6 +138,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             return
         self.device_id = admission.device_id
         await self.channel_layer.group_add(self.group, self.channel_name)
+        self.in_group = True
         self.kiosk = admission.kiosk
         if settings.MEDIA_ENGINE_IN_PROCESS:
             # Warm the embedded media engine while the visitor reads the consent text.
@@ -315,7 +317,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         if self.session_id is not None:
             await self.end("disconnect", f"socket closed ({code})", True, tell_page=False)
         self.stop_timers()
-        if self.device_id is not None:
+        if self.in_group:
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(self.group, self.channel_name)
 
