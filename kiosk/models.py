@@ -16,6 +16,15 @@ class Engine(models.TextChoices):
     BLUR = "blur", "Face blur"
 
 
+def default_identity() -> int | None:
+    """New kiosks show the first shipped presenter (None before its row exists)."""
+    from consent.models import Identity
+    from media_engine.engines.presenter_catalog import DEFAULT_PRESENTER, asset_name
+
+    rows = Identity.objects.filter(asset=asset_name(DEFAULT_PRESENTER), synthetic=True)
+    return rows.values_list("pk", flat=True).first()
+
+
 class Kiosk(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -25,6 +34,7 @@ class Kiosk(models.Model):
         "consent.Identity",
         null=True,
         blank=True,
+        default=default_identity,
         on_delete=models.PROTECT,
         related_name="kiosks",
         help_text="The avatar or presenter this kiosk's engine renders.",

@@ -5,6 +5,7 @@ import numpy as np
 
 from media_engine.assets import cached_verified_path
 from media_engine.engines.base import IdentityImage
+from media_engine.engines.presenter_catalog import flat_presenter, slug_of
 
 
 class IdentityUnavailable(RuntimeError):
@@ -33,6 +34,8 @@ def load_identity_image(identity_id: int) -> IdentityImage:
         )
     if identity.portrait:
         image = decode_portrait(bytes(identity.portrait))
+    elif slug_of(identity.asset):
+        image, _ = flat_presenter(slug_of(identity.asset))
     elif identity.asset:
         image = cv2.imread(str(cached_verified_path(identity.asset)), cv2.IMREAD_COLOR)
         if image is None:

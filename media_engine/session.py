@@ -32,7 +32,7 @@ from django.conf import settings
 
 from consent.models import EndReason
 from media_engine import events, protocol
-from media_engine.adaptive import sender_bitrate
+from media_engine.bandwidth import path_limit, receiver_estimate, sent_bitrate, watch_bandwidth
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.pipeline import FramePipeline
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
@@ -181,6 +181,7 @@ class MediaSession:
         keep_camera_timestamps(receiver)
         sender = pc.addTrack(self._outgoing)
         send_camera_timestamps(sender)
+        watch_bandwidth(sender)
         self._sender = sender
         try:
             await pc.setLocalDescription(await pc.createAnswer())
@@ -241,7 +242,7 @@ class MediaSession:
                 if not self._ending:
                     await self.end(EndReason.DISCONNECT, "the camera stream ended")
                 return
-            self.pipeline.bitrate_bps = sender_bitrate(getattr(self, "_sender", None))
+            self.pipeline.bitrate_bps = path_limit(getattr(self, "_sender", None))
             allowed = self.fusion_allowed
             try:
                 fused = await loop.run_in_executor(
@@ -352,6 +353,11 @@ class MediaSession:
             "frames_paused": self.pipeline.paused_frames,
             "stage_ms": self.pipeline.times.summary(),
             "adaptive": self.pipeline.adaptive.stats() if self.pipeline.adaptive else None,
+            "bandwidth": {
+                "receiver_estimate_bps": receiver_estimate(getattr(self, "_sender", None)),
+                "sent_bps": sent_bitrate(getattr(self, "_sender", None)),
+                "limit_bps": self.pipeline.bitrate_bps,
+            },
             "loop_ms": self.client_stats.get("loop_ms"),
             "client": dict(self.client_stats),
             "uptime_s": round(time.monotonic() - self._started_at, 1),
