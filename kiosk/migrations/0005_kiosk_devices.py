@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('kiosk', '0003_kiosk_identity'),
+        ('kiosk', '0004_kiosk_default_identity'),
     ]
 
     operations = [
