@@ -189,8 +189,11 @@ async def test_half_open_offers_no_longer_make_a_real_visitor_busy(service):
             lambda: list(KioskSession.objects.filter(kiosk__slug="gate-1", worker__gt=""))
         )()
         assert len(rows) == 1 and rows[0].end_reason == "ice_failed", rows
+        # From the consent (the session's start) to its end: the connect timeout plus the
+        # offer's way to a worker and back; the old 30 s timeout could not pass this.
         held = (rows[0].ended_at - rows[0].started_at).total_seconds()
-        assert held < CONNECT_TIMEOUT_S + 6, held
+        print(f"the half-open call held its slot {held:.1f} s")
+        assert held < CONNECT_TIMEOUT_S + 10, held
     finally:
         for peer in peers:
             await peer.close()
