@@ -21,6 +21,7 @@ from django.conf import settings
 
 from consent.services import ConsentTextOutdated
 from kiosk import calls, devices, selectors, services, signaling, turn
+from kiosk.cookies import cookie_name
 from kiosk.ice_policy import policy_from_settings
 from media_engine import protocol
 
@@ -64,7 +65,7 @@ def fusion_allowed_or_off(slug: str) -> bool:
 
 def device_token(scope: dict, slug: str) -> str | None:
     """The kiosk's device credential from the handshake's Cookie header, if any."""
-    name = devices.cookie_name(slug)
+    name = cookie_name(slug)
     for key, value in scope.get("headers") or ():
         if key.lower() != b"cookie":
             continue

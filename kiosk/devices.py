@@ -29,7 +29,6 @@ from media_engine.protocol import CONTROL_GROUP
 
 logger = logging.getLogger(__name__)
 
-COOKIE_PREFIX = "kiosk_device_"
 TOKEN_BYTES = 32
 
 
@@ -49,10 +48,6 @@ class Enrolment:
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
-
-
-def cookie_name(slug: str) -> str:
-    return COOKIE_PREFIX + slug
 
 
 def kiosk_group(slug: str) -> str:

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 
 from consent.selectors import current_texts
 from kiosk import devices, selectors
+from kiosk.cookies import cookie_name
 from kiosk.models import Kiosk
 from kiosk.signaling import MAX_SDP_BYTES
 
@@ -23,7 +24,7 @@ def kiosk_list(request: HttpRequest) -> HttpResponse:
 def set_device_cookie(request: HttpRequest, response: HttpResponse, slug: str, token: str) -> None:
     """HttpOnly, SameSite=Strict, Secure behind TLS; sent to the page and its socket only."""
     response.set_cookie(
-        devices.cookie_name(slug),
+        cookie_name(slug),
         token,
         max_age=settings.KIOSK_DEVICE_COOKIE_MAX_AGE_S,
         httponly=True,
@@ -42,7 +43,7 @@ def kiosk_screen(request: HttpRequest, slug: str) -> HttpResponse:
     kiosk = selectors.get_kiosk(slug)
     if kiosk is None:
         raise Http404(f"no kiosk named {slug!r}")
-    device = devices.authenticate(slug, request.COOKIES.get(devices.cookie_name(slug)))
+    device = devices.authenticate(slug, request.COOKIES.get(cookie_name(slug)))
     if device is None:
         return not_enrolled(request, kiosk)
     texts = {text.language: text for text in current_texts()}

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from channels.db import database_sync_to_async
 
+from kiosk.cookies import cookie_name
+
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 TEST_ACTOR = "system:tests"
 
@@ -35,8 +37,6 @@ async def enrol_async(slug: str) -> str:
 
 
 def cookie(slug: str, token: str) -> str:
-    from kiosk.devices import cookie_name
-
     return f"{cookie_name(slug)}={token}"
 
 
