@@ -149,3 +149,38 @@ def test_origin_is_checked_with_scheme_host_and_port(settings):
     assert origin.origin_allowed(behind_proxy)
     settings.WEBSOCKET_ALLOWED_ORIGINS = ["https://kiosk.example.org:9000"]
     assert origin.origin_allowed(scope("https://kiosk.example.org:9000"))
+
+
+def test_rate_limits_are_shared_through_redis(settings, redis_url):
+    """Two daphne processes count together: each thread here has its own Redis connection
+    (as each process would), and the limit holds across them."""
+    import threading
+    import uuid
+
+    from kiosk import limits
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "limits": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": f"limits-test-{uuid.uuid4().hex[:8]}",
+        },
+    }
+    settings.KIOSK_RATE_LIMITS = {"consent_kiosk": [5, 60], "consent_address": [100, 60]}
+    results: list[bool] = []
+
+    def visits(count: int) -> None:
+        results.extend(limits.allow("consent", "lobby", "127.0.0.1") for _ in range(count))
+
+    for count in (3, 4):  # one "process" after the other
+        thread = threading.Thread(target=visits, args=(count,))
+        thread.start()
+        thread.join()
+    assert results == [True] * 5 + [False] * 2
+    # The counters live in Redis, where every daphne process reads them.
+    import redis
+
+    prefix = settings.CACHES["limits"]["KEY_PREFIX"]
+    stored = list(redis.Redis.from_url(redis_url).scan_iter(match=f"{prefix}:*kiosk-rate:*"))
+    assert len(stored) == 2  # one counter for the kiosk, one for the address
