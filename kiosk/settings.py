@@ -143,11 +143,56 @@ else:
 # `python manage.py media_engine` processes and sets MEDIA_ENGINE_IN_PROCESS=0.
 MEDIA_ENGINE_IN_PROCESS = env_bool("MEDIA_ENGINE_IN_PROCESS", default=not REDIS_URL)
 MEDIA_ENGINE_MAX_SESSIONS = int(os.environ.get("MEDIA_ENGINE_MAX_SESSIONS", "4"))
+# How long ICE + DTLS may take before a worker gives the slot back ("ice_failed").
+MEDIA_ENGINE_CONNECT_TIMEOUT_S = float(os.environ.get("MEDIA_ENGINE_CONNECT_TIMEOUT_S", "6"))
 # Test-only: make the media engine offer 127.0.0.1 as a host candidate (aioice leaves
 # loopback out), needed on machines whose only interface is loopback.
 MEDIA_ENGINE_LOOPBACK_CANDIDATES = env_bool("MEDIA_ENGINE_LOOPBACK_CANDIDATES", default=False)
 # STUN/TURN servers handed to both peers, as RTCIceServer JSON.
 ICE_SERVERS = json.loads(os.environ.get("ICE_SERVERS", "[]"))
+
+# --- Kiosk devices, signaling limits and TURN (docs/security.md) -------------------------
+# How long an enrolment link works, and how often a device's credential is renewed.
+KIOSK_ENROLMENT_TTL_S = int(os.environ.get("KIOSK_ENROLMENT_TTL_S", "900"))
+KIOSK_DEVICE_ROTATE_AFTER_S = int(os.environ.get("KIOSK_DEVICE_ROTATE_AFTER_S", str(30 * 86400)))
+KIOSK_DEVICE_COOKIE_MAX_AGE_S = int(
+    os.environ.get("KIOSK_DEVICE_COOKIE_MAX_AGE_S", str(400 * 86400))
+)
+# A kiosk's one-call claim that nobody refreshed for this long is free again.
+KIOSK_CALL_STALE_S = float(os.environ.get("KIOSK_CALL_STALE_S", "20"))
+# Remote ICE candidates: allowed networks (CIDRs; empty = any ordinary unicast address) and
+# the media workers' own networks, refused unless KIOSK_NETWORKS names them.
+KIOSK_NETWORKS = [n for n in os.environ.get("KIOSK_NETWORKS", "").split(",") if n.strip()]
+MEDIA_WORKER_NETWORKS = [
+    n for n in os.environ.get("MEDIA_WORKER_NETWORKS", "").split(",") if n.strip()
+]
+# [count, window seconds] per kiosk and per client address (kiosk/limits.py).
+KIOSK_RATE_LIMITS = {
+    "connect_kiosk": [60, 60],
+    "connect_address": [120, 60],
+    "consent_kiosk": [12, 60],
+    "consent_address": [30, 60],
+    **json.loads(os.environ.get("KIOSK_RATE_LIMITS", "{}")),
+}
+# The rate counters: shared through Redis when there is one, else this process's memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "limits": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+         "KEY_PREFIX": "kiosk-limits"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"}
+    ),
+}
+# TURN with short-lived credentials (coturn's use-auth-secret): the shared secret and the
+# TURN URLs handed to enrolled kiosks, each call with a username valid this long.
+TURN_SECRET = os.environ.get("TURN_SECRET", "")
+TURN_URLS = [u for u in os.environ.get("TURN_URLS", "").split(",") if u.strip()]
+TURN_CREDENTIAL_TTL_S = int(os.environ.get("TURN_CREDENTIAL_TTL_S", "3600"))
+# Extra origins (scheme://host[:port]) allowed on the WebSockets besides the page's own.
+WEBSOCKET_ALLOWED_ORIGINS = [
+    o for o in os.environ.get("WEBSOCKET_ALLOWED_ORIGINS", "").split(",") if o.strip()
+]
 
 # --- Celery ------------------------------------------------------------------------------
 # The broker is REDIS_URL's Redis unless CELERY_BROKER_URL names another one.

@@ -40,8 +40,9 @@ from media_engine.tracks import FusedVideoTrack, NewestFrameReader
 
 logger = logging.getLogger(__name__)
 
-# How long ICE + DTLS may take before the session gives up ("ice_failed").
-CONNECT_TIMEOUT_S = 30.0
+# How long ICE + DTLS may take before the session gives up ("ice_failed") and the worker
+# gives its slot back: settings.MEDIA_ENGINE_CONNECT_TIMEOUT_S (a few seconds; an offer that
+# never completes ICE must not hold a slot for long).
 # A connected kiosk that sends no camera frame for this long has vanished ("disconnect"),
 # long before ICE consent freshness would notice (about 30 s).
 NO_CAMERA_TIMEOUT_S = 10.0
@@ -213,9 +214,10 @@ class MediaSession:
             await self.end(EndReason.ICE_FAILED, "the network path to the kiosk failed")
 
     async def _connect_deadline(self) -> None:
-        await asyncio.sleep(CONNECT_TIMEOUT_S)
+        limit = settings.MEDIA_ENGINE_CONNECT_TIMEOUT_S
+        await asyncio.sleep(limit)
         if self.state == "connecting":
-            await self.end(EndReason.ICE_FAILED, f"not connected after {CONNECT_TIMEOUT_S:.0f} s")
+            await self.end(EndReason.ICE_FAILED, f"not connected after {limit:g} s")
 
     async def _camera_watchdog(self) -> None:
         while True:

@@ -123,3 +123,20 @@ def kiosk_server(transactional_db, settings):
     with running([process]):
         yield base
     wait_for_other_connections_to_close(settings.DATABASES["default"])
+
+
+def enrolment_link(base: str, slug: str) -> str:
+    """A one-time enrolment link for kiosk ``slug``, as an administrator gets it."""
+    from kiosk import devices, selectors
+
+    enrolment = in_thread(
+        lambda: devices.issue_enrolment(selectors.get_kiosk(slug), "system:tests")
+    )
+    return base + enrolment.path()
+
+
+def open_enrolled_kiosk(page, base: str, slug: str) -> None:
+    """Enrol the page's browser as kiosk ``slug`` (the link stores the device cookie and
+    leads to the kiosk screen), as an administrator does once per device."""
+    page.goto(enrolment_link(base, slug))
+    page.wait_for_url(f"**/kiosk/{slug}/")

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from kiosk.models import Engine, Kiosk
-from tests.browser.conftest import in_thread
+from tests.browser.conftest import in_thread, open_enrolled_kiosk
 from tests.dashboard_support import PASSWORD, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -57,7 +57,7 @@ def test_operator_disables_and_re_enables_face_fusion(kiosk_server, browser):
 
     # The visitor at the kiosk agrees and gets live (labelled) video.
     kiosk_page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
-    kiosk_page.goto(kiosk_server + "/kiosk/branch-12/")
+    open_enrolled_kiosk(kiosk_page, kiosk_server, "branch-12")
     kiosk_page.click("#agree")
     status = kiosk_page.locator("#status")
     expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
