@@ -10,7 +10,6 @@ environment that the database never sees.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -31,11 +31,11 @@ CHECKPOINT_FILE = "checkpoints.jsonl"
 
 
 def checkpoint_key() -> bytes:
-    """The signing key: ``AUDIT_CHECKPOINT_KEY`` (hex or text); in the embedded default a
-    key derived from the secret key."""
+    """The signing key: ``AUDIT_CHECKPOINT_KEY`` (hex or text; from the environment in
+    production, generated into the var directory by the embedded default)."""
     raw = settings.AUDIT_CHECKPOINT_KEY
     if not raw:
-        return hashlib.sha256(f"audit-checkpoint:{settings.SECRET_KEY}".encode()).digest()
+        raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY is empty")
     try:
         return bytes.fromhex(raw)
     except ValueError:

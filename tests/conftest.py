@@ -29,6 +29,9 @@ def child_env(db_settings: dict, **extra: str) -> dict[str, str]:
     # checkout's packages win over any installed copy.
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    # The children run the embedded default's settings on the test's real services: with
+    # DATABASE_URL or REDIS_URL set, the settings refuse to start without an explicit mode.
+    env.setdefault("KIOSK_EMBEDDED", "1")
     if db_settings["ENGINE"].endswith("postgresql"):
         user = db_settings.get("USER") or "postgres"
         host = db_settings.get("HOST") or "127.0.0.1"
