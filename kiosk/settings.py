@@ -246,6 +246,9 @@ CELERY_BEAT_SCHEDULE = {
 AUDIT_CHECKPOINT_KEY = secrets.from_env_or_generated(
     EMBEDDED, VAR_DIR, "AUDIT_CHECKPOINT_KEY", "it signs the audit chain's checkpoints"
 )
+# Retired checkpoint keys (comma separated) that still verify what they signed before a
+# rotation (docs/security.md); only AUDIT_CHECKPOINT_KEY signs.
+AUDIT_CHECKPOINT_RETIRED_KEYS = os.environ.get("AUDIT_CHECKPOINT_RETIRED_KEYS", "")
 # Key of the keyed hashes that stand for personal identifiers in the audit trail.
 AUDIT_PII_KEY = secrets.from_env_or_generated(
     EMBEDDED, VAR_DIR, "AUDIT_PII_KEY", "it hashes personal identifiers in the audit trail"
