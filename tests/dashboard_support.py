@@ -16,3 +16,9 @@ def staff_user(role: str | None, username: str | None = None) -> AbstractUser:
     if role is None:
         return get_user_model().objects.create_user(username=username, password=PASSWORD)
     return create_staff_user(username, PASSWORD, role)
+
+
+def login(client, user: AbstractUser) -> None:
+    """Log ``user`` in on a test client, second factor included (a confirmed TOTP device,
+    as after the dashboard's enrolment and a login with a code)."""
+    client.force_login(user)
