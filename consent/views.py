@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from consent import proofs
 from consent.audit import record_event
 from consent.models import KioskSession
+from consent.pii import pii_hash
 
 VIEW_CONSENTS = "dashboard.view_consents"
 
@@ -56,7 +57,7 @@ def person_proof(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     record_event(
         request.user,
         "proof.exported",
-        f"person:{reference}",
+        f"person:{pii_hash(reference)}",  # the reference itself never enters the audit
         details={"format": "json" if as_json else "html"},
     )
     return _respond(request, data, f"Consent proof: {reference}", as_json)

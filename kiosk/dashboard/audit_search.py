@@ -25,8 +25,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from consent import pii
 from consent.chain import STORED_FIELDS
-from consent.models import AuditEvent
+from consent.models import AuditEvent, IdentityConsent
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 1000
@@ -283,8 +284,31 @@ def iter_results(query: AuditQuery, chunk: int = EXPORT_CHUNK) -> Iterator[Any]:
 EXPORT_FIELDS = STORED_FIELDS
 
 
+def for_reader(event: Any, reveal_personal: bool) -> Any:
+    """The event as this reader may see it: personal identifiers only for those who may read
+    consents (``consent.pii``)."""
+    return event if reveal_personal else pii.masked(event)
+
+
+def personal_data(event: Any) -> dict[str, str] | None:
+    """For readers of consents: the person an identity-consent event is about, from the
+    consent record (the audit row itself holds only keyed hashes)."""
+    if event.action != "identity_consent.recorded" or not isinstance(event.details, dict):
+        return None
+    consent_id = event.details.get("identity_consent")
+    if not isinstance(consent_id, int):
+        return None
+    record = (
+        IdentityConsent.objects.filter(pk=consent_id)
+        .values("person_name", "document_reference")
+        .first()
+    )
+    return dict(record) if record else None
+
+
 def export_row(event: Any) -> dict[str, Any]:
-    """An event as plain JSON values, with its hashes (so the export can be re-verified)."""
+    """An event as plain JSON values, with its hashes (so the export can be re-verified;
+    a masked row no longer matches its hash, by design)."""
     row = {}
     for name in EXPORT_FIELDS:
         value = getattr(event, name)
