@@ -9,6 +9,7 @@ import json
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from consent import proofs
@@ -30,6 +31,7 @@ def _respond(request: HttpRequest, data: dict, title: str, as_json: bool) -> Htt
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @permission_required(VIEW_CONSENTS, raise_exception=True)
 def session_proof(request: HttpRequest, session_id, as_json: bool = False) -> HttpResponse:
     try:
@@ -47,6 +49,7 @@ def session_proof(request: HttpRequest, session_id, as_json: bool = False) -> Ht
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @permission_required(VIEW_CONSENTS, raise_exception=True)
 def person_proof(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     reference = request.GET.get("ref", "")[:200]
@@ -64,6 +67,7 @@ def person_proof(request: HttpRequest, as_json: bool = False) -> HttpResponse:
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @permission_required(VIEW_CONSENTS, raise_exception=True)
 def record_of_processing(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     data = proofs.record_of_processing()

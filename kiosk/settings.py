@@ -110,6 +110,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "kiosk.csp.ContentSecurityPolicyMiddleware",
     # Static files from daphne itself (embedded default and small sites); nginx may serve
     # STATIC_ROOT directly in front of it (deploy/nginx).
     "whitenoise.middleware.WhiteNoiseMiddleware",

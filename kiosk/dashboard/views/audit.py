@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from consent.pii import may_read_personal_data
@@ -19,6 +20,7 @@ from kiosk.dashboard.views.access import render_page, staff_only
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @staff_only(VIEW_AUDIT)
 def audit_page(request: HttpRequest) -> HttpResponse:
     error = ""
@@ -75,6 +77,7 @@ def _export_name(fmt: str) -> str:
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @staff_only(VIEW_AUDIT)
 def audit_export_csv(request: HttpRequest) -> HttpResponse:
     try:
@@ -108,6 +111,7 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @staff_only(VIEW_AUDIT)
 def audit_export_json(request: HttpRequest) -> HttpResponse:
     try:
