@@ -85,7 +85,8 @@ def chromium_args(y4m: Path) -> list[str]:
 # "Refused to ..." message is printed there too); CspWatch collects both.
 CSP_REPORTER = """
 window.addEventListener("securitypolicyviolation", (event) => {
-  console.error("CSP violation: " + event.effectiveDirective + " blocked " + event.blockedURI);
+  console.error("CSP violation: " + event.effectiveDirective + " blocked " + event.blockedURI +
+    " at " + event.sourceFile + ":" + event.lineNumber + " " + (event.sample || ""));
 });
 """
 
