@@ -69,6 +69,10 @@ if DEBUG and not EMBEDDED:
 SECRET_KEY = secrets.from_env_or_generated(
     EMBEDDED, VAR_DIR, "DJANGO_SECRET_KEY", "it signs sessions and CSRF tokens"
 )
+# Old keys still accepted for a while after a rotation (comma separated; docs/security.md).
+SECRET_KEY_FALLBACKS = [
+    k.strip() for k in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if k.strip()
+]
 
 ALLOWED_HOSTS = [
     h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h
