@@ -75,3 +75,13 @@ def pytest_configure(config) -> None:
                 _set_audit_triggers(connections[alias], enabled=True)
 
     TransactionTestCase._fixture_teardown = _fixture_teardown
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's superuser client, logged in with the second factor a superuser needs
+    (kiosk.dashboard.second_factor)."""
+    from tests.dashboard_support import login
+
+    login(client, admin_user)
+    return client
