@@ -49,6 +49,8 @@ KNOWN_ACTIONS = (
     "admin.add",
     "admin.change",
     "admin.delete",
+    "staff.locked_out",
+    "staff.second_factor_enrolled",
 )
 
 
