@@ -7,7 +7,15 @@ starts inherit that (``tests.conftest.child_env``).
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("KIOSK_EMBEDDED", "1")
 
 from kiosk.settings import *  # noqa: F403
+
+# This process signs the chain heads of its test databases: keep them out of var/ (a head left
+# by an earlier run would be "a truncated tail" to this one). Child processes keep their own
+# default (their KIOSK_VAR_DIR), and tests that verify set a directory of their own.
+if "AUDIT_CHECKPOINT_DIR" not in os.environ:
+    AUDIT_CHECKPOINT_DIR = Path(tempfile.mkdtemp(prefix="kiosk-test-checkpoints-"))
