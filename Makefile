@@ -38,7 +38,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 test: install browser-deps lint
-	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	KIOSK_EMBEDDED=1 DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install

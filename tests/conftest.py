@@ -32,6 +32,9 @@ def child_env(db_settings: dict, **extra: str) -> dict[str, str]:
     # Every candidate in the tests is on loopback, which a kiosk may only name when the
     # kiosk networks allow it (kiosk/ice_policy.py).
     env.setdefault("KIOSK_NETWORKS", "127.0.0.0/8")
+    # The children run the embedded default's settings on the test's real services: with
+    # DATABASE_URL or REDIS_URL set, the settings refuse to start without an explicit mode.
+    env.setdefault("KIOSK_EMBEDDED", "1")
     if db_settings["ENGINE"].endswith("postgresql"):
         user = db_settings.get("USER") or "postgres"
         host = db_settings.get("HOST") or "127.0.0.1"
@@ -98,3 +101,13 @@ def fresh_rate_limits():
         finally:
             client.close()
     yield
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's superuser client, logged in with the second factor a superuser needs
+    (kiosk.dashboard.second_factor)."""
+    from tests.dashboard_support import login
+
+    login(client, admin_user)
+    return client

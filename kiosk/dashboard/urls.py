@@ -1,11 +1,12 @@
 from django.urls import path
 
-from kiosk.dashboard.views import actions, audit, consents, devices, live
+from kiosk.dashboard.views import actions, audit, consents, devices, live, otp
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", live.live_page, name="live"),
+    path("second-factor/", otp.second_factor, name="otp"),
     path("live.json", live.live_json, name="live-json"),
     path("kiosks/", live.kiosks_page, name="kiosks"),
     path("kiosks/<slug:slug>/devices/", devices.kiosk_devices, name="kiosk-devices"),

@@ -81,8 +81,55 @@ def chromium_args(y4m: Path) -> list[str]:
     ]
 
 
+# Every page reports a Content-Security-Policy violation to its console (the browser's own
+# "Refused to ..." message is printed there too); CspWatch collects both.
+CSP_REPORTER = """
+window.addEventListener("securitypolicyviolation", (event) => {
+  console.error("CSP violation: " + event.effectiveDirective + " blocked " + event.blockedURI +
+    " at " + event.sourceFile + ":" + event.lineNumber + " " + (event.sample || ""));
+});
+"""
+
+
+class CspWatch:
+    """Collects the CSP violations of every page of every context of one browser."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    def watch(self, context):
+        context.add_init_script(CSP_REPORTER)
+        context.on("console", self._console)
+        return context
+
+    def _console(self, message) -> None:
+        text = message.text
+        if text.startswith("CSP violation") or "Content Security Policy" in text:
+            self.violations.append(text)
+
+    def attach(self, chromium) -> None:
+        """Wrap ``new_context``/``new_page`` so that every page is watched."""
+        new_context, new_page = chromium.new_context, chromium.new_page
+
+        def watched_context(*args, **kwargs):
+            return self.watch(new_context(*args, **kwargs))
+
+        def watched_page(*args, **kwargs):
+            page = new_page(*args, **kwargs)
+            self.watch(page.context)
+            return page
+
+        chromium.new_context, chromium.new_page = watched_context, watched_page
+
+
 @pytest.fixture
-def browser(fake_camera):
+def csp_watch() -> CspWatch:
+    return CspWatch()
+
+
+@pytest.fixture
+def browser(fake_camera, csp_watch):
+    """Chromium; at the end, no page may have seen a CSP violation."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's Chromium")
     from playwright.sync_api import sync_playwright
@@ -91,10 +138,12 @@ def browser(fake_camera):
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=chromium_args(fake_camera)
         )
+        csp_watch.attach(chromium)
         try:
             yield chromium
         finally:
             chromium.close()
+    assert csp_watch.violations == [], csp_watch.violations
 
 
 def ensure_consent_texts() -> None:

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from kiosk.models import Engine, Kiosk
 from tests.browser.conftest import in_thread, open_enrolled_kiosk
-from tests.dashboard_support import PASSWORD, staff_user
+from tests.dashboard_support import PASSWORD, code_from_secret, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -31,11 +31,17 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def log_in(page: Page, base: str, username: str) -> None:
+    """Password, then the second factor: a first login enrols it (the code is computed here
+    from the secret the page shows, as an authenticator app would)."""
     page.goto(base + "/dashboard/")
     page.wait_for_url("**/accounts/login/**")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("#login-submit")
+    page.wait_for_url("**/dashboard/second-factor/**")
+    expect(page.locator("#otp-qr svg")).to_be_visible()
+    page.fill("#id_token", code_from_secret(page.locator("#otp-secret").inner_text()))
+    page.click("#otp-submit")
     page.wait_for_url("**/dashboard/")
 
 
