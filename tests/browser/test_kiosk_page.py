@@ -100,7 +100,7 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
     assert (first["width"], first["height"]) == (640, 480)
 
     # Frames keep being decoded, and the page measures its loop and reports it.
-    page.wait_for_function("window.kioskMetrics.loopMs !== null", timeout=WAIT_MS)
+    page.wait_for_function("() => window.kioskMetrics.loopMs !== null", timeout=WAIT_MS)
     loop_figures, jitter_buffer = [], []
     for _ in range(5):
         page.wait_for_timeout(1000)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from consent.audit_models import AuditEvent, AuditOutbox
 from kiosk import devices
 from kiosk.models import Engine, Kiosk, KioskDevice, KioskEnrolment
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import login, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +88,9 @@ def test_the_kiosk_page_rotates_an_old_credential(client, kiosk):
 
 
 def test_administrators_enrol_and_revoke_from_the_dashboard(client, kiosk):
-    client.force_login(staff_user("operator", "olga"))
+    login(client, staff_user("operator", "olga"))
     assert client.get("/dashboard/kiosks/hall/devices/").status_code == 403
-    client.force_login(staff_user("administrator", "ada"))
+    login(client, staff_user("administrator", "ada"))
     assert client.get("/dashboard/kiosks/").content.count(b"/dashboard/kiosks/hall/devices/") == 1
     page = client.post("/dashboard/kiosks/hall/devices/")
     assert page.status_code == 200 and page["Cache-Control"].startswith("max-age=0")
