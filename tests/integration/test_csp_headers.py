@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from consent import services
 from consent.models import ConsentGrant, Identity
+from kiosk.cookies import cookie_name
 from kiosk.models import Kiosk
 from kiosk.services import ensure_demo_kiosk
-from kiosk.cookies import cookie_name
 from tests.dashboard_support import login, staff_user
 from tests.support.enrolment import enrol
 
