@@ -1,0 +1,90 @@
+"""The keyed spread-spectrum pattern: one tile of ``CHIPS``×``CHIPS`` chips, repeated.
+
+Half of a tile's chips (keyed positions) are the synchronisation part: a keyed ±1 sequence
+that never changes for a key, which the verifier finds again after cropping and scaling.
+The other half carry the coded payload (``payload.CODED_BITS`` bits, each spread over about
+three chips per tile, with a keyed ±1 sequence and a keyed order). The pattern lives in the
+frame's luma at chip size ``height / CHIPS_PER_HEIGHT``: mid-to-low spatial frequency, which
+VP8/H.264 at low bitrates and JPEG keep, and the same in every frame of a minute. Pure
+functions, no I/O.
+"""
+
+import functools
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from media_engine.provenance import payload as coding
+
+CHIPS = 32  # a tile is CHIPS × CHIPS chips
+CHIPS_PER_HEIGHT = 64  # chip size = frame height / CHIPS_PER_HEIGHT (two tiles per height)
+CANONICAL_CHIP = 4  # pixels per chip where the verifier folds a picture
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a key puts its sync chips and its payload chips in a tile."""
+
+    sync_mask: np.ndarray  # (CHIPS, CHIPS) bool
+    sync_signs: np.ndarray  # (CHIPS, CHIPS) ±1 (0 outside the sync chips)
+    payload_index: np.ndarray  # (n,) flat chip positions of the payload chips
+    payload_bit: np.ndarray  # (n,) which coded bit each payload chip carries
+    payload_signs: np.ndarray  # (n,) ±1 spreading sequence
+
+
+def _rng(secret: bytes, purpose: str) -> np.random.Generator:
+    seed = hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+    return np.random.default_rng(np.frombuffer(seed, dtype=np.uint32))
+
+
+@functools.lru_cache(maxsize=8)
+def layout(secret: bytes) -> Layout:
+    """The chip layout of one key."""
+    rng = _rng(secret, "provenance-layout-v1")
+    order = rng.permutation(CHIPS * CHIPS)
+    half = CHIPS * CHIPS // 2
+    sync_mask = np.zeros(CHIPS * CHIPS, dtype=bool)
+    sync_mask[order[:half]] = True
+    signs = rng.choice(np.array([-1.0, 1.0]), CHIPS * CHIPS)
+    payload_index = np.sort(order[half:])
+    payload_bit = rng.permutation(np.arange(len(payload_index)) % coding.CODED_BITS)
+    return Layout(
+        sync_mask=sync_mask.reshape(CHIPS, CHIPS),
+        sync_signs=np.where(sync_mask, signs, 0.0).reshape(CHIPS, CHIPS),
+        payload_index=payload_index,
+        payload_bit=payload_bit,
+        payload_signs=signs[payload_index],
+    )
+
+
+def tile_chips(secret: bytes, coded: np.ndarray) -> np.ndarray:
+    """One tile's chip values (±1, float32) for the coded payload bits ``coded`` (0/1)."""
+    lay = layout(secret)
+    chips = lay.sync_signs.ravel().copy()
+    chips[lay.payload_index] = lay.payload_signs * (2.0 * coded[lay.payload_bit] - 1.0)
+    return chips.reshape(CHIPS, CHIPS).astype(np.float32)
+
+
+def render(chips: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The tiled pattern (float32, about ±1, smooth) for a ``width``×``height`` frame."""
+    chip = height / CHIPS_PER_HEIGHT
+    across = int(np.ceil(width / chip)) + 2
+    down = int(np.ceil(height / chip)) + 2
+    grid = np.tile(chips, (down // CHIPS + 1, across // CHIPS + 1))[:down, :across]
+    size = (round(across * chip), round(down * chip))
+    return cv2.resize(grid, size, interpolation=cv2.INTER_CUBIC)[:height, :width]
+
+
+@functools.lru_cache(maxsize=8)
+def canonical_sync(secret: bytes) -> np.ndarray:
+    """The sync part of a tile rendered at ``CANONICAL_CHIP`` pixels per chip, cyclic
+    (zero-mean, unit norm): what the verifier correlates a folded picture with."""
+    side = CHIPS * CANONICAL_CHIP
+    grid = np.tile(layout(secret).sync_signs.astype(np.float32), (3, 3))
+    big = cv2.resize(grid, (3 * side, 3 * side), interpolation=cv2.INTER_CUBIC)
+    tile = big[side : 2 * side, side : 2 * side].astype(np.float64)
+    tile -= tile.mean()
+    return tile / np.linalg.norm(tile)
