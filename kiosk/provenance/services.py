@@ -43,8 +43,8 @@ def verify_media(
         "confidence": finding.confidence,
         "key_id": finding.key_id,
         "minute": answer["minute"],
-        "frames": finding.frames,
-        "marked_frames": finding.marked_frames,
+        "pictures_read": finding.frames,
+        "pictures_marked": finding.marked_frames,
         "sha256": hashlib.sha256(data).hexdigest(),
         "session_shown": show_session and session_id is not None,
     }

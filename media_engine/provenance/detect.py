@@ -24,6 +24,8 @@ from media_engine.provenance.pattern import (
     CANONICAL_CHIP,
     CHIPS,
     CHIPS_PER_HEIGHT,
+    band_pass,
+    canonical_chip,
     canonical_sync,
     layout,
 )
@@ -53,9 +55,7 @@ def residual(gray: np.ndarray, chip_px: float) -> np.ndarray:
     """The band around the chip size, divided by its local energy (textured regions, where
     the host picture drowns the mark, weigh less: the weighting that is optimal for a weak
     signal in noise of varying power)."""
-    fine = cv2.GaussianBlur(gray, (0, 0), max(0.5, 0.2 * chip_px))
-    coarse = cv2.GaussianBlur(gray, (0, 0), 1.6 * chip_px)
-    band = fine - coarse
+    band = band_pass(gray, chip_px)
     energy = cv2.GaussianBlur(band * band, (0, 0), 1.5 * chip_px)
     return band / (energy + 1.0)
 
@@ -94,7 +94,9 @@ def tile_sizes(height: int) -> np.ndarray:
 def soft_bits(secret: bytes, folded: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     """The soft coded bits (positive means 1) in a folded tile aligned at ``offset``."""
     aligned = np.roll(folded, (-offset[0], -offset[1]), axis=(0, 1))
-    chips = aligned.reshape(CHIPS, CANONICAL_CHIP, CHIPS, CANONICAL_CHIP).mean(axis=(1, 3))
+    kernel = np.conj(np.fft.rfft2(canonical_chip()))
+    matched = np.fft.irfft2(np.fft.rfft2(aligned) * kernel, s=aligned.shape)
+    chips = matched[::CANONICAL_CHIP, ::CANONICAL_CHIP]
     lay = layout(secret)
     values = chips.ravel()[lay.payload_index] * lay.payload_signs
     soft = np.bincount(lay.payload_bit, weights=values, minlength=coding.CODED_BITS)

@@ -78,13 +78,46 @@ def render(chips: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(grid, size, interpolation=cv2.INTER_CUBIC)[:height, :width]
 
 
+def _cyclic_render(chips: np.ndarray) -> np.ndarray:
+    """``chips`` (one tile) rendered at ``CANONICAL_CHIP`` pixels per chip, as one period of
+    the tiled pattern (float64)."""
+    side = CHIPS * CANONICAL_CHIP
+    big = cv2.resize(
+        np.tile(chips.astype(np.float32), (3, 3)),
+        (3 * side, 3 * side),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    return big[side : 2 * side, side : 2 * side].astype(np.float64)
+
+
+def band_pass(picture: np.ndarray, chip_px: float) -> np.ndarray:
+    """The band around the chip size that the verifier looks at (a difference of
+    Gaussians): the host picture's low frequencies and the codec's finest noise go."""
+    fine = cv2.GaussianBlur(picture, (0, 0), max(0.5, 0.2 * chip_px))
+    coarse = cv2.GaussianBlur(picture, (0, 0), 1.6 * chip_px)
+    return fine - coarse
+
+
+def _cyclic_band(tile: np.ndarray) -> np.ndarray:
+    side = tile.shape[0]
+    big = band_pass(np.tile(tile, (3, 3)).astype(np.float32), CANONICAL_CHIP)
+    return big[side : 2 * side, side : 2 * side].astype(np.float64)
+
+
 @functools.lru_cache(maxsize=8)
 def canonical_sync(secret: bytes) -> np.ndarray:
-    """The sync part of a tile rendered at ``CANONICAL_CHIP`` pixels per chip, cyclic
-    (zero-mean, unit norm): what the verifier correlates a folded picture with."""
-    side = CHIPS * CANONICAL_CHIP
-    grid = np.tile(layout(secret).sync_signs.astype(np.float32), (3, 3))
-    big = cv2.resize(grid, (3 * side, 3 * side), interpolation=cv2.INTER_CUBIC)
-    tile = big[side : 2 * side, side : 2 * side].astype(np.float64)
+    """The sync part of a tile at ``CANONICAL_CHIP`` pixels per chip as the verifier sees
+    it (band-passed, cyclic, zero-mean, unit norm): its matched filter."""
+    tile = _cyclic_band(_cyclic_render(layout(secret).sync_signs))
     tile -= tile.mean()
+    return tile / np.linalg.norm(tile)
+
+
+@functools.cache
+def canonical_chip() -> np.ndarray:
+    """One chip at the tile's origin as the verifier sees it: the matched filter that reads
+    every chip's value from a folded tile."""
+    chips = np.zeros((CHIPS, CHIPS), dtype=np.float32)
+    chips[0, 0] = 1.0
+    tile = _cyclic_band(_cyclic_render(chips))
     return tile / np.linalg.norm(tile)
