@@ -40,7 +40,7 @@ MIN_SIDE = 64  # smaller pictures cannot hold a tile
 class Detection:
     score: float  # sync peak in standard deviations of the correlation surface
     tag: int | None  # the decoded 64-bit tag, None when the CRC failed
-    tile_px: float  # the tile's size in the picture, in pixels
+    tile_px: float  # the tile's size in pixels, in the picture brought down to 256 high
     offset: tuple[int, int]  # (dy, dx) of the tile in canonical pixels
 
 
@@ -106,9 +106,14 @@ def soft_bits(secret: bytes, folded: np.ndarray, offset: tuple[int, int]) -> np.
 
 def find_mark(secret: bytes, gray: np.ndarray) -> Detection:
     """The best sync match of ``secret``'s mark in ``gray`` and the payload read there."""
-    height = gray.shape[0]
     if min(gray.shape) < MIN_SIDE:
         return Detection(score=0.0, tag=None, tile_px=0.0, offset=(0, 0))
+    # Work near the canonical scale: a picture as high as CHIPS_PER_HEIGHT canonical chips.
+    working = CHIPS_PER_HEIGHT * CANONICAL_CHIP
+    if gray.shape[0] > working:
+        size = (max(1, round(gray.shape[1] * working / gray.shape[0])), working)
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    height = gray.shape[0]
     res = residual(gray, height / CHIPS_PER_HEIGHT)
     sync_fft = np.conj(np.fft.rfft2(canonical_sync(secret)))
     best = (-np.inf, 0.0, (0, 0), None)
