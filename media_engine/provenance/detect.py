@@ -4,7 +4,8 @@
    the codec's noise go) and divided by its local energy, so that textured regions do not
    outvote the flat ones.
 2. For each candidate tile size (the picture's height over 2, up to 12 % larger for a
-   cropped top or bottom, in 0.4 % steps) the residual is resampled so that a tile is
+   cropped top or bottom; every 1.2 % first, then in 0.4 % steps around the best) the
+   residual is resampled so that a tile is
    ``CHIPS * CANONICAL_CHIP`` pixels and all its tiles are summed into one (folding).
 3. The folded tile is cross-correlated (FFT, cyclic) with the key's sync part: the peak
    gives the tile's offset, its height over the spread of the surface gives ``score``.
@@ -31,7 +32,8 @@ from media_engine.provenance.pattern import (
 )
 
 SIDE = CHIPS * CANONICAL_CHIP
-SCALE_STEP = 1.004
+SCALE_STEP = 1.004  # the fine search's step between tile sizes
+COARSE_STEPS = 3  # the coarse search looks at every third of them first
 CROP_ALLOWANCE = 1.12  # the picture may have lost up to ~10 % of its height
 MIN_SIDE = 64  # smaller pictures cannot hold a tile
 
@@ -116,14 +118,21 @@ def find_mark(secret: bytes, gray: np.ndarray) -> Detection:
     height = gray.shape[0]
     res = residual(gray, height / CHIPS_PER_HEIGHT)
     sync_fft = np.conj(np.fft.rfft2(canonical_sync(secret)))
-    best = (-np.inf, 0.0, (0, 0), None)
-    for tile_px in tile_sizes(height):
-        folded = fold(res, tile_px)
-        if folded is None:
-            continue
-        score, offset = _correlate(folded, sync_fft)
-        if score > best[0]:
-            best = (score, tile_px, offset, folded)
+    sizes = tile_sizes(height)
+    tried: dict[int, tuple] = {}
+
+    def attempt(index: int) -> tuple:
+        if index not in tried:
+            folded = fold(res, sizes[index])
+            score, offset = (-np.inf, (0, 0))
+            if folded is not None:
+                score, offset = _correlate(folded, sync_fft)
+            tried[index] = (score, sizes[index], offset, folded)
+        return tried[index]
+
+    coarse = max(range(0, len(sizes), COARSE_STEPS), key=lambda i: attempt(i)[0])
+    nearby = range(max(0, coarse - COARSE_STEPS + 1), min(len(sizes), coarse + COARSE_STEPS))
+    best = max((attempt(i) for i in nearby), key=lambda found: found[0])
     score, tile_px, offset, folded = best
     if folded is None:
         return Detection(score=0.0, tag=None, tile_px=0.0, offset=(0, 0))
