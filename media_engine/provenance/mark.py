@@ -31,11 +31,9 @@ MASK_STEP = 8  # the mask looks at every 8th pixel
 def pattern_planes(secret: bytes, tag: int, width: int, height: int) -> tuple[np.ndarray, ...]:
     """(plus, minus): the pattern for one tag at one frame size, at ``PEAK`` levels."""
     chips = tile_chips(secret, coding.encode(tag))
-    levels = np.rint(render(chips, width, height) * PEAK)
-    return (
-        np.clip(levels, 0, 255).astype(np.uint8),
-        np.clip(-levels, 0, 255).astype(np.uint8),
-    )
+    levels = render(chips, width, height) * np.float32(PEAK)
+    # Rounded and saturated to uint8 by OpenCV (|negative part| for ``minus``).
+    return cv2.convertScaleAbs(cv2.max(levels, 0.0)), cv2.convertScaleAbs(cv2.min(levels, 0.0))
 
 
 def perceptual_mask(frame: np.ndarray, strength: float = 1.0) -> np.ndarray:

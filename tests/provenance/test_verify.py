@@ -114,3 +114,18 @@ def test_unknown_session_is_still_marked_but_unnamed(fused, db):
     assert answer["ai_generated"] is True
     assert answer["session_id"] is None
     assert answer["minute"] is not None
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera", "coffee", "grass"])
+def test_the_mark_stays_within_the_psnr_budget(name):
+    from media_engine.provenance.mark import SessionMark
+
+    image = getattr(data, name)()
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    if bgr.ndim == 2:
+        bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+    bgr = np.ascontiguousarray(cv2.resize(bgr, (640, 480)))
+    marked = SessionMark(b"k" * 40, 12345).apply(bgr.copy())
+    mse = np.mean((marked.astype(np.float64) - bgr) ** 2)
+    assert mse > 0
+    assert 10 * np.log10(255.0**2 / mse) >= 40.0
