@@ -23,8 +23,8 @@ from media_engine.provenance.pattern import render, tile_chips
 PEAK = 6.0  # levels where the picture is textured enough to hide the most
 FLOOR = 0.25  # share of the peak on flat regions (about ±1.5 levels)
 TEXTURE_FULL = 12.0  # mean |Laplacian| (levels, on the 8× subsampled luma) for the full peak
-RMS_BUDGET = 2.3  # root-mean-square of the mark over the frame, in levels (PSNR ~41 dB)
-_PATTERN_RMS = 0.8  # RMS of the rendered ±1 pattern
+RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
+_PATTERN_RMS = 0.86  # RMS of the rendered ±1 pattern (cubic interpolation)
 MASK_STEP = 8  # the mask looks at every 8th pixel
 
 
