@@ -26,6 +26,7 @@ TEXTURE_FULL = 12.0  # mean |Laplacian| (levels, on the 8× subsampled luma) for
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
 _PATTERN_RMS = 0.86  # RMS of the rendered ±1 pattern (cubic interpolation)
 MASK_STEP = 8  # the mask looks at every 8th pixel
+TINY = 16  # frames with a side below this (a thumbnail of a thumbnail) are not marked
 
 
 def pattern_planes(secret: bytes, tag: int, width: int, height: int) -> tuple[np.ndarray, ...]:
@@ -74,6 +75,8 @@ class SessionMark:
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """Add the mark to a BGR (H×W×3 uint8, C-contiguous) frame in place."""
         height, width = frame.shape[:2]
+        if min(height, width) < TINY:
+            return frame  # OpenCV reads arrays this small as scalars; no mark survives here
         minute = int(self.clock() // 60) % (1 << coding.MINUTE_BITS)
         key = (width, height, minute)
         if key != self._key or self._planes is None:
