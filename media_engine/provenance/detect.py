@@ -3,7 +3,7 @@
 1. The luma is band-passed around the chip size (the host picture's low frequencies and
    the codec's noise go) and divided by its local energy, so that textured regions do not
    outvote the flat ones.
-2. For each candidate tile size (the picture's height over 2, up to 12 % larger for a
+2. For each candidate tile size (two thirds of the picture's height, up to 12 % larger for a
    cropped top or bottom; every 1.2 % first, then in 0.4 % steps around the best) the
    residual is resampled so that a tile is
    ``CHIPS * CANONICAL_CHIP`` pixels and all its tiles are summed into one (folding).

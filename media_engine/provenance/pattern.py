@@ -20,8 +20,12 @@ import numpy as np
 from media_engine.provenance import payload as coding
 
 CHIPS = 32  # a tile is CHIPS × CHIPS chips
-CHIPS_PER_HEIGHT = 64  # chip size = frame height / CHIPS_PER_HEIGHT (two tiles per height)
+CHIPS_PER_HEIGHT = 48  # chip size = frame height / CHIPS_PER_HEIGHT (1.5 tiles per height)
 CANONICAL_CHIP = 4  # pixels per chip where the verifier folds a picture
+# Amplitudes of the sync and the payload chips (mean square 1): the sync is found with a
+# wide margin from hundreds of chips, each payload bit has only about three.
+SYNC_WEIGHT = 0.7  # payload chips 1.23: the sync still clears its threshold after VP8
+PAYLOAD_WEIGHT = float(np.sqrt(2.0 - SYNC_WEIGHT**2))
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,9 @@ def layout(secret: bytes) -> Layout:
 def tile_chips(secret: bytes, coded: np.ndarray) -> np.ndarray:
     """One tile's chip values (±1, float32) for the coded payload bits ``coded`` (0/1)."""
     lay = layout(secret)
-    chips = lay.sync_signs.ravel().copy()
-    chips[lay.payload_index] = lay.payload_signs * (2.0 * coded[lay.payload_bit] - 1.0)
+    chips = lay.sync_signs.ravel() * SYNC_WEIGHT
+    bits = 2.0 * coded[lay.payload_bit] - 1.0
+    chips[lay.payload_index] = lay.payload_signs * bits * PAYLOAD_WEIGHT
     return chips.reshape(CHIPS, CHIPS).astype(np.float32)
 
 
