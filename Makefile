@@ -6,6 +6,8 @@ VENV   ?= .venv
 ORT    ?= cpu
 # Installed without its dependencies (they are pinned in pyproject's `insightface` extra).
 INSIGHTFACE ?= insightface==2.1
+# The still-image watermark bench/provenance.py compares against (also --no-deps).
+INVISIBLE_WATERMARK ?= invisible-watermark==0.2.0
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
@@ -20,8 +22,8 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 install: $(PY)
-	$(PY) -m pip install --quiet -e ".[$(ORT),test,insightface]"
-	$(PY) -m pip install --quiet --no-deps $(INSIGHTFACE)
+	$(PY) -m pip install --quiet -e ".[$(ORT),test,insightface,bench]"
+	$(PY) -m pip install --quiet --no-deps $(INSIGHTFACE) $(INVISIBLE_WATERMARK)
 
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --noinput

@@ -12,6 +12,8 @@ environment (see README, "Production"):
   ``DATABASE_URL`` nor ``REDIS_URL`` is set, else the service refuses to start.
 - ``DJANGO_SECRET_KEY``, ``AUDIT_CHECKPOINT_KEY``, ``AUDIT_PII_KEY``: required in production;
   generated into ``$KIOSK_VAR_DIR/secrets`` by the embedded default.
+- ``PROVENANCE_KEY``: the invisible mark's keys; required in production; generated into
+  ``$KIOSK_VAR_DIR/provenance.key`` by the embedded default.
 """
 
 import datetime as dt
@@ -114,6 +116,7 @@ INSTALLED_APPS = [
     "consent",
     "media_engine.apps.MediaEngineConfig",
     "kiosk.dashboard",
+    "kiosk.provenance",
 ]
 
 MIDDLEWARE = [
@@ -323,6 +326,24 @@ CONSENT_GRANT_TTL_S = int(os.environ.get("CONSENT_GRANT_TTL_S", "1800"))
 CONSENT_CONTROLLER = os.environ.get("CONSENT_CONTROLLER", "The operator of this kiosk service")
 # The media engine keeps its events here while the broker is unreachable.
 AUDIT_SPOOL_DIR = Path(os.environ.get("AUDIT_SPOOL_DIR", VAR_DIR / "audit-spool"))
+
+# --- Provenance mark (media_engine/provenance, docs/provenance.md) -------------------------
+# Keys of the invisible mark in every fused frame: "id:secret" (secret >= 32 characters)
+# separated by commas, the current key first, older ones after it so that their marks stay
+# verifiable. Production must set it; the embedded default generates one into
+# PROVENANCE_KEY_FILE on first use.
+PROVENANCE_KEY = os.environ.get("PROVENANCE_KEY", "")
+if not PROVENANCE_KEY and not EMBEDDED:
+    raise ImproperlyConfigured(
+        "PROVENANCE_KEY must be set when KIOSK_EMBEDDED=0 (it keys the provenance mark): "
+        "id:secret pairs, e.g. k1:$(python -c 'import secrets; print(secrets.token_hex(32))')"
+    )
+PROVENANCE_KEY_FILE = Path(os.environ.get("PROVENANCE_KEY_FILE", VAR_DIR / "provenance.key"))
+# The name verifications report (and that goes into every session's tag).
+PROVENANCE_INSTALLATION = os.environ.get("PROVENANCE_INSTALLATION", "kiosk-service")
+# POST /provenance/verify: verifications per staff member per minute, and the largest upload.
+PROVENANCE_VERIFY_PER_MINUTE = int(os.environ.get("PROVENANCE_VERIFY_PER_MINUTE", "10"))
+PROVENANCE_MAX_UPLOAD_BYTES = int(os.environ.get("PROVENANCE_MAX_UPLOAD_BYTES", str(20 << 20)))
 
 # --- Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -12,4 +12,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("dashboard/", include("kiosk.dashboard.urls")),
     path("consent/", include("consent.urls")),
+    path("provenance/", include("kiosk.provenance.urls")),
 ]

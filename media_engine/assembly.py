@@ -14,7 +14,9 @@ from media_engine.pipeline import FramePipeline
 WITHOUT_PERCEPTION = frozenset({"label"})
 
 
-def build_pipeline(engine_name: str, identity_id: int | None) -> FramePipeline:
+def build_pipeline(
+    engine_name: str, identity_id: int | None, session_id: str | None = None
+) -> FramePipeline:
     """A new pipeline for one session; raises ``EngineUnavailable``/``IdentityUnavailable``."""
     identity: IdentityImage | None = None
     if identity_id is not None:
@@ -24,7 +26,7 @@ def build_pipeline(engine_name: str, identity_id: int | None) -> FramePipeline:
     engine = create_engine(engine_name, identity)
     if engine_name in WITHOUT_PERCEPTION:
         # Nothing to perceive and next to nothing to compute: the camera's own size.
-        return FramePipeline(engine)
+        return FramePipeline(engine, session_id=session_id)
     from media_engine.perception import Perceiver
 
     adaptive = AdaptiveResolution()
@@ -33,4 +35,5 @@ def build_pipeline(engine_name: str, identity_id: int | None) -> FramePipeline:
         perceive=Perceiver().process,
         adaptive=adaptive,
         processing_size=adaptive.size_limit(),
+        session_id=session_id,
     )

@@ -1,7 +1,8 @@
 """One visitor's frame work: camera frame in, labelled fused frame (or "paused") out.
 
     av.VideoFrame ─▶ BGR ─▶ fit into the processing size ─▶ perceive (optional) ─▶
-    engine.render ─▶ apply_label ─▶ av.VideoFrame (yuv420p, the camera frame's pts)
+    engine.render ─▶ apply_label ─▶ provenance mark (media_engine/provenance) ─▶
+    av.VideoFrame (yuv420p, the camera frame's pts)
 
 ``FramePipeline.process`` is synchronous and runs on the session's worker thread, never on the
 event loop (OpenCV, PyAV's swscale and ONNX Runtime release the GIL). The seams that the
@@ -36,6 +37,7 @@ from media_engine.engines.base import FusionEngine
 from media_engine.label import apply_label
 from media_engine.paused import paused_frame
 from media_engine.perception.types import Face
+from media_engine.provenance import session_mark
 from media_engine.rtptime import WIRE_TIME_BASE, wire_pts
 
 Perceive = Callable[[np.ndarray], Face | None]
@@ -107,8 +109,11 @@ class FramePipeline:
         processing_size: tuple[int, int] | None = None,
         adaptive: AdaptiveResolution | None = None,
         frame_budget_ms: float = 1000.0 / 30,
+        session_id: str | None = None,
     ) -> None:
         self.engine = engine
+        # The invisible provenance mark (docs/provenance.md), added after the label.
+        self.provenance = session_mark(session_id)
         self.perceive = perceive
         self.processing_size = processing_size
         # Which ONNX Runtime provider perception/engines run on ("CPUExecutionProvider", ...),
@@ -157,6 +162,7 @@ class FramePipeline:
         if not fused.flags.writeable or not fused.flags.c_contiguous:
             fused = np.ascontiguousarray(fused).copy()
         apply_label(fused)
+        self.provenance.apply(fused)
         mark = self._lap("label", mark)
 
         out = to_video_frame(fused)

@@ -220,7 +220,9 @@ class MediaWorker:
                 allowed = False  # the switch moved during the read: start paused, re-read soon
                 self._nudge.set()
             try:
-                pipeline = await asyncio.to_thread(build_pipeline, engine_name, identity_id)
+                pipeline = await asyncio.to_thread(
+                    build_pipeline, engine_name, identity_id, session_id
+                )
             except (EngineUnavailable, IdentityUnavailable) as exc:
                 await self._refuse(reply, session_id, "engine_unavailable", str(exc))
                 return

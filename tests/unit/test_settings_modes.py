@@ -49,6 +49,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "AUDIT_CHECKPOINT_KEY": secrets.token_hex(32),
         "AUDIT_PII_KEY": secrets.token_hex(32),
+        "PROVENANCE_KEY": "k1:" + secrets.token_hex(32),
         "DJANGO_ALLOWED_HOSTS": "kiosk.example.org",
         "DJANGO_CSRF_TRUSTED_ORIGINS": "https://kiosk.example.org",
         "DATABASE_URL": "postgres://kiosk@127.0.0.1:5432/kiosk",

@@ -1,0 +1,266 @@
+"""The provenance mark against invisible-watermark's DWT-DCT, in the same run.
+
+Fused frames come from a real pipeline run (avatar engine, perception on) over a moving
+visitor: the talking-head clips of a faces folder (``--faces``, each frame placed in a
+640×480 picture with the face about a third of its height) or, without one, scikit-image's
+astronaut in motion. Each frame is taken just before the mark (unmarked) and as it leaves
+the pipeline (marked, yuv420p). Then, per transformation (JPEG q70, half size, 10 % crops,
+brightness/contrast, VP8 and H.264 at 300 kb/s with aiortc's encoder settings, whole clips):
+the share of frames whose mark is found *with the right session*. False positives: unmarked
+fused frames, the camera frames and crops/flips/scales of scikit-image's natural images.
+PSNR against the unmarked frame, and embedding time per 640×480 frame on one CPU thread.
+
+invisible-watermark (``imwatermark``, DWT-DCT with its default settings, 64 bits) gets every
+``--iw-every``-th of the same frames and unmarked images (its decoder is a Python loop) and
+the same transformations; a frame counts as detected when at most 4 of
+its 64 bits are wrong (generous: it has no sync and no error correction of its own).
+
+    python bench/provenance.py [--frames 300] [--natural 500] [--faces DIR] [--iw-every 5]
+
+The last line is one JSON object: ``detect_rate_min``, ``false_positive_rate``,
+``psnr_db_min``, ``embed_ms_median`` (ours), ``invisible_watermark`` (the same for it), the
+rates per transformation and the load average.
+"""
+
+import argparse
+import fractions
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiosk.settings")
+CLIPS = ("talk_woman_expressions.mp4", "talk_man_glasses.mp4", "talk_man_mouth.mp4")
+IW_BITS = 64
+IW_MAX_ERRORS = 4
+
+
+def camera_frames(count: int, faces: Path | None) -> list[np.ndarray]:
+    """``count`` 640×480 camera pictures of a moving visitor."""
+    sources: list[np.ndarray] = []
+    if faces is not None and faces.is_dir():
+        per_clip = -(-count // len(CLIPS))
+        for name in CLIPS:
+            with av.open(str(faces / name)) as container:
+                for i, frame in enumerate(container.decode(video=0)):
+                    if i >= per_clip:
+                        break
+                    sources.append(frame.to_ndarray(format="bgr24"))
+    else:
+        import skimage.data
+
+        astronaut = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+        sources = [astronaut] * count
+    out = []
+    for i, source in enumerate(sources[:count]):
+        canvas = np.full((480, 640, 3), (72, 86, 98), np.uint8)
+        side = 320
+        picture = cv2.resize(source, (side, side), interpolation=cv2.INTER_AREA)
+        x = 160 + round(40 * np.sin(i / 15))
+        y = 80 + round(12 * np.cos(i / 11))
+        canvas[y : y + side, x : x + side] = picture
+        out.append(canvas)
+    return out
+
+
+class Recorder:
+    """Stands in for the pipeline's mark: keeps the frame before and after the real one."""
+
+    def __init__(self, mark) -> None:
+        self.mark, self.unmarked, self.marked = mark, [], []
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        self.unmarked.append(frame.copy())
+        self.mark.apply(frame)
+        self.marked.append(frame.copy())
+        return frame
+
+
+def pipeline_run(cameras: list[np.ndarray], session_id: str):
+    from media_engine.assembly import build_pipeline
+
+    pipeline = build_pipeline("avatar", None, session_id)
+    # One size for the whole run (adaptive resolution would move it with this machine's load).
+    pipeline.adaptive, pipeline.processing_size = None, (640, 480)
+    recorder = Recorder(pipeline.provenance)
+    pipeline.provenance = recorder
+    outputs = []
+    for i, bgr in enumerate(cameras):
+        frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = 3000 * i, fractions.Fraction(1, 90000)
+        outputs.append(pipeline.process(frame, fusion_allowed=True).to_ndarray(format="bgr24"))
+    return outputs, recorder, pipeline.provenance.mark
+
+
+def natural_images(count: int) -> list[np.ndarray]:
+    """Crops, flips and scales of scikit-image's natural images (BGR)."""
+    import skimage.data
+
+    names = [
+        "astronaut", "camera", "coffee", "chelsea", "rocket", "hubble_deep_field", "cat",
+        "immunohistochemistry", "moon", "page", "text", "coins", "grass", "gravel", "brick",
+        "colorwheel", "retina", "skin", "clock", "horse",
+    ]  # fmt: skip
+    images = []
+    for name in names:
+        try:
+            image = getattr(skimage.data, name)()
+        except Exception:  # a data file this scikit-image lacks: skip it
+            continue
+        if image.dtype != np.uint8:
+            image = (255 * (image.astype(float) / max(1, image.max()))).astype(np.uint8)
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        images.append(cv2.cvtColor(image[:, :, :3], cv2.COLOR_RGB2BGR))
+    rng = np.random.default_rng(7)
+    out = []
+    while len(out) < count:
+        image = images[len(out) % len(images)]
+        h, w = image.shape[:2]
+        share = rng.uniform(0.5, 1.0)
+        ch, cw = max(96, int(h * share)), max(96, int(w * share))
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        crop = image[y : y + ch, x : x + cw]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        if rng.random() < 0.3:
+            crop = crop[::-1]
+        scale = rng.uniform(0.6, 1.6)
+        out.append(cv2.resize(crop, (max(96, int(cw * scale)), max(96, int(ch * scale)))))
+    return out
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def load_iw():
+    """imwatermark's DWT-DCT class without its package import (which imports torch for
+    another method)."""
+    spec = importlib.util.find_spec("imwatermark")
+    path = Path(spec.submodule_search_locations[0]) / "maxDct.py"
+    module_spec = importlib.util.spec_from_file_location("imwatermark_maxdct", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.EmbedMaxDct
+
+
+def transformed(pictures: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    from tests.provenance.support import CODECS, TRANSFORMS, decode_clip, encode_clip
+
+    out = {name: [fn(p) for p in pictures] for name, fn in TRANSFORMS.items()}
+    # At 300 kb/s the kiosk's adaptive resolution sends the 360p rung (media_engine/
+    # adaptive.py): 480×360 for a 4:3 camera. The clip is encoded at that size.
+    small = [cv2.resize(p, (480, 360), interpolation=cv2.INTER_AREA) for p in pictures]
+    for name, (codec, kbps) in CODECS.items():
+        out[name] = decode_clip(encode_clip(small, codec, kbps))
+    return out
+
+
+def ours(outputs, recorder, mark, unmarked_pool, keys) -> dict:
+    from media_engine.provenance.verify import verify_pictures
+
+    def found(picture) -> bool:
+        finding = verify_pictures([picture], keys)
+        return bool(
+            finding.ai_generated
+            and finding.payload is not None
+            and finding.payload.session_tag == mark.session_tag
+        )
+
+    rates = {}
+    for name, pictures in transformed(outputs).items():
+        rates[name] = round(float(np.mean([found(p) for p in pictures])), 4)
+        print("ours", name, rates[name], file=sys.stderr, flush=True)
+    false = sum(verify_pictures([p], keys).ai_generated for p in unmarked_pool)
+    cv2.setNumThreads(1)
+    frame = cv2.resize(recorder.unmarked[-1], (640, 480))
+    mark.apply(frame.copy())  # renders the pattern for this size once (once a minute)
+    times = []
+    for _ in range(300):
+        copy = frame.copy()
+        start = time.perf_counter()
+        mark.apply(copy)
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "detect_rate": rates,
+        "detect_rate_min": min(rates.values()),
+        "false_positives": int(false),
+        "false_positive_rate": round(false / len(unmarked_pool), 5),
+        "psnr_db_min": round(min(map(psnr, recorder.marked, recorder.unmarked)), 2),
+        "embed_ms_median": round(statistics.median(times), 3),
+    }
+
+
+def invisible_watermark(unmarked: list[np.ndarray], unmarked_pool: list[np.ndarray]) -> dict:
+    embed_class = load_iw()
+    bits = np.random.default_rng(3).integers(0, 2, IW_BITS).astype(bool)
+    encoder = embed_class(watermarks=list(bits.astype(int)), wmLen=IW_BITS)
+    decoder = embed_class(watermarks=[], wmLen=IW_BITS)
+    times, marked = [], []
+    for picture in unmarked:
+        start = time.perf_counter()
+        marked.append(encoder.encode(picture))
+        times.append((time.perf_counter() - start) * 1000)
+
+    def errors(picture) -> int:
+        return int(np.sum(decoder.decode(picture) != bits))
+
+    rates = {}
+    for name, pictures in transformed(marked).items():
+        rates[name] = round(float(np.mean([errors(p) <= IW_MAX_ERRORS for p in pictures])), 4)
+        print("invisible-watermark", name, rates[name], file=sys.stderr, flush=True)
+    false = sum(errors(p) <= IW_MAX_ERRORS for p in unmarked_pool)
+    return {
+        "detect_rate": rates,
+        "detect_rate_min": min(rates.values()),
+        "false_positives": int(false),
+        "false_positive_rate": round(false / len(unmarked_pool), 5),
+        "psnr_db_min": round(min(map(psnr, marked, unmarked)), 2),
+        "embed_ms_median": round(statistics.median(times), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--natural", type=int, default=500, help="natural-image variants")
+    parser.add_argument("--faces", type=Path, default=None, help="folder of talking-head clips")
+    parser.add_argument("--iw-every", type=int, default=5, help="invisible-watermark: every Nth")
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from media_engine.provenance.keys import configured_keys
+
+    cameras = camera_frames(args.frames, args.faces)
+    outputs, recorder, mark = pipeline_run(cameras, str(uuid.uuid4()))
+    pool = recorder.unmarked + cameras + natural_images(args.natural)
+    print(f"{len(outputs)} fused frames {outputs[0].shape[1]}x{outputs[0].shape[0]}, "
+          f"{len(pool)} unmarked images", file=sys.stderr, flush=True)  # fmt: skip
+    result = ours(outputs, recorder, mark, pool, configured_keys())
+    every = max(1, args.iw_every)  # its decoder is a Python loop: ~0.2 s a frame
+    result["invisible_watermark"] = invisible_watermark(recorder.unmarked[::every], pool[::every])
+    result.update(
+        frames=len(outputs),
+        frame_size=f"{outputs[0].shape[1]}x{outputs[0].shape[0]}",
+        unmarked_images=len(pool),
+        faces=bool(args.faces and args.faces.is_dir()),
+        load_avg_1m=round(os.getloadavg()[0], 2),
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
