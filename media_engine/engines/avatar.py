@@ -51,6 +51,11 @@ MAX_CROP = 0.15
 MAX_OFFSET, OFFSET_SPAN, OFFSET_RATE = 0.22, 0.3, 0.25
 # The jaw value (opening over mouth width) from which the mouth interior shows.
 MOUTH_SHOWS = 0.02
+# A drawn mouth interior fades in over this many pixels of the lips' opening.
+MOUTH_FADE_PX = 1.5
+# Where the mouth layer's throat begins below the lips' seam (models/scripts/presenter_face.py
+# paints the upper teeth down to 0.08 mouth widths below it), in mouth widths.
+THROAT_BELOW_SEAM = 0.1
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 
@@ -286,7 +291,10 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     with the upper lip, the lower half with the lower lip."""
     lips = posed.points[fr.LIPS_INNER]
     region = region_around(lips, out.shape[1], out.shape[0], margin=0.1)
-    if region.empty or min(region.w, region.h) < 3:
+    # Closed lips (the rig keeps them a fraction of a pixel apart) show no interior: it
+    # fades in over the first pixels of the opening.
+    shown = float(np.clip((rest[14, 1] - rest[13, 1] - 0.4) / MOUTH_FADE_PX, 0.0, 1.0))
+    if region.empty or min(region.w, region.h) < 3 or shown <= 0.0:
         return
     # The mouth's own surroundings (upper lip, corners, nose base) say where it turned.
     near = _AROUND_MOUTH
@@ -300,13 +308,17 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     d_lo = rest[14, :2] - fit.rest[14, :2]
     mid = (rest[13, 1] + rest[14, 1]) / 2
     lower = qy > mid
+    # The lower half never reaches back above the upper teeth' edge (it would show them a
+    # second time): between the teeth and the lower lip is the dark throat.
+    seam = (fit.rest[13, 1] + fit.rest[14, 1]) / 2
+    throat = seam + THROAT_BELOW_SEAM * abs(fit.rest[291, 0] - fit.rest[61, 0])
     map_x = (qx - np.where(lower, d_lo[0], d_up[0])).astype(np.float32)
-    map_y = (qy - np.where(lower, d_lo[1], d_up[1])).astype(np.float32)
+    map_y = np.where(lower, np.maximum(qy - d_lo[1], throat), qy - d_up[1]).astype(np.float32)
     bgr, alpha = (cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR) for c in fit.mouth)
     mask = np.zeros((region.h, region.w), np.uint8)
     poly = np.round((lips - [region.x, region.y]) * 4).astype(np.int32)
     cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, 2)
-    out[region.slices] = blend(out[region.slices], bgr, alpha, mask * np.float32(1 / 255))
+    out[region.slices] = blend(out[region.slices], bgr, alpha, mask * np.float32(shown / 255))
 
 
 __all__ = ["AvatarEngine", "fit_rig", "rig_for"]
