@@ -54,8 +54,8 @@ MOUTH_SHOWS = 0.02
 # A drawn mouth interior fades in over this many pixels of the lips' opening.
 MOUTH_FADE_PX = 1.5
 # Where the mouth layer's throat begins below the lips' seam (models/scripts/presenter_face.py
-# paints the upper teeth down to 0.08 mouth widths below it), in mouth widths.
-THROAT_BELOW_SEAM = 0.1
+# paints the upper teeth down to 0.04 mouth widths below it), in mouth widths.
+THROAT_BELOW_SEAM = 0.06
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 

@@ -418,7 +418,7 @@ def paint_mouth(lm: np.ndarray) -> np.ndarray:
         colour, np.array([70, 72, 150], np.float32) * (0.4 + 0.4 * (1 - depth[..., None])), tongue
     )
     for top in (True, False):
-        y0 = seam - 0.08 * w if top else seam + 0.36 * w
+        y0 = seam - 0.12 * w if top else seam + 0.36 * w
         band = _teeth(cx, y0, w, top)
         shade = 0.62 + 0.18 * np.clip(1 - np.abs(xx - cx) / (0.45 * w), 0, 1)
         teeth = np.array([226, 236, 242], np.float32) * shade[..., None]
