@@ -37,6 +37,14 @@ JAW_NEUTRAL_RISE = 0.002
 # more gain makes perception read the longer face as opening eyes);
 # wide openings saturate smoothly at JAW_MAX.
 EYELID_GAIN, JAW_GAIN, JAW_MAX = 3.0, 2.5, 1.2
+# An eye's closure from its narrowing (1 - opening / neutral opening): a narrowing below
+# EYE_DEAD is shown as open, one of EYE_FULL or more as closed (a blink reads 0.4-0.6).
+# Looking down lowers the lids too (0.3 narrowing at 9 degrees down on real clips): the
+# part the head's downward pitch beyond PITCH_FREE degrees explains is taken out first, so
+# that a visitor reading a form does not make the presenter close its eyes (a jaw opening
+# reads as a few degrees of pitch: those do not count).
+EYE_DEAD, EYE_FULL = 0.0, 0.333
+EYE_PER_PITCH, PITCH_FREE = 0.025, 4.0
 
 FEATURES = ("eye_close_r", "eye_close_l", "jaw", "width", "smile", "upper_lip", "brow_r",
             "brow_l")  # fmt: skip
@@ -123,7 +131,7 @@ class ExpressionReader:
         self._learn(raw, yaw, pitch, roll)
         values = np.zeros(len(FEATURES))
         if self.neutral is not None:
-            values = self._values(raw)
+            values = self._values(raw, pitch)
         return Reading(yaw, pitch - self.neutral_pitch, roll, values,
                        points[:, :2].mean(0), scale)  # fmt: skip
 
@@ -156,9 +164,12 @@ class ExpressionReader:
         if near:
             self.neutral_pitch += NEUTRAL_RATE * (pitch - self.neutral_pitch)
 
-    def _values(self, raw: np.ndarray) -> np.ndarray:
+    def _values(self, raw: np.ndarray, pitch: float) -> np.ndarray:
         n = self.neutral
-        eye = np.clip((1 - raw[:2] / np.maximum(n[:2], 1e-6)) * EYELID_GAIN, -0.3, 1.0)
+        narrowing = 1 - raw[:2] / np.maximum(n[:2], 1e-6)
+        narrowing = narrowing - EYE_PER_PITCH * max(0.0, self.neutral_pitch - pitch - PITCH_FREE)
+        eye = np.where(narrowing < 0, np.clip(narrowing * EYELID_GAIN, -0.3, 0.0),
+                       np.clip((narrowing - EYE_DEAD) / (EYE_FULL - EYE_DEAD), 0.0, 1.0))
         width_n = max(n[3], 1e-6)
         return np.array([
             eye[0], eye[1],

@@ -106,6 +106,43 @@ def test_the_visitors_rotation_is_read_apart_from_the_expression():
     assert reading.values[FEATURES.index("jaw")] > 0.2
 
 
+def narrowed(landmarks: np.ndarray, eyes, share: float) -> np.ndarray:
+    """Landmarks with the given eyes' lids closer by ``share`` of their opening."""
+    p = landmarks.copy()
+    for eye in eyes:
+        c = p[eye, :2].mean(axis=0)
+        p[eye, 1] = c[1] + (p[eye, 1] - c[1]) * (1 - share)
+    return p
+
+
+def test_each_eye_closes_on_its_own():
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    for _ in range(8):
+        reader.read(face, 1)
+    right, left = FEATURES.index("eye_close_r"), FEATURES.index("eye_close_l")
+    wink = reader.read(narrowed(face, [fr.LEFT_EYE], 0.6), 1).values
+    assert wink[left] > 0.9 and abs(wink[right]) < 0.05
+    wink = reader.read(narrowed(face, [fr.RIGHT_EYE], 0.6), 1).values
+    assert wink[right] > 0.9 and abs(wink[left]) < 0.05
+
+
+def test_looking_down_does_not_close_the_eyes():
+    """Lids lowered by a downward look count less than the same narrowing face-on; a blink
+    while looking down still closes the eyes."""
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    for _ in range(8):
+        reader.read(face, 1)
+    eyes = [FEATURES.index("eye_close_r"), FEATURES.index("eye_close_l")]
+    lowered = narrowed(face, [fr.RIGHT_EYE, fr.LEFT_EYE], 0.3)
+    level = reader.read(lowered, 1).values[eyes]
+    down = reader.read(turned(lowered, pitch=-14), 1).values[eyes]
+    assert (level > 0.7).all() and (down < level - 0.2).all(), (level, down)
+    blink = reader.read(turned(narrowed(face, [fr.RIGHT_EYE, fr.LEFT_EYE], 0.7), pitch=-14), 1)
+    assert (blink.values[eyes] > 0.9).all()
+
+
 def engine_after_calibration(face=None) -> AvatarEngine:
     engine = AvatarEngine.for_identity(None)
     lm = placed_landmarks(W, H, 160) if face is None else face
