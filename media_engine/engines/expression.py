@@ -36,7 +36,7 @@ JAW_NEUTRAL_RISE = 0.002
 # mouth visibly follows them (read back, the rig's mouth opens about 0.35 per unit of jaw;
 # more gain makes perception read the longer face as opening eyes);
 # wide openings saturate smoothly at JAW_MAX.
-EYELID_GAIN, JAW_GAIN, JAW_MAX = 3.0, 2.5, 1.2
+EYELID_GAIN, JAW_GAIN, JAW_MAX = 3.0, 2.5, 0.7
 # An eye's closure from its narrowing (1 - opening / neutral opening): a narrowing below
 # EYE_DEAD is shown as open, one of EYE_FULL or more as closed (a blink reads 0.4-0.6).
 # Looking down lowers the lids too (0.3 narrowing at 9 degrees down on real clips): the
