@@ -17,7 +17,7 @@ from media_engine.engines.presenter import (
     PresenterError,
     presenter_from_photo,
     read_presenter,
-    slug_of_asset,
+    slug_of,
 )
 from media_engine.engines.registry import EngineUnavailable, create_engine
 from media_engine.perception.measures import head_angles, head_rotation
@@ -280,8 +280,8 @@ def test_a_damaged_presenter_is_refused_clearly(tmp_path, damage):
 
 
 def test_an_identity_naming_an_unknown_presenter_is_a_clear_error():
-    assert slug_of_asset("presenter:anna") == "anna" == slug_of_asset("presenter_anna")
-    assert slug_of_asset("avatar_default") is None and slug_of_asset("presenter_") is None
+    assert slug_of("presenter:anna") == "anna" == slug_of("presenter_anna")
+    assert slug_of("avatar_default") is None and slug_of("presenter_") is None
     identity = IdentityImage(3, "Nobody", np.zeros((8, 8, 3), np.uint8), presenter="nobody")
     with pytest.raises(EngineUnavailable, match="nobody"):
         create_engine("avatar", identity)
