@@ -409,7 +409,7 @@ def paint_mouth(lm: np.ndarray) -> np.ndarray:
     colour = np.empty((pp.H, pp.W, 3), np.float32)
     # A mouth in shadow: the throat near black, the lips' edges a dark red. The upper teeth
     # start behind the upper lip (a speaking mouth shows their lower half first), the lower
-    # teeth behind the lower lip; both in the mouth's shade, so that an opening reads as a
+    # teeth behind the lower lip, so that an opening reads as a
     # dark gap, as on a real face, and not as a white band.
     colour[:] = (26, 22, 52)
     colour *= (1 - 0.85 * depth)[..., None]
@@ -420,9 +420,9 @@ def paint_mouth(lm: np.ndarray) -> np.ndarray:
     for top in (True, False):
         y0 = seam - 0.12 * w if top else seam + 0.36 * w
         band = _teeth(cx, y0, w, top)
-        shade = 0.62 + 0.18 * np.clip(1 - np.abs(xx - cx) / (0.45 * w), 0, 1)
+        shade = 0.82 + 0.18 * np.clip(1 - np.abs(xx - cx) / (0.45 * w), 0, 1)
         teeth = np.array([226, 236, 242], np.float32) * shade[..., None]
-        teeth *= 1 - (0.0 if top else 0.25)
+        teeth *= 1 - (0.0 if top else 0.18)
         pp.over(colour, teeth, band)
     return pp.rgba(colour, area)
 
