@@ -19,7 +19,7 @@ class Engine(models.TextChoices):
 def default_identity() -> int | None:
     """New kiosks show the first shipped presenter (None before its row exists)."""
     from consent.models import Identity
-    from media_engine.engines.presenter_catalog import DEFAULT_PRESENTER, asset_name
+    from media_engine.engines.presenter import DEFAULT_PRESENTER, asset_name
 
     rows = Identity.objects.filter(asset=asset_name(DEFAULT_PRESENTER), synthetic=True)
     return rows.values_list("pk", flat=True).first()

@@ -9,7 +9,7 @@ none) to the first presenter.
 
 from django.db import migrations
 
-# (slug, name), the first is the default; see media_engine/engines/presenter_catalog.py.
+# (slug, name), the first is the default; see media_engine/engines/presenter.py.
 PRESENTERS = (("mei", "Mei (presenter)"), ("daniel", "Daniel (presenter)"))
 OLD_DEFAULT = "avatar_default"
 

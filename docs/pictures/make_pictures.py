@@ -24,7 +24,7 @@ QUALITY = [cv2.IMWRITE_JPEG_QUALITY, 86]
 
 
 def presenters_strip() -> np.ndarray:
-    from media_engine.engines import presenter_catalog as pc
+    from media_engine.engines import presenter as pc
 
     tiles = []
     for slug in pc.SHIPPED:
@@ -43,7 +43,7 @@ def visitor_frame() -> np.ndarray:
 
 
 def before_after() -> np.ndarray:
-    from media_engine.engines import presenter_catalog as pc
+    from media_engine.engines import presenter as pc
     from media_engine.engines.avatar import AvatarEngine
     from media_engine.engines.portraits import Portrait
     from media_engine.label import apply_label

@@ -30,9 +30,21 @@ CALIBRATION_FRAMES = 6
 # "Near" the neutral: lip gap within this much (over mouth width), eyes within this share.
 NEAR_GAP, NEAR_EYE = 0.02, 0.1
 NEUTRAL_RATE = 0.02
-# Landmark models read a closed eye as partly open: closing is amplified. Small mouth
-# openings of real speech are amplified a little too, so that the rig's mouth reads open.
-EYELID_GAIN, JAW_GAIN = 3.0, 1.5
+JAW_NEUTRAL_RISE = 0.002
+# Landmark models read a closed eye as partly open: closing is amplified. The openings of
+# real speech (0.05-0.12 mouth widths over the neutral) are amplified so that the rig's
+# mouth visibly follows them (read back, the rig's mouth opens about 0.35 per unit of jaw;
+# more gain makes perception read the longer face as opening eyes);
+# wide openings saturate smoothly at JAW_MAX.
+EYELID_GAIN, JAW_GAIN, JAW_MAX = 3.0, 2.5, 0.7
+# An eye's closure from its narrowing (1 - opening / neutral opening): a narrowing below
+# EYE_DEAD is shown as open, one of EYE_FULL or more as closed (a blink reads 0.4-0.6).
+# Looking down lowers the lids too (0.3 narrowing at 9 degrees down on real clips): the
+# part the head's downward pitch beyond PITCH_FREE degrees explains is taken out first, so
+# that a visitor reading a form does not make the presenter close its eyes (a jaw opening
+# reads as a few degrees of pitch: those do not count).
+EYE_DEAD, EYE_FULL = 0.0, 0.333
+EYE_PER_PITCH, PITCH_FREE = 0.025, 4.0
 
 FEATURES = ("eye_close_r", "eye_close_l", "jaw", "width", "smile", "upper_lip", "brow_r",
             "brow_l")  # fmt: skip
@@ -119,7 +131,7 @@ class ExpressionReader:
         self._learn(raw, yaw, pitch, roll)
         values = np.zeros(len(FEATURES))
         if self.neutral is not None:
-            values = self._values(raw)
+            values = self._values(raw, pitch)
         return Reading(yaw, pitch - self.neutral_pitch, roll, values,
                        points[:, :2].mean(0), scale)  # fmt: skip
 
@@ -145,17 +157,23 @@ class ExpressionReader:
         fast[:2] = raw[:2] > n[:2]
         near = raw[2] < n[2] + NEAR_GAP and (np.abs(raw[:2] / n[:2] - 1) < NEAR_EYE).all()
         rate = np.where(fast, 0.2, NEUTRAL_RATE if near else 0.0)
+        # The closed mouth is the jaw's neutral: speech's small openings (near the neutral)
+        # must not lift it, or the baseline wanders with the talking.
+        rate[2] = min(rate[2], JAW_NEUTRAL_RISE) if not fast[2] else rate[2]
         self.neutral = n + rate * (raw - n)
         if near:
             self.neutral_pitch += NEUTRAL_RATE * (pitch - self.neutral_pitch)
 
-    def _values(self, raw: np.ndarray) -> np.ndarray:
+    def _values(self, raw: np.ndarray, pitch: float) -> np.ndarray:
         n = self.neutral
-        eye = np.clip((1 - raw[:2] / np.maximum(n[:2], 1e-6)) * EYELID_GAIN, -0.3, 1.0)
+        narrowing = 1 - raw[:2] / np.maximum(n[:2], 1e-6)
+        narrowing = narrowing - EYE_PER_PITCH * max(0.0, self.neutral_pitch - pitch - PITCH_FREE)
+        eye = np.where(narrowing < 0, np.clip(narrowing * EYELID_GAIN, -0.3, 0.0),
+                       np.clip((narrowing - EYE_DEAD) / (EYE_FULL - EYE_DEAD), 0.0, 1.0))
         width_n = max(n[3], 1e-6)
         return np.array([
             eye[0], eye[1],
-            np.clip((raw[2] - n[2]) * JAW_GAIN, 0.0, 1.2),
+            JAW_MAX * np.tanh(max(raw[2] - n[2], 0.0) * JAW_GAIN / JAW_MAX),
             np.clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
             np.clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
             np.clip((n[5] - raw[5]) / width_n, -0.06, 0.08),

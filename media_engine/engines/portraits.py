@@ -15,7 +15,7 @@ import numpy as np
 from media_engine.assets import cached_verified_path
 from media_engine.engines.base import IdentityImage
 from media_engine.engines.errors import EngineSetupError
-from media_engine.engines.presenter_catalog import SHIPPED, flat_presenter
+from media_engine.engines.presenter import PresenterError, flat_presenter
 
 DEFAULT_AVATAR = "avatar_default"
 DEFAULT_AVATAR_LANDMARKS = "avatar_default_landmarks"
@@ -87,8 +87,11 @@ def portrait_for(identity: IdentityImage | None) -> Portrait:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape == default.image.shape and np.array_equal(image, default.image):
         return Portrait(identity.name, default.image, default.landmarks)
-    for slug in SHIPPED:
-        flat, face = flat_presenter(slug)
-        if image.shape == flat.shape and np.array_equal(image, flat):
-            return Portrait(identity.name, flat, face)  # drawn from its landmarks
+    if identity.presenter:
+        # A shipped presenter's picture at rest comes with the landmarks it was drawn from.
+        try:
+            flat, face = flat_presenter(identity.presenter)
+        except PresenterError as exc:
+            raise PortraitError(str(exc)) from exc
+        return Portrait(identity.name, flat, face)
     return Portrait(identity.name, image, find_landmarks(image))

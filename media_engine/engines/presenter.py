@@ -3,11 +3,16 @@
 A presenter is a backdrop, a torso that never moves with the head, a neck that bends, and a
 head (with hair behind and in front of it) that turns about the neck pivot. Shipped
 presenters are folders of layers under ``models/assets/presenters/<slug>/``, each file in
-``models/manifest.json`` as ``presenter_<slug>_<part>`` (the format is in
-``PRESENTER_FORMAT.md``'s table, repeated in docs/engines.md). A presenter photo (a real
-person with identity consent, or the default avatar's portrait) becomes the same rig with
-``presenter_from_photo``: its layers are cut along its face-mesh landmarks and the backdrop
-is filled in where the person was.
+``models/manifest.json`` as ``presenter_<slug>_<part>`` and checked against its sha256 before
+use (the format is in ``PRESENTER_FORMAT.md``'s table, repeated in docs/engines.md and
+docs/presenters.md); an Identity row names one by its asset ``presenter_<slug>``. The
+presenter's flat picture (engines that take a portrait) is the rig at rest with its face
+landmarks (``flat_presenter``). A presenter photo (a real person with identity consent, or the
+default avatar's portrait) becomes the same rig with ``presenter_from_photo``: its layers are
+cut along its face-mesh landmarks and the backdrop is filled in where the person was.
+
+This is the one module that knows presenters: the shipped list, the asset names, the files,
+the rig and its flat picture.
 """
 
 import functools
@@ -18,17 +23,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from media_engine.assets import AssetError, cached_verified_path, load_manifest
 from media_engine.engines import face_regions as fr
 from media_engine.engines.errors import EngineSetupError
 
+# The first is the default for new kiosks and the demo kiosk.
+SHIPPED = ("mei", "daniel")
+DEFAULT_PRESENTER = SHIPPED[0]
+# Back to front; "mouth" is drawn by the rig only where the lips part.
+LAYERS = ("background", "hair_back", "neck", "torso", "head", "hair_front")
 PARTS_RGBA = ("hair_back", "torso", "neck", "head", "hair_front", "mouth")
+PARTS = (*LAYERS, "mouth", "face", "rig")
+CANVAS = (1280, 720)  # width, height
 # Identity rows name a shipped presenter by their ``asset``: ``presenter_<slug>`` (as the
-# presenters' data migration writes it) or ``presenter:<slug>``.
-ASSET_PREFIXES = ("presenter:", "presenter_")
+# presenters' data migration writes it; ``asset_name``) or ``presenter:<slug>``.
+ASSET_PREFIX = "presenter_"
+ASSET_PREFIXES = (ASSET_PREFIX, "presenter:")
 
 
-class PresenterError(EngineSetupError):
-    """A presenter's files are missing, unreadable or not in the rig format."""
+class PresenterError(EngineSetupError, AssetError):
+    """Not a shipped presenter, or its files are missing, unreadable or not in the rig
+    format (an engine setup error and an asset error both)."""
 
 
 @dataclass(frozen=True)
@@ -54,19 +69,68 @@ class PresenterRig:
 
     def at_rest(self) -> np.ndarray:
         """The layers composited in the rig's order with the head at rest (BGR)."""
-        out = self.background.astype(np.float32)
-        for layer in (self.hair_back, self.neck, self.torso, self.head, self.hair_front):
-            a = layer[..., 3:4].astype(np.float32) / 255
-            out += (layer[..., :3] - out) * a
-        return (out + 0.5).astype(np.uint8)
+        return compose({name: getattr(self, name) for name in LAYERS})
 
 
-def slug_of_asset(asset: str | None) -> str | None:
-    """The presenter slug an Identity's ``asset`` names, or None."""
+def compose(layers: dict[str, np.ndarray]) -> np.ndarray:
+    """The layers at rest, back to front (``LAYERS``), as one BGR picture."""
+    out = layers["background"][..., :3].astype(np.float32)
+    for name in LAYERS[1:]:
+        layer = layers[name].astype(np.float32)
+        alpha = layer[..., 3:] / 255.0
+        out = out * (1 - alpha) + layer[..., :3] * alpha
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def asset_name(slug: str) -> str:
+    """The ``Identity.asset`` of a shipped presenter."""
+    return ASSET_PREFIX + slug
+
+
+def slug_of(asset: str | None) -> str | None:
+    """The presenter slug an Identity's ``asset`` names (shipped or not), or None when it
+    names something else."""
     for prefix in ASSET_PREFIXES:
         if asset and asset.startswith(prefix) and len(asset) > len(prefix):
             return asset[len(prefix) :]
     return None
+
+
+def is_shipped(slug: str | None) -> bool:
+    """Whether ``models/manifest.json`` lists a presenter of that slug."""
+    return bool(slug) and f"{ASSET_PREFIX}{slug}_head" in load_manifest()
+
+
+def part_path(slug: str, part: str) -> Path:
+    """The checked path of one file of a shipped presenter."""
+    if part not in PARTS:
+        raise PresenterError(f"{part!r} is not a presenter part (one of {', '.join(PARTS)})")
+    if not is_shipped(slug):
+        raise PresenterError(f"{slug!r} is not a shipped presenter (see models/manifest.json)")
+    try:
+        return cached_verified_path(f"{ASSET_PREFIX}{slug}_{part}")
+    except PresenterError:
+        raise
+    except AssetError as exc:
+        raise PresenterError(f"presenter {slug!r}: {exc}") from exc
+
+
+def read_layer(slug: str, part: str) -> np.ndarray:
+    """A layer as stored: BGR for the background, BGRA for the others."""
+    flags = cv2.IMREAD_COLOR if part == "background" else cv2.IMREAD_UNCHANGED
+    image = cv2.imread(str(part_path(slug, part)), flags)
+    if image is None:
+        raise PresenterError(f"presenter {slug!r}: {part}.png is not a readable image")
+    return image
+
+
+def read_rig(slug: str) -> dict:
+    return json.loads(part_path(slug, "rig").read_text(encoding="utf-8"))
+
+
+def read_face(slug: str) -> np.ndarray:
+    """The head's 468 landmarks (float32, canvas pixels)."""
+    return np.load(part_path(slug, "face")).astype(np.float32)
 
 
 def _read_rgba(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -114,18 +178,25 @@ def read_presenter(folder: Path, paths: dict[str, Path] | None = None) -> Presen
 @functools.cache
 def load_presenter(slug: str) -> PresenterRig:
     """A shipped presenter, every file checked against ``models/manifest.json``."""
-    from media_engine.assets import AssetError, cached_verified_path
-
-    files = {"background": "png", "face": "npy", "rig": "json"}
-    files.update({part: "png" for part in PARTS_RGBA})
     paths = {}
-    for part in files:
+    for part in ("background", "face", "rig", *PARTS_RGBA):
         try:
-            paths[part] = cached_verified_path(f"presenter_{slug}_{part}")
-        except AssetError as exc:
-            if part != "mouth":
-                raise PresenterError(f"presenter {slug!r}: {exc}") from exc
+            paths[part] = part_path(slug, part)
+        except PresenterError:
+            if part != "mouth" or not is_shipped(slug):
+                raise
     return read_presenter(Path(paths["background"]).parent, paths)
+
+
+@functools.cache
+def flat_presenter(slug: str) -> tuple[np.ndarray, np.ndarray]:
+    """(BGR picture at rest, its 468 landmarks) of a shipped presenter (read-only arrays):
+    the rig at rest, for engines that take a flat portrait."""
+    rig = load_presenter(slug)
+    image, face = rig.at_rest(), rig.face.copy()
+    image.flags.writeable = False
+    face.flags.writeable = False
+    return image, face
 
 
 # Cutting a photo into layers, in shares of the face's width (fw) and height (fh).
@@ -221,4 +292,5 @@ def presenter_from_photo(
     )
 
 
-__all__ = ["PresenterError", "PresenterRig", "load_presenter", "presenter_from_photo"]
+__all__ = ["DEFAULT_PRESENTER", "SHIPPED", "PresenterError", "PresenterRig", "asset_name",
+           "flat_presenter", "load_presenter", "presenter_from_photo", "slug_of"]

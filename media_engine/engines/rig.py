@@ -80,7 +80,10 @@ def blend_shapes(face: np.ndarray) -> np.ndarray:
         shapes.append(_shape(xy, up[side], xy[lo[side]] - xy[up[side]], fixed,
                              0.18 * eye_w))  # fmt: skip
     upper_face = [*fr.RIGHT_EYE, *fr.LEFT_EYE, 234, 454, 93, 323]
-    still = [0, 13, 37, 267, 82, 312, 1, 2, 98, 327, *upper_face]
+    # The whole upper lip stays (inner and outer line): at rest its inner points touch the
+    # lower lip's, and left free they would drop with it and square the mouth off.
+    still = [0, 13, 37, 267, 82, 312, 1, 2, 98, 327, *_INNER_UP, 39, 269, 40, 270, 185, 409,
+             *upper_face]  # fmt: skip
     # The lower lip drops most in its middle, little at the corners (an open mouth is an
     # oval, not a box); the chin follows.
     centre_x = (xy[61, 0] + xy[291, 0]) / 2

@@ -407,14 +407,18 @@ def paint_mouth(lm: np.ndarray) -> np.ndarray:
     yy, xx = np.mgrid[0 : pp.H, 0 : pp.W].astype(np.float32)
     depth = np.clip(1 - np.hypot((xx - cx) / (0.5 * w), (yy - seam - 0.2 * w) / (0.4 * w)), 0, 1)
     colour = np.empty((pp.H, pp.W, 3), np.float32)
-    colour[:] = (34, 30, 70)
-    colour *= (1 - 0.75 * depth)[..., None]
+    # A mouth in shadow: the throat near black, the lips' edges a dark red. The upper teeth
+    # start behind the upper lip (a speaking mouth shows their lower half first), the lower
+    # teeth behind the lower lip, so that an opening reads as a
+    # dark gap, as on a real face, and not as a white band.
+    colour[:] = (26, 22, 52)
+    colour *= (1 - 0.85 * depth)[..., None]
     tongue = pp.mask_ellipse((cx, seam + 0.5 * w), (0.34 * w, 0.22 * w), blur=2)
     pp.over(
-        colour, np.array([96, 98, 186], np.float32) * (0.55 + 0.45 * (1 - depth[..., None])), tongue
+        colour, np.array([70, 72, 150], np.float32) * (0.4 + 0.4 * (1 - depth[..., None])), tongue
     )
     for top in (True, False):
-        y0 = seam - 0.02 * w if top else seam + 0.30 * w
+        y0 = seam - 0.12 * w if top else seam + 0.36 * w
         band = _teeth(cx, y0, w, top)
         shade = 0.82 + 0.18 * np.clip(1 - np.abs(xx - cx) / (0.45 * w), 0, 1)
         teeth = np.array([226, 236, 242], np.float32) * shade[..., None]

@@ -7,7 +7,7 @@ import pytest
 from consent.models import Identity
 from consent.selectors import identity_usable
 from kiosk.models import Kiosk
-from media_engine.engines import presenter_catalog as pc
+from media_engine.engines import presenter as pc
 from media_engine.engines.registry import create_engine
 from media_engine.identities import load_identity_image
 
@@ -46,3 +46,27 @@ def test_a_presenter_identity_drives_the_avatar_engine(slug):
     frame = np.zeros((480, 640, 3), np.uint8)
     out = engine.render(frame, None)
     assert out.shape == (480, 640, 3) and out.std() > 10
+
+
+@pytest.mark.parametrize("slug", pc.SHIPPED)
+def test_a_presenter_identity_is_one_flat_portrait_for_the_portrait_engines(slug):
+    """The swap engine's portrait of a presenter identity is the rig at rest with the
+    landmarks it was drawn from, found by the identity's ``presenter`` field."""
+    from media_engine.engines.portraits import portrait_for
+
+    row = Identity.objects.get(asset=pc.asset_name(slug))
+    image = load_identity_image(row.pk)
+    flat, face = pc.flat_presenter(slug)
+    assert np.array_equal(image.image, flat)
+    assert np.array_equal(flat, pc.load_presenter(slug).at_rest())
+    portrait = portrait_for(image)
+    assert portrait.image is flat and np.array_equal(portrait.landmarks, face)
+
+
+def test_an_unknown_presenter_identity_is_a_clear_error():
+    from media_engine.identities import IdentityUnavailable
+
+    row = Identity.objects.create(name="Nobody", kind="avatar", synthetic=True,
+                                  asset="presenter_nobody")  # fmt: skip
+    with pytest.raises(IdentityUnavailable, match="not a shipped presenter"):
+        load_identity_image(row.pk)

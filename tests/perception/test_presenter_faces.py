@@ -4,7 +4,7 @@ the landmarks the rig moves are the ones a viewer (and the fidelity bench) reads
 import numpy as np
 import pytest
 
-from media_engine.engines import presenter_catalog as pc
+from media_engine.engines import presenter as pc
 from media_engine.perception import Perceiver
 
 # Mean landmark error allowed, as a share of the outer eye-corner distance (measured on the

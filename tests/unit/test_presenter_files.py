@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from media_engine.assets import AssetError, file_sha256, load_manifest, verified_path
-from media_engine.engines import presenter_catalog as pc
+from media_engine.engines import presenter as pc
 
 W, H = pc.CANVAS
 # Alpha above this counts as "drawn" (antialiased edges are lower).
@@ -139,9 +139,14 @@ def test_unknown_presenters_and_parts_are_refused_clearly():
         pc.part_path("nobody", "head")
     with pytest.raises(pc.PresenterError, match="not a presenter part"):
         pc.part_path(pc.SHIPPED[0], "shoes")
-    assert pc.slug_of("presenter_nobody") is None
+    # An unknown presenter's asset is read as a presenter, but not a shipped one: loading it
+    # is a clear error, never another asset's file.
+    assert pc.slug_of("presenter_nobody") == "nobody" and not pc.is_shipped("nobody")
+    with pytest.raises(pc.PresenterError, match="not a shipped presenter"):
+        pc.load_presenter("nobody")
     assert pc.slug_of("avatar_default") is None
     assert pc.slug_of(pc.asset_name(pc.SHIPPED[0])) == pc.SHIPPED[0]
+    assert pc.is_shipped(pc.SHIPPED[0])
 
 
 def test_an_altered_presenter_file_is_refused(tmp_path):

@@ -17,7 +17,7 @@ from media_engine.engines.presenter import (
     PresenterError,
     presenter_from_photo,
     read_presenter,
-    slug_of_asset,
+    slug_of,
 )
 from media_engine.engines.registry import EngineUnavailable, create_engine
 from media_engine.perception.measures import head_angles, head_rotation
@@ -104,6 +104,43 @@ def test_the_visitors_rotation_is_read_apart_from_the_expression():
     assert reading.roll == pytest.approx(8, abs=2.5)
     assert reading.pitch == pytest.approx(-10, abs=3)
     assert reading.values[FEATURES.index("jaw")] > 0.2
+
+
+def narrowed(landmarks: np.ndarray, eyes, share: float) -> np.ndarray:
+    """Landmarks with the given eyes' lids closer by ``share`` of their opening."""
+    p = landmarks.copy()
+    for eye in eyes:
+        c = p[eye, :2].mean(axis=0)
+        p[eye, 1] = c[1] + (p[eye, 1] - c[1]) * (1 - share)
+    return p
+
+
+def test_each_eye_closes_on_its_own():
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    for _ in range(8):
+        reader.read(face, 1)
+    right, left = FEATURES.index("eye_close_r"), FEATURES.index("eye_close_l")
+    wink = reader.read(narrowed(face, [fr.LEFT_EYE], 0.6), 1).values
+    assert wink[left] > 0.9 and abs(wink[right]) < 0.05
+    wink = reader.read(narrowed(face, [fr.RIGHT_EYE], 0.6), 1).values
+    assert wink[right] > 0.9 and abs(wink[left]) < 0.05
+
+
+def test_looking_down_does_not_close_the_eyes():
+    """Lids lowered by a downward look count less than the same narrowing face-on; a blink
+    while looking down still closes the eyes."""
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    for _ in range(8):
+        reader.read(face, 1)
+    eyes = [FEATURES.index("eye_close_r"), FEATURES.index("eye_close_l")]
+    lowered = narrowed(face, [fr.RIGHT_EYE, fr.LEFT_EYE], 0.3)
+    level = reader.read(lowered, 1).values[eyes]
+    down = reader.read(turned(lowered, pitch=-14), 1).values[eyes]
+    assert (level > 0.7).all() and (down < level - 0.2).all(), (level, down)
+    blink = reader.read(turned(narrowed(face, [fr.RIGHT_EYE, fr.LEFT_EYE], 0.7), pitch=-14), 1)
+    assert (blink.values[eyes] > 0.9).all()
 
 
 def engine_after_calibration(face=None) -> AvatarEngine:
@@ -243,8 +280,8 @@ def test_a_damaged_presenter_is_refused_clearly(tmp_path, damage):
 
 
 def test_an_identity_naming_an_unknown_presenter_is_a_clear_error():
-    assert slug_of_asset("presenter:anna") == "anna" == slug_of_asset("presenter_anna")
-    assert slug_of_asset("avatar_default") is None and slug_of_asset("presenter_") is None
+    assert slug_of("presenter:anna") == "anna" == slug_of("presenter_anna")
+    assert slug_of("avatar_default") is None and slug_of("presenter_") is None
     identity = IdentityImage(3, "Nobody", np.zeros((8, 8, 3), np.uint8), presenter="nobody")
     with pytest.raises(EngineUnavailable, match="nobody"):
         create_engine("avatar", identity)
