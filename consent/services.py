@@ -334,6 +334,59 @@ def end_kiosk_session(
     return session
 
 
+def fail_over_kiosk_session(session_id: uuid.UUID | str, detail: str) -> KioskSession | None:
+    """The media worker serving ``session_id`` died: record the abnormal end, and when the
+    visitor's consent is still valid, open a new session row carrying the same consent (the
+    same texts, time given and expiry) for the call on another worker. ``None`` when the
+    consent no longer holds (withdrawn, expired): the visit ends there."""
+    now = timezone.now()
+    with transaction.atomic():
+        old = (
+            ConsentGrant.objects.select_for_update()
+            .filter(session_id=session_id, withdrawn_at__isnull=True, expires_at__gt=now)
+            .select_related("kiosk", "session")
+            .first()
+        )
+        end_kiosk_session(session_id, EndReason.ERROR, f"media worker lost: {detail}"[:500])
+        if old is None:
+            return None
+        session = KioskSession.objects.create(
+            kiosk=old.kiosk,
+            consent_given=True,
+            consent_language=old.language,
+            engine=old.session.engine,
+            identity_id=old.session.identity_id,
+            mode=ProcessingMode.DIGITAL_HUMAN,
+        )
+        grant = ConsentGrant(
+            session=session,
+            kiosk=old.kiosk,
+            purposes=old.purposes,
+            text_versions=old.text_versions,
+            language=old.language,
+            method=old.method,
+            given_at=old.given_at,
+            expires_at=old.expires_at,
+        )
+        grant.record_hash = record_hash(grant_record(grant))
+        grant.save()
+        grant.texts.set(old.texts.all())
+        audit.record_event(
+            audit.Actor.kiosk(old.kiosk),
+            "session.failed_over",
+            f"kiosk:{old.kiosk.slug}",
+            session=session,
+            details={
+                "from_session": str(session_id),
+                "from_grant": str(old.pk),
+                "grant": str(grant.pk),
+                "record_hash": grant.record_hash,
+                "detail": detail[:200],
+            },
+        )
+    return session
+
+
 def record_worker(session_id: uuid.UUID | str, worker: str) -> None:
     KioskSession.objects.filter(pk=session_id).update(worker=worker[:200])
 

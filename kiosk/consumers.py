@@ -20,8 +20,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consent.services import ConsentTextOutdated
-from kiosk import selectors, services, signaling
-from media_engine import protocol
+from kiosk import metrics, selectors, services, signaling
+from media_engine import capacity, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,41 @@ if settings.MEDIA_ENGINE_IN_PROCESS:
     from media_engine import embedded  # noqa: F401
 
 
+_registry: capacity.Registry | None = None
+
+
+def worker_registry() -> capacity.Registry | None:
+    """The media workers' heartbeats (Redis); ``None`` in the embedded default."""
+    global _registry
+    if _registry is None and not settings.MEDIA_ENGINE_IN_PROCESS:
+        _registry = capacity.registry()
+    return _registry
+
+
+async def cluster_has_room() -> bool:
+    """False only when the heartbeats say that no live worker takes offers; an unreadable
+    registry says nothing (the workers then answer, or the offer times out as "busy")."""
+    registry = worker_registry()
+    if registry is None:
+        return True
+    try:
+        return await asyncio.wait_for(registry.cluster_has_room(), capacity.HEARTBEAT_TTL_S)
+    except Exception as exc:
+        logger.info("worker heartbeats unreadable (%s): offering anyway", exc)
+        return True
+
+
+async def worker_gone(worker: str | None) -> bool:
+    """True when the worker's heartbeat expired (kill -9); unknown counts as not gone."""
+    registry = worker_registry()
+    if registry is None or not worker:
+        return False
+    try:
+        return not await asyncio.wait_for(registry.alive(worker), capacity.HEARTBEAT_TTL_S)
+    except Exception:
+        return False
+
+
 async def start_embedded_media_engine() -> None:
     """In the embedded default the media engine lives in this process; start it once."""
     from consent import periodic
@@ -89,6 +124,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         self.offered = False
         self.ended = False
         self.control_channel: str | None = None
+        self.worker: str | None = None
         self.pending_candidates: list[dict | None] = []
         self.candidates = 0
         self.last_client_stats = 0.0
@@ -188,6 +224,10 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 await self.send_message(signaling.error("engine_unavailable"))
                 await self.end("error", f"media engine unavailable: {exc}"[:500], False)
                 return
+        if not await cluster_has_room():
+            metrics.refused("busy")
+            await self.end("busy", "no media worker has room (measured)", tell_worker=False)
+            return
         await self.send_message(signaling.state("connecting"))
         try:
             await self.send_offer(message)
@@ -285,6 +325,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             )
             return
         self.control_channel = control_channel
+        self.worker = str(event.get("worker", "")) or None
         if self.offer_timer is not None:
             self.offer_timer.cancel()
         await database_sync_to_async(services.record_kiosk_worker)(
@@ -335,12 +376,45 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             await self.end("busy", f"no media worker answered in {protocol.OFFER_TIMEOUT_S:g} s")
 
     async def watch_worker(self) -> None:
+        """Notice a dead worker: its heartbeat expired (within 2 s of kill -9), or it has
+        said nothing for WORKER_LOST_AFTER_S (the heartbeats themselves unreadable)."""
         while not self.ended:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(capacity.CHECK_EVERY_S)
             silent = time.monotonic() - self.last_worker_message
-            if silent > protocol.WORKER_LOST_AFTER_S and not self.ended:
-                await self.send_message(signaling.error("worker_lost"))
-                await self.end("error", f"media worker silent for {silent:.0f} s", True)
+            if self.ended:
+                return
+            if await worker_gone(self.worker):
+                await self.fail_over(f"heartbeat of {self.worker} expired")
+                return
+            if silent > protocol.WORKER_LOST_AFTER_S:
+                await self.fail_over(f"media worker silent for {silent:.0f} s")
+                return
+
+    async def fail_over(self, detail: str) -> None:
+        """The worker is gone: end its session row (abnormal end, audited) and, while the
+        consent holds, ask the page for a new offer under a new session row."""
+        await self.send_message(signaling.error("worker_lost"))
+        with contextlib.suppress(Exception):  # in case it is only stuck: end it there
+            await self.to_worker("session.bye", reason="error")
+        try:
+            session = await database_sync_to_async(services.fail_over_kiosk_session)(
+                self.session_id, detail
+            )
+        except Exception:
+            logger.exception("fail-over of session %s failed", self.session_id)
+            session = None
+        if session is None:
+            self.control_channel = None
+            await self.end("error", detail, tell_worker=False)
+            return
+        metrics.FAILOVERS.inc()
+        logger.info("session %s failed over to %s (%s)", self.session_id, session.pk, detail)
+        self.session_id = str(session.pk)
+        self.offered = False
+        self.control_channel = self.worker = None
+        self.pending_candidates.clear()
+        self.candidates = 0
+        await self.send_message(signaling.reoffer(self.session_id, "worker_lost"))
 
     def stop_timers(self) -> None:
         current = asyncio.current_task()

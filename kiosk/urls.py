@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from kiosk import views
+from kiosk.metrics_view import metrics_view
 
 urlpatterns = [
     path("", views.kiosk_list, name="kiosk-list"),
@@ -11,4 +12,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("dashboard/", include("kiosk.dashboard.urls")),
     path("consent/", include("consent.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -130,7 +130,7 @@ def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
 def start_media_worker(env: dict[str, str], name: str) -> Process:
     process = Process(name, [sys.executable, "manage.py", "media_engine", "--name", name], env)
     try:
-        wait_until(lambda: "starting" in process.output(), "start line", process)
+        wait_until(lambda: f"media worker {name} ready" in process.output(), "ready line", process)
     except BaseException:
         process.stop()
         raise
