@@ -97,7 +97,7 @@ async def worker_gone(worker: str | None) -> bool:
     if registry is None or not worker:
         return False
     try:
-        return not await asyncio.wait_for(registry.alive(worker), capacity.HEARTBEAT_TTL_S)
+        return await asyncio.wait_for(registry.gone(worker), capacity.HEARTBEAT_TTL_S)
     except Exception:
         return False
 
@@ -397,7 +397,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):  # in case it is only stuck: end it there
             await self.to_worker("session.bye", reason="error")
         try:
-            session = await database_sync_to_async(services.fail_over_kiosk_session)(
+            session = await database_sync_to_async(services.fail_over)(
                 self.session_id, detail
             )
         except Exception:

@@ -3,6 +3,7 @@
 from consent.models import EndReason, KioskSession
 from consent.services import (
     end_kiosk_session,
+    fail_over_kiosk_session,
     record_worker,
     start_kiosk_session,
     withdraw_consent,
@@ -40,6 +41,12 @@ def finish_kiosk_session(session_id: str, reason: str, detail: str = "") -> None
         withdraw_consent(session_id, detail=detail)
     else:
         end_kiosk_session(session_id, reason, detail)
+
+
+def fail_over(session_id: str, detail: str) -> KioskSession | None:
+    """The visit's media worker died: a new session row with the same consent, or ``None``
+    when the consent no longer holds (the old one is ended as an error either way)."""
+    return fail_over_kiosk_session(session_id, detail)
 
 
 def record_kiosk_worker(session_id: str, worker: str) -> None:

@@ -27,6 +27,7 @@ HEARTBEAT_INTERVAL_S = 0.4
 # so a killed worker is noticed within HEARTBEAT_TTL_S + CHECK_EVERY_S (< 2 s).
 HEARTBEAT_TTL_S = 1.4
 CHECK_EVERY_S = 0.25
+REDIS_RESTART_GRACE_S = 3
 FRAME_BUDGET_MS = 1000.0 / 30.0  # one 30 fps frame
 KEY_PREFIX = "media-engine:worker:"
 
@@ -174,6 +175,14 @@ class Registry:
 
     async def alive(self, worker: str) -> bool:
         return bool(await self.client.exists(_key(worker)))
+
+    async def gone(self, worker: str) -> bool:
+        """True when the worker's heartbeat expired. A Redis that restarted a moment ago
+        has lost every key: that says nothing until the workers had time to beat again."""
+        if await self.alive(worker):
+            return False
+        info = await self.client.info("server")
+        return int(info.get("uptime_in_seconds", 0)) > REDIS_RESTART_GRACE_S
 
     async def workers(self) -> list[dict[str, Any]]:
         keys = [k async for k in self.client.scan_iter(match=KEY_PREFIX + "*", count=200)]

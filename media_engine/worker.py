@@ -53,6 +53,7 @@ SWITCH_POLL_S = 0.5
 SWITCH_READ_TIMEOUT_S = 2.0
 LAYER_RETRY_S = 1.0
 TASK_STOP_TIMEOUT_S = 3.0
+REJOIN_EVERY_BEATS = 10  # about every 4 s
 END_REASONS = {choice.value for choice in EndReason}
 
 
@@ -242,9 +243,21 @@ class MediaWorker:
             logger.info("heartbeat not sent to the dashboard: %s", exc)
 
     async def _heartbeat(self) -> None:
+        beats = 0
         while True:
             await asyncio.sleep(capacity.HEARTBEAT_INTERVAL_S)
             await self._heartbeat_once()
+            beats += 1
+            if beats % REJOIN_EVERY_BEATS == 0:
+                await self._rejoin_control_group()
+
+    async def _rejoin_control_group(self) -> None:
+        """Join the control group again: a restarted Redis forgot it, and channels-redis
+        drops members after its group expiry (a day); joining twice changes nothing."""
+        try:
+            await self.layer.group_add(protocol.CONTROL_GROUP, self.control_channel)
+        except Exception as exc:
+            logger.info("could not rejoin the control group (%s); retrying", exc)
 
     async def _forget(self) -> None:
         if self._registry is None:

@@ -102,8 +102,8 @@ def running(processes: list[Process]) -> Iterator[list[Process]]:
             process.cleanup()
 
 
-def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
-    port = free_port()
+def start_daphne(env: dict[str, str], port: int | None = None) -> tuple[Process, str]:
+    port = port or free_port()
     process = Process(
         f"daphne-{port}",
         [
