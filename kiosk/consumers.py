@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consent.services import ConsentTextOutdated
-from kiosk import metrics, selectors, services, signaling
+from kiosk import logformat, metrics, selectors, services, signaling
 from media_engine import capacity, protocol
 
 logger = logging.getLogger(__name__)
@@ -204,6 +204,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         except ConsentTextOutdated as exc:
             raise signaling.SignalingError("consent_outdated", str(exc)) from None
         self.session_id = str(session.pk)
+        logformat.current_session.set(self.session_id)
         self.consent_given = message.given
         await self.send_message(signaling.consent_ok(self.session_id, given=message.given))
 
@@ -410,6 +411,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         metrics.FAILOVERS.inc()
         logger.info("session %s failed over to %s (%s)", self.session_id, session.pk, detail)
         self.session_id = str(session.pk)
+        logformat.current_session.set(self.session_id)
         self.offered = False
         self.control_channel = self.worker = None
         self.pending_candidates.clear()

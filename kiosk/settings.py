@@ -245,8 +245,17 @@ WHITENOISE_AUTOREFRESH = DEBUG
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # KIOSK_LOG_FORMAT=json: one JSON object a line with the session id (kiosk/logformat.py)
+        "json": {"()": "kiosk.logformat.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("KIOSK_LOG_FORMAT") == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("KIOSK_LOG_LEVEL", "INFO")},
     "loggers": {"aioice": {"level": "WARNING"}, "aiortc": {"level": "WARNING"}},
 }

@@ -39,7 +39,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from consent.models import EndReason
-from kiosk import metrics
+from kiosk import logformat, metrics
 from media_engine import capacity, events, protocol
 from media_engine.assembly import build_pipeline
 from media_engine.engines.registry import EngineUnavailable
@@ -308,6 +308,8 @@ class MediaWorker:
     async def _serve_offer(self, offer: dict) -> None:
         reply = offer.get("reply_channel")
         session_id = offer.get("session_id")
+        # every log line of this task and of the session's tasks names the session
+        logformat.current_session.set(session_id if isinstance(session_id, str) else None)
         pending = True
         try:
             if not isinstance(reply, str) or not reply:
