@@ -35,8 +35,7 @@ def _serve_metrics(**kwargs) -> None:
 
 @signals.task_failure.connect
 @signals.task_retry.connect
-def _count_relay_error(sender=None, **kwargs) -> None:
+def _count_relay_error(**kwargs) -> None:
     from kiosk import metrics
 
-    name = getattr(sender, "name", None) or getattr(kwargs.get("request"), "task", "") or "?"
-    metrics.RELAY_ERRORS.labels(str(name)).inc()
+    metrics.RELAY_ERRORS.inc()

@@ -61,7 +61,9 @@ WORKER_DRAINING = Gauge("kiosk_worker_draining", "1 while the worker drains", ["
 WORKER_HEARTBEAT = Gauge(
     "kiosk_worker_heartbeat_timestamp_seconds", "Unix time of the last heartbeat", ["worker"]
 )
-RELAY_ERRORS = Counter("kiosk_audit_relay_errors_total", "Audit relay task failures", ["task"])
+RELAY_ERRORS = Counter(
+    "kiosk_audit_relay_errors_total", "Audit relay task failures and retries (Celery)"
+)
 FAILOVERS = Counter("kiosk_failovers_total", "Calls moved to another worker after one died")
 
 
@@ -117,7 +119,7 @@ class DatabaseCollector:
             "kiosk_fusion_switch_enabled", "1 while face fusion is on", labels=["scope"]
         )
         try:
-            oldest, count, enabled, kiosks_off = _read_database()
+            oldest, count, enabled, kiosks_off = _read_database_twice()
         except Exception as exc:  # a scrape must never fail because PostgreSQL is away
             log.warning("metrics: database not readable (%s)", exc)
             return
@@ -128,14 +130,25 @@ class DatabaseCollector:
         yield from (lag, rows, switch)
 
 
+def _read_database_twice() -> tuple[float | None, int, bool, int]:
+    """Read; on a connection that died with a PostgreSQL restart, reconnect and read again."""
+    from django.db import connection
+
+    try:
+        return _read_database()
+    except Exception:
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return _read_database()
+
+
 def _read_database() -> tuple[float | None, int, bool, int]:
-    from django.db import close_old_connections
     from django.db.models import Min
 
     from consent.audit_models import AuditOutbox
     from kiosk.models import FusionSwitch, Kiosk
 
-    close_old_connections()
     summary = AuditOutbox.objects.aggregate(oldest=Min("created_at"))
     oldest = summary["oldest"].timestamp() if summary["oldest"] else None
     count = AuditOutbox.objects.count()
