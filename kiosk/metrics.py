@@ -172,7 +172,31 @@ def bind_address() -> str:
     return os.environ.get("METRICS_BIND", "127.0.0.1")
 
 
+def tls_options() -> dict[str, Any]:
+    """``METRICS_TLS_CERT``/``METRICS_TLS_KEY`` serve HTTPS; with ``METRICS_TLS_CLIENT_CA``
+    only scrapers with a client certificate from that CA get an answer (mutual TLS: how a
+    listener bound beyond loopback, e.g. on a Kubernetes pod's address, stays private)."""
+    cert, key = os.environ.get("METRICS_TLS_CERT", ""), os.environ.get("METRICS_TLS_KEY", "")
+    client_ca = os.environ.get("METRICS_TLS_CLIENT_CA", "")
+    if not cert and not key and not client_ca:
+        return {}
+    if not cert or not key:
+        raise ValueError("METRICS_TLS_CERT and METRICS_TLS_KEY go together")
+    options: dict[str, Any] = {"certfile": cert, "keyfile": key}
+    if client_ca:
+        options.update(client_cafile=client_ca, client_auth_required=True)
+    return options
+
+
 def serve(port: int, registry: CollectorRegistry = REGISTRY) -> None:
     """Expose ``registry`` on ``METRICS_BIND``:``port`` (a thread of this process)."""
-    start_http_server(port, addr=bind_address(), registry=registry)
-    log.info("metrics on http://%s:%d/metrics", bind_address(), port)
+    address = bind_address()
+    if address not in ("127.0.0.1", "::1", "localhost") and not tls_options().get(
+        "client_auth_required"
+    ):
+        raise ValueError(
+            f"METRICS_BIND={address} is beyond loopback: set METRICS_TLS_CERT, METRICS_TLS_KEY "
+            "and METRICS_TLS_CLIENT_CA so that only the scraper can read the metrics"
+        )
+    start_http_server(port, addr=address, registry=registry, **tls_options())
+    log.info("metrics on %s:%d/metrics", address, port)
