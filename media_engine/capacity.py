@@ -86,7 +86,7 @@ def admits(*, sessions: int, max_sessions: int, load: float, limit: float, drain
         return False
     if sessions == 0:
         return True
-    return load + load / sessions <= limit
+    return load + load / sessions <= limit + 1e-9
 
 
 class CpuMeter:
