@@ -255,27 +255,14 @@ def end_live_sessions(
     *, session_id: str | None = None, identity_id: int | None = None, reason: str, detail: str
 ) -> None:
     """Tell every media worker to end the matching sessions, once the transaction commits."""
-    message: dict[str, Any] = {"type": "sessions.end", "reason": reason, "detail": detail[:500]}
-    if session_id is not None:
-        message["session_id"] = str(session_id)
-    if identity_id is not None:
-        message["identity_id"] = identity_id
+    from kiosk import broadcast
+    from media_engine import protocol
 
-    def send() -> None:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
-        from media_engine.protocol import CONTROL_GROUP
-
-        layer = get_channel_layer()
-        if layer is None:  # pragma: no cover - channels always configured here
-            return
-        try:
-            async_to_sync(layer.group_send)(CONTROL_GROUP, message)
-        except Exception:
-            log.exception("could not send sessions.end %s", message)
-
-    transaction.on_commit(send, robust=True)
+    broadcast.to_workers_after_commit(
+        protocol.sessions_end(
+            session_id=session_id, identity_id=identity_id, reason=reason, detail=detail
+        )
+    )
 
 
 def withdraw_consent(

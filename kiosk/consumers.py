@@ -443,12 +443,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_send(
                     protocol.CONTROL_GROUP,
-                    {
-                        "type": "sessions.end",
-                        "session_id": self.session_id,
-                        "reason": reason,
-                        "detail": detail[:500],
-                    },
+                    protocol.sessions_end(session_id=self.session_id, reason=reason, detail=detail),
                 )
         if self.session_id is not None:
             try:
