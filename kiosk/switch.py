@@ -59,7 +59,8 @@ def set_fusion(
             target, slug = f"kiosk:{row.slug}", row.slug
         # Registered before the audit event's own relay callback, so that the workers hear
         # of the change first (on_commit callbacks run in the order they were registered).
-        broadcast.to_workers_after_commit(protocol.fusion_switch(slug, enabled))
+        # (through announce_switch, which bench/killswitch.py times and can silence)
+        transaction.on_commit(lambda: announce_switch(slug, enabled), robust=True)
         record_staff_action(
             user,
             "switch.on" if enabled else "switch.off",
