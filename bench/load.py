@@ -35,7 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.site import bench_site, percentile, proc_cpu_s, proc_rss_mb
+from bench.site import (
+    LightReader,
+    bench_site,
+    cheap_camera,
+    percentile,
+    proc_cpu_s,
+    proc_rss_mb,
+)
 
 TARGET_P95_MS = 100.0
 TARGET_FPS = 28.0
@@ -48,21 +55,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--engine", default="avatar")
     return parser.parse_args()
-
-
-def cheap_camera(peer) -> None:
-    """Draw each of the camera's frames once per size; cycling them costs no drawing."""
-    camera = peer.camera
-    drawn: dict[int, object] = {}
-    original = camera.frame_bgr
-
-    def frame_bgr(number: int):
-        key = number % 60
-        if key not in drawn:
-            drawn[key] = original(key)
-        return drawn[key]
-
-    camera.frame_bgr = frame_bgr
 
 
 async def heartbeat(redis_url: str) -> dict:
@@ -85,22 +77,23 @@ async def run_n(site, n: int, slug: str, args) -> dict:
             visit = await site.visit(slug)
             cheap_camera(visit.peer)
             visits.append(visit)
+        readers = []
         for visit in visits:
             await asyncio.wait_for(visit.peer.track_arrived.wait(), 30)
+            readers.append(LightReader(visit.peer))
         await asyncio.sleep(args.warmup)
-        for visit in visits:
-            if visit.peer.returned is None:
-                raise RuntimeError("no video came back")
-            visit.peer.returned.check_label = False  # the avatar draws over the stamp
-            visit.peer.returned.reset()
+        for reader in readers:
+            reader.reset()
         (worker_pid,) = site.worker_pids()
         cpu0, own0, wall0 = proc_cpu_s(worker_pid), time.process_time(), time.monotonic()
         await asyncio.sleep(args.seconds)
         wall = time.monotonic() - wall0
         worker_cpu = (proc_cpu_s(worker_pid) - cpu0) / wall
         clients_cpu = (time.process_time() - own0) / wall
-        fps = [v.peer.returned.fps() for v in visits]
-        trips = [ms for v in visits for ms in v.peer.returned.round_trips_ms]
+        fps = [r.fps() for r in readers]
+        trips = [ms for r in readers for ms in r.round_trips_ms]
+        for reader in readers:
+            reader.stop()
         beat = await heartbeat(site.env["REDIS_URL"])
         run = {
             "sessions": n,

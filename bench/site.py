@@ -10,6 +10,7 @@ The database ``<name>_bench_<what>`` is created and dropped here; nothing else i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -51,6 +52,71 @@ def proc_rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+class LightReader:
+    """The returned video, read cheaply: no conversion to BGR, no stamp reading; each frame's
+    RTP timestamp names the camera frame it was made from (the engine keeps it), which gives
+    the round trip. aiortc decodes every frame in its receiver (it cannot skip any), but a
+    reader that falls behind would make its queue, and the round trip, grow without bound."""
+
+    def __init__(self, peer) -> None:
+        self.camera = peer.camera
+        self.round_trips_ms: list[float] = []
+        self.frames = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.last_number: int | None = None
+        peer.returned._task.cancel()  # this reader replaces the test client's
+        track = next(t.receiver.track for t in peer.pc.getTransceivers() if t.kind == "video")
+        self._task = asyncio.ensure_future(self._read(track))
+
+    async def _read(self, track) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                self.frames += 1
+                self.first_at = self.first_at or now
+                self.last_at = now
+                number = self.camera.number_at(frame.pts) if frame.pts is not None else None
+                sent = self.camera.sent_at.get(number) if number is not None else None
+                if number is not None:
+                    self.last_number = number
+                if sent is not None:
+                    self.round_trips_ms.append((now - sent) * 1000.0)
+        except MediaStreamError:
+            pass
+
+    def reset(self) -> None:
+        self.round_trips_ms.clear()
+        self.frames = 0
+        self.first_at = self.last_at = None
+
+    def fps(self) -> float:
+        if self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
+            return 0.0
+        return (self.frames - 1) / (self.last_at - self.first_at)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+def cheap_camera(peer) -> None:
+    """Draw each of the camera's frames once per size; cycling them costs no drawing."""
+    camera = peer.camera
+    drawn: dict[int, object] = {}
+    original = camera.frame_bgr
+
+    def frame_bgr(number: int):
+        key = number % 60
+        if key not in drawn:
+            drawn[key] = original(key)
+        return drawn[key]
+
+    camera.frame_bgr = frame_bgr
 
 
 @dataclass

@@ -117,6 +117,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
     # --- the page's side ---------------------------------------------------------------------
 
     async def connect(self) -> None:
+        metrics.watch_loop(asyncio.get_running_loop())
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
         self.kiosk = None
         self.session_id: str | None = None

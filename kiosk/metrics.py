@@ -158,6 +158,30 @@ def _read_database() -> tuple[float | None, int, bool, int]:
     return oldest, count, enabled, kiosks_off
 
 
+_watched_loop: Any = None
+
+
+class LoopCollector:
+    """``kiosk_asyncio_tasks``: tasks alive on daphne's event loop (a leak shows as growth)."""
+
+    def collect(self):
+        import asyncio
+
+        if _watched_loop is None or _watched_loop.is_closed():
+            return
+        tasks = GaugeMetricFamily("kiosk_asyncio_tasks", "Tasks alive on the event loop")
+        tasks.add_metric([], len(asyncio.all_tasks(_watched_loop)))
+        yield tasks
+
+
+def watch_loop(loop: Any) -> None:
+    """Count this event loop's tasks in the metrics (the signaling consumer calls it)."""
+    global _watched_loop
+    if _watched_loop is None:
+        REGISTRY.register(LoopCollector())
+    _watched_loop = loop
+
+
 _database_collector_added = False
 
 
