@@ -12,7 +12,7 @@ session gets ≥ 28 fps. The baseline in the same run: one session with the ``la
 The kiosks are made cheap: the camera's frames are drawn once and cycled (no drawing per
 frame); aiortc still encodes each kiosk's frames and decodes everything that comes back (it
 decodes in the receiver; there is no way to skip frames without patching it), so the kiosks'
-CPU share is reported beside the figures. The worker is run with MEDIA_ENGINE_MAX_LOAD=4
+CPU share is reported beside the figures. The worker is run with MEDIA_ENGINE_MAX_LOAD=64
 (admission off) so that overload is measured, and each run notes what admission would have
 said (the heartbeat's ``accepting``).
 
@@ -134,7 +134,7 @@ def measure(args) -> dict:
     kiosks = [("load-bench", args.engine), ("load-baseline", "label")]
     worker_env = {
         "MEDIA_ENGINE_MAX_SESSIONS": str(max(counts)),
-        "MEDIA_ENGINE_MAX_LOAD": "4",
+        "MEDIA_ENGINE_MAX_LOAD": "64",
     }
     with bench_site("load", kiosks=kiosks, workers=1, worker_env=worker_env) as site:
         baseline, runs = asyncio.run(all_runs(site, counts, args))

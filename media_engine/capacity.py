@@ -44,10 +44,12 @@ def max_load() -> float:
         value = float(raw)
     except ValueError:
         raise CapacitySettingError(
-            f"MEDIA_ENGINE_MAX_LOAD must be a number between 0.05 and 4, not {raw!r}"
+            f"MEDIA_ENGINE_MAX_LOAD must be a number between 0.05 and 64, not {raw!r}"
         ) from None
-    if not 0.05 <= value <= 4.0:
-        raise CapacitySettingError(f"MEDIA_ENGINE_MAX_LOAD must be between 0.05 and 4, not {value}")
+    if not 0.05 <= value <= 64.0:
+        raise CapacitySettingError(
+            f"MEDIA_ENGINE_MAX_LOAD must be between 0.05 and 64, not {value}"
+        )
     return value
 
 

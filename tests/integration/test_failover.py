@@ -233,3 +233,47 @@ async def test_restarting_redis_and_daphne_wedges_nothing(private_service):
     await new_visit_call(private_service.base, "hall-3")
     for worker in private_service.processes[1:]:
         assert worker.alive(), worker.output()[-3000:]
+
+
+async def test_restarting_postgresql_wedges_nothing(transactional_db, settings, monkeypatch):
+    """daphne and a worker on a private PostgreSQL that restarts under a live call: the
+    switch reads fail closed meanwhile (paused picture), the call is fused again after it,
+    and a new visit (consent rows) works with the reconnected database."""
+    import subprocess
+    import sys
+
+    from tests.support.postgres_server import private_postgres
+
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    ice.offer_loopback_candidates()
+    with private_postgres() as postgres, private_redis() as redis_server:
+        env = child_env(
+            settings.DATABASES["default"],
+            DATABASE_URL=postgres.url,
+            REDIS_URL=redis_server.url,
+            MEDIA_ENGINE_IN_PROCESS="0",
+            MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
+            AUDIT_MEDIA_EVENTS="0",
+        )
+        for command in (
+            ["manage.py", "migrate", "--noinput", "-v", "0"],
+            ["manage.py", "shell", "-c", "from kiosk.models import Kiosk; "
+             "[Kiosk.objects.create(slug=s, name=s, engine='label') for s in ('pg-1', 'pg-2')]"],
+        ):  # fmt: skip
+            await asyncio.to_thread(
+                subprocess.run, [sys.executable, *command], env=env, check=True, timeout=300
+            )
+        daphne, base = start_daphne(env)
+        with running([daphne]) as processes:
+            processes.append(start_media_worker(env, "worker-pg"))
+            async with SignalingClient.connect(base, "pg-1") as kiosk:
+                peer = await start_call(kiosk)
+                try:
+                    await frames_back(peer, 10)
+                    await asyncio.to_thread(postgres.restart, 2.0)
+                    # fused (stamped) frames come back after the restart
+                    await frames_back(peer, 30, wait_s=60)
+                finally:
+                    await peer.close()
+            await new_visit_call(base, "pg-2", wait_s=60)
+            assert processes[1].alive(), processes[1].output()[-3000:]
