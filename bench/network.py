@@ -118,7 +118,11 @@ def install(up: Impairment, down: Impairment) -> None:
     async def send_data(self, data: bytes, addr) -> None:
         if not is_media(data):
             return await original_send(self, data, addr)
-        up.submit(len(data), lambda: self.transport.sendto(data, addr))
+        def deliver() -> None:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.sendto(data, addr)  # (the call may have ended meanwhile)
+
+        up.submit(len(data), deliver)
 
     def datagram_received(self, data, addr) -> None:
         if not isinstance(data, bytes) or not is_media(data):
