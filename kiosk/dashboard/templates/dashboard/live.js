@@ -251,19 +251,19 @@
   // Media workers: one row per heartbeat sender; the age counts up between heartbeats and
   // a worker silent for a minute is dropped (its row goes grey after WORKER_LOST_S).
   const workersBody = document.querySelector("#workers tbody");
-  const workers = new Map();
+  const workerBeats = new Map();
   const WORKER_LOST_S = 2;
   function onHeartbeat(message) {
-    workers.set(message.worker, { beat: message, at: Date.now() });
+    workerBeats.set(message.worker, { beat: message, at: Date.now() });
     drawWorkers();
   }
   function drawWorkers() {
     if (!workersBody) return;
     const now = Date.now();
     const rows = [];
-    for (const [name, w] of workers) {
+    for (const [name, w] of workerBeats) {
       const age = (now - w.at) / 1000;
-      if (age > 60) { workers.delete(name); continue; }
+      if (age > 60) { workerBeats.delete(name); continue; }
       const b = w.beat;
       const pct = function (v) { return typeof v === "number" ? Math.round(v * 100) + " %" : "–"; };
       const tr = document.createElement("tr");
