@@ -7,7 +7,8 @@ for a site without a single point of failure,
 
 The same target feeds the Channels layer (channels-redis' ``sentinels``/``master_name``
 host), the Celery broker (kombu's ``sentinel://`` transport with ``master_name``) and the
-media workers' heartbeat registry (``redis.asyncio.sentinel``). Pure functions: no Django.
+media workers' heartbeat registry (``redis.asyncio.sentinel``) and Django's cache of the
+signaling rate limits (``SentinelPool``). No Django imports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 SENTINEL_DEFAULT_PORT = 26379
 
@@ -60,6 +63,32 @@ class RedisTarget:
         if self.password:
             options["sentinel_kwargs"] = {"password": self.password}
         return url, options
+
+
+    def cache_config(self, **config: Any) -> dict[str, Any]:
+        """Django's Redis cache on this target (a Sentinel URL through ``SentinelPool``)."""
+        cache: dict[str, Any] = {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": self.url,
+            **config,
+        }
+        if self.uses_sentinel:
+            cache["OPTIONS"] = {"pool_class": "kiosk.redis_urls.SentinelPool"}
+        return cache
+
+
+class SentinelPool(SentinelConnectionPool):
+    """A connection pool to the master that a ``sentinel://`` URL's sentinels name, made the
+    way Django's Redis cache makes its pools (``from_url``)."""
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SentinelPool:
+        target = parse_redis_url(url)
+        sentinel_kwargs = {"password": target.password} if target.password else None
+        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)
+        return cls(
+            target.master, sentinel, db=target.db, password=target.password, **options
+        )
 
 
 def parse_redis_url(url: str) -> RedisTarget:

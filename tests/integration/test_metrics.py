@@ -13,7 +13,7 @@ from django.db import connection
 from consent import services
 from kiosk.logformat import JsonFormatter, current_session
 from kiosk.models import Engine, FusionSwitch, Kiosk
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import login, staff_user
 from tests.support.channel_call import ChannelCall
 from tests.support.media_workers import media_workers
 from tests.support.redis_server import free_port
@@ -52,7 +52,10 @@ def test_daphne_metrics_need_the_token_or_a_staff_login(client, monkeypatch):
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="scrape-secret-123").status_code == 403
-    client.force_login(staff_user(None, "nobody"))  # logged in, no dashboard role
+    login(client, staff_user(None, "nobody"))  # logged in, no dashboard role
+    assert client.get("/metrics").status_code == 403
+    client.logout()
+    client.force_login(staff_user("operator", "olga"))  # password only: no second factor
     assert client.get("/metrics").status_code == 403
     client.logout()
 
@@ -64,7 +67,10 @@ def test_daphne_metrics_need_the_token_or_a_staff_login(client, monkeypatch):
     assert value(text, 'kiosk_fusion_switch_enabled{scope="global"}') == 1
     assert value(text, 'kiosk_fusion_switch_enabled{scope="kiosks_off"}') == 1
 
-    client.force_login(staff_user("auditor", "ada"))
+    login(client, staff_user("auditor", "ada"))
+    assert client.get("/metrics").status_code == 200
+    client.logout()
+    login(client, staff_user("operator", "oskar"))  # with the second factor
     assert client.get("/metrics").status_code == 200
 
 

@@ -137,14 +137,17 @@
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     v.ws = new WebSocket(`${proto}//${location.host}/ws/kiosk/${encodeURIComponent(slug)}/`);
     v.ws.onmessage = (event) => onServerMessage(v, event);
-    v.ws.onclose = () => {
+    v.ws.onclose = (event) => {
+      // 4401: this device's credential was revoked (or never valid): the page reloads and
+      // shows "this device is not enrolled" (docs/signaling.md, "Enrolment").
+      if (event.code === 4401) setTimeout(() => location.reload(), 1500);
       const wasCurrent = v === visit;
       if (wasCurrent && !v.over && (v.sessionId || v.pc)) {
         finish(v, "failed", "closed");
       }
       for (const w of v.waiters) w.reject(new Error("connection closed"));
       v.waiters = [];
-      if (wasCurrent && !v.closedByUs) reconnectLater();
+      if (wasCurrent && !v.closedByUs && event.code !== 4401) reconnectLater();
     };
     return v;
   }
