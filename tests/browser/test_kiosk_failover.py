@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ensure_consent_texts
+from tests.browser.conftest import ensure_consent_texts, open_enrolled_kiosk
 from tests.browser.test_kiosk_page import WAIT_MS, add_kiosk, live_video, session_rows, wait_live
 from tests.conftest import child_env
 from tests.support.redis_server import private_redis
@@ -49,7 +49,7 @@ def decoded(page) -> int:
 def test_the_page_survives_a_killed_worker_and_a_daphne_restart(cluster, browser):
     add_kiosk("failover-kiosk", "Counter F")
     page = browser.new_context().new_page()
-    page.goto(cluster["base"] + "/kiosk/failover-kiosk/")
+    open_enrolled_kiosk(page, cluster["base"], "failover-kiosk")  # once per device
     page.get_by_role("button", name="English").click()
     page.get_by_role("button", name="I agree").click()
     wait_live(page)
@@ -62,7 +62,9 @@ def test_the_page_survives_a_killed_worker_and_a_daphne_restart(cluster, browser
     before = decoded(page)
     # live again by itself: new frames decoded from the other worker, under a new session
     page.wait_for_function(
-        f"(window.kioskMetrics.framesDecoded || 0) > {before} + 15", timeout=WAIT_MS
+        "(before) => (window.kioskMetrics.framesDecoded || 0) > before + 15",
+        arg=before,
+        timeout=WAIT_MS,
     )
     live_again_s = time.monotonic() - killed_at
     rows = session_rows("failover-kiosk")
