@@ -58,3 +58,26 @@ def test_no_failover_once_the_consent_expired_or_was_withdrawn(kiosk):
     services.withdraw_consent(withdrawn.pk)
     assert services.fail_over_kiosk_session(withdrawn.pk, "gone") is None
     assert KioskSession.objects.count() == 2  # no new row for either
+
+
+def test_the_failed_over_call_keeps_the_kiosks_one_call_claim(kiosk):
+    from kiosk import calls
+    from kiosk import services as kiosk_services
+    from kiosk.models import KioskCall
+
+    old = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    assert calls.claim(kiosk, str(old.pk), None)
+    new = kiosk_services.fail_over(str(old.pk), "heartbeat of w1 expired", kiosk.pk)
+    assert new is not None
+    assert KioskCall.objects.get(kiosk=kiosk).session_id == str(new.pk)
+    # the re-offer under the new row is this kiosk's call, another one is still refused
+    assert calls.claim(kiosk, str(new.pk), None)
+    other = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    assert not calls.claim(kiosk, str(other.pk), None)
+    # when the consent no longer holds, the claim stays with the old row until the visit's
+    # end releases it (no new row takes it)
+    services.withdraw_consent(new.pk)
+    assert kiosk_services.fail_over(str(new.pk), "gone", kiosk.pk) is None
+    assert KioskCall.objects.get(kiosk=kiosk).session_id == str(new.pk)
+    calls.release(kiosk.pk, str(new.pk))
+    assert calls.claim(kiosk, str(other.pk), None)

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from consent.audit_models import AuditEvent, AuditOutbox
 from consent.models import ConsentGrant, KioskSession
-from kiosk.models import Engine, Kiosk
+from kiosk.models import Engine, Kiosk, KioskCall
 from media_engine import ice, protocol
 from tests.conftest import child_env
 from tests.support.kioskclient import CallRefused, SignalingClient, follow_reoffer
@@ -140,6 +140,11 @@ async def test_kill_9_of_the_serving_worker_moves_the_call_to_the_other(private_
 
             new_id = kiosk.session_id
             assert new_id != old_id
+            # the kiosk's one-call claim went with the call to its new session row
+            claim = await database_sync_to_async(
+                lambda: KioskCall.objects.get(kiosk__slug="hall-1").session_id
+            )()
+            assert claim == new_id
             old_row, new_row = await session_row(old_id), await session_row(new_id)
             assert old_row.end_reason == "error" and "worker lost" in old_row.end_detail
             assert new_row.ended_at is None and new_row.worker.split(":")[0] != victim.name
