@@ -73,8 +73,8 @@ async def heartbeat(redis_url: str) -> dict:
 async def run_n(site, n: int, slug: str, args) -> dict:
     visits = []
     try:
-        for _ in range(n):
-            visit = await site.visit(slug)
+        for i in range(n):
+            visit = await site.visit(f"{slug}-{i}")  # one live call per kiosk (kiosk/calls.py)
             cheap_camera(visit.peer)
             visits.append(visit)
         readers = []
@@ -131,7 +131,9 @@ async def all_runs(site, counts: list[int], args) -> tuple[dict, list[dict]]:
 
 def measure(args) -> dict:
     counts = [int(n) for n in args.sessions.split(",")]
-    kiosks = [("load-bench", args.engine), ("load-baseline", "label")]
+    # N kiosks of the engine (a kiosk has one live call at a time) and the baseline's one
+    kiosks = [(f"load-bench-{i}", args.engine) for i in range(max(counts))]
+    kiosks.append(("load-baseline-0", "label"))
     worker_env = {
         "MEDIA_ENGINE_MAX_SESSIONS": str(max(counts)),
         "MEDIA_ENGINE_MAX_LOAD": "64",

@@ -172,10 +172,15 @@ def bench_database(what: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def bench_site(
-    what: str, *, kiosks: list[tuple[str, str]], workers: int = 1, worker_env: dict | None = None
+    what: str,
+    *,
+    kiosks: list[tuple[str, str]],
+    workers: int = 1,
+    worker_env: dict | None = None,
+    site_env: dict | None = None,
 ) -> Iterator[Site]:
     """daphne + ``workers`` media workers on a private Redis and a bench database, with
-    these (slug, engine) kiosks."""
+    these (slug, engine) kiosks (``site_env``: extra settings for every process)."""
     from tests.support.redis_server import private_redis
     from tests.support.servers import running, start_daphne, start_media_worker
 
@@ -190,8 +195,12 @@ def bench_site(
             DJANGO_SETTINGS_MODULE="kiosk.settings",
             PYTHONPATH=str(REPO_ROOT),
             PYTHONUNBUFFERED="1",
+            # the embedded default's settings on these services (they fail closed without)
+            KIOSK_EMBEDDED="1",
+            **(site_env or {}),
         )
         os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_server.url)
+        os.environ.update(KIOSK_EMBEDDED="1", **(site_env or {}))
         os.environ.update(MEDIA_ENGINE_IN_PROCESS="0", DJANGO_SETTINGS_MODULE="kiosk.settings")
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],

@@ -76,15 +76,15 @@ def redis_state(url: str) -> dict:
     return {"groups": len(groups), "group_members": members, "channel_keys": channels}
 
 
-async def churn_one(base: str, consent: bool) -> None:
+async def churn_one(base: str, consent: bool, token: str) -> None:
     from tests.support.kioskclient import SignalingClient
 
-    async with SignalingClient.connect(base, "soak-churn") as client:
+    async with SignalingClient.connect(base, "soak-churn", token) as client:
         if consent:
             await client.consent()
 
 
-async def churn(base: str, count: int, parallel: int) -> int:
+async def churn(base: str, count: int, parallel: int, token: str) -> int:
     failures = 0
     gate = asyncio.Semaphore(parallel)
 
@@ -92,7 +92,7 @@ async def churn(base: str, count: int, parallel: int) -> int:
         nonlocal failures
         async with gate:
             try:
-                await churn_one(base, consent=n % 2 == 0)
+                await churn_one(base, n % 2 == 0, token)
             except Exception:
                 failures += 1
 
@@ -116,14 +116,17 @@ async def soak(site, args) -> dict:
     reader = LightReader(visit.peer)
     per_wave = max(1, args.sockets // args.waves)
     wave_s = args.minutes * 60.0 / (args.waves + 1)
-    failures = await churn(site.base, per_wave, args.parallel)  # warm-up wave
+    from tests.support.enrolment import enrol_async
+
+    token = await enrol_async("soak-churn")  # one enrolled device opens every churn socket
+    failures = await churn(site.base, per_wave, args.parallel, token)  # warm-up wave
     await asyncio.sleep(3.0)
     start = await asyncio.to_thread(snapshot, site, pids)
     reader.reset()
     done = per_wave
     for _ in range(args.waves - 1):
         began = time.monotonic()
-        failures += await churn(site.base, per_wave, args.parallel)
+        failures += await churn(site.base, per_wave, args.parallel, token)
         done += per_wave
         await asyncio.sleep(max(0.0, wave_s - (time.monotonic() - began)))
     await asyncio.sleep(5.0)  # expiries and the consumers' tear-down
@@ -156,7 +159,13 @@ def main() -> None:
     args = parse_args()
     os.environ["METRICS_TOKEN"] = TOKEN
     kiosks = [("soak-call", "label"), ("soak-churn", "label")]
-    with bench_site("soak", kiosks=kiosks, workers=1) as site:
+    # The churn is one device opening sockets far faster than a kiosk does: the signaling
+    # rate limits (kiosk/limits.py) are lifted for it, the soak measures leaks, not limits.
+    unlimited = {name: [10**6, 60] for name in (
+        "connect_kiosk", "connect_address", "consent_kiosk", "consent_address"
+    )}
+    site_env = {"KIOSK_RATE_LIMITS": json.dumps(unlimited)}
+    with bench_site("soak", kiosks=kiosks, workers=1, site_env=site_env) as site:
         result = asyncio.run(soak(site, args))
     d = drift(result["start"], result["end"])
     holds = (
