@@ -22,7 +22,8 @@ from consent.models import ConsentGrant, KioskSession
 from kiosk.models import Engine, Kiosk, KioskCall
 from media_engine import ice, protocol
 from tests.conftest import child_env
-from tests.support.kioskclient import CallRefused, SignalingClient, follow_reoffer
+from tests.support.enrolment import enrol_with_manage
+from tests.support.kioskclient import ENROL, CallRefused, SignalingClient, follow_reoffer
 from tests.support.loopclient import KioskPeer
 from tests.support.redis_server import private_redis
 from tests.support.servers import (
@@ -198,13 +199,15 @@ async def test_a_full_cluster_answers_busy_at_once(private_service):
             await peer.close()
 
 
-async def new_visit_call(base: str, slug: str, wait_s: float = WAIT_S) -> None:
+async def new_visit_call(
+    base: str, slug: str, wait_s: float = WAIT_S, token: str | None = ENROL
+) -> None:
     """What the kiosk page does after its socket closed: connect again (retrying while the
     server comes back), give consent, call, see frames, stop."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            async with SignalingClient.connect(base, slug) as client:
+            async with SignalingClient.connect(base, slug, token) as client:
                 peer = await start_call(client)
                 try:
                     await frames_back(peer, 20)
@@ -268,10 +271,14 @@ async def test_restarting_postgresql_wedges_nothing(transactional_db, settings, 
             await asyncio.to_thread(
                 subprocess.run, [sys.executable, *command], env=env, check=True, timeout=300
             )
+        # the kiosks' devices are enrolled in the private database, not the test's
+        tokens = {
+            slug: await asyncio.to_thread(enrol_with_manage, env, slug) for slug in ("pg-1", "pg-2")
+        }
         daphne, base = start_daphne(env)
         with running([daphne]) as processes:
             processes.append(start_media_worker(env, "worker-pg"))
-            async with SignalingClient.connect(base, "pg-1") as kiosk:
+            async with SignalingClient.connect(base, "pg-1", tokens["pg-1"]) as kiosk:
                 peer = await start_call(kiosk)
                 try:
                     await frames_back(peer, 10)
@@ -280,5 +287,5 @@ async def test_restarting_postgresql_wedges_nothing(transactional_db, settings, 
                     await frames_back(peer, 30, wait_s=60)
                 finally:
                     await peer.close()
-            await new_visit_call(base, "pg-2", wait_s=60)
+            await new_visit_call(base, "pg-2", wait_s=60, token=tokens["pg-2"])
             assert processes[1].alive(), processes[1].output()[-3000:]
