@@ -41,7 +41,6 @@ CLOSE_CODES = {
 MAX_BAD_MESSAGES = 20
 MAX_PENDING_CANDIDATES = 32
 CLIENT_STATS_EVERY_S = 0.5  # page stats reach the worker at most this often
-CALL_BEAT_EVERY_S = 5.0  # the kiosk's one-call claim is refreshed this often
 
 # A worker's refusal code -> (the visit's end reason, the page's error code or "").
 REFUSALS = {
@@ -497,7 +496,8 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
     async def beat_call(self) -> None:
         """Keep this kiosk's one-call claim fresh (other daphne processes see it alive)."""
         now = time.monotonic()
-        if now - self.last_beat < CALL_BEAT_EVERY_S or self.ended:
+        # four beats within KIOSK_CALL_STALE_S: a live call's claim never looks stale
+        if now - self.last_beat < settings.KIOSK_CALL_STALE_S / 4 or self.ended:
             return
         self.last_beat = now
         try:

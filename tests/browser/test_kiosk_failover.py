@@ -33,6 +33,9 @@ def cluster(transactional_db, settings):
             MEDIA_ENGINE_MAX_SESSIONS="1",
             AUDIT_MEDIA_EVENTS="0",
             DJANGO_DEBUG="1",
+            # The call claim of a daphne that died is free after this long (kiosk/calls.py);
+            # short here so that the visit after the restart is not refused as kiosk_busy.
+            KIOSK_CALL_STALE_S="3",
         )
         daphne, base = start_daphne(env)
         with running([daphne]) as processes:
