@@ -15,7 +15,7 @@ PORT   ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/kiosk
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint browser-deps services bench
+.PHONY: install run test lint browser-deps deploy-deps services bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,15 @@ browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
+# Debian's nginx, so that the tests can run `nginx -t` on deploy/nginx (never started).
+deploy-deps:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install browser-deps lint
+test: install browser-deps deploy-deps lint
 	KIOSK_EMBEDDED=1 DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 

@@ -255,27 +255,14 @@ def end_live_sessions(
     *, session_id: str | None = None, identity_id: int | None = None, reason: str, detail: str
 ) -> None:
     """Tell every media worker to end the matching sessions, once the transaction commits."""
-    message: dict[str, Any] = {"type": "sessions.end", "reason": reason, "detail": detail[:500]}
-    if session_id is not None:
-        message["session_id"] = str(session_id)
-    if identity_id is not None:
-        message["identity_id"] = identity_id
+    from kiosk import broadcast
+    from media_engine import protocol
 
-    def send() -> None:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
-        from media_engine.protocol import CONTROL_GROUP
-
-        layer = get_channel_layer()
-        if layer is None:  # pragma: no cover - channels always configured here
-            return
-        try:
-            async_to_sync(layer.group_send)(CONTROL_GROUP, message)
-        except Exception:
-            log.exception("could not send sessions.end %s", message)
-
-    transaction.on_commit(send, robust=True)
+    broadcast.to_workers_after_commit(
+        protocol.sessions_end(
+            session_id=session_id, identity_id=identity_id, reason=reason, detail=detail
+        )
+    )
 
 
 def withdraw_consent(
@@ -330,6 +317,59 @@ def end_kiosk_session(
             f"kiosk:{session.kiosk.slug}",
             session=session,
             details={"reason": reason, "detail": detail[:200], "mode": session.mode},
+        )
+    return session
+
+
+def fail_over_kiosk_session(session_id: uuid.UUID | str, detail: str) -> KioskSession | None:
+    """The media worker serving ``session_id`` died: record the abnormal end, and when the
+    visitor's consent is still valid, open a new session row carrying the same consent (the
+    same texts, time given and expiry) for the call on another worker. ``None`` when the
+    consent no longer holds (withdrawn, expired): the visit ends there."""
+    now = timezone.now()
+    with transaction.atomic():
+        old = (
+            ConsentGrant.objects.select_for_update()
+            .filter(session_id=session_id, withdrawn_at__isnull=True, expires_at__gt=now)
+            .select_related("kiosk", "session")
+            .first()
+        )
+        end_kiosk_session(session_id, EndReason.ERROR, f"media worker lost: {detail}"[:500])
+        if old is None:
+            return None
+        session = KioskSession.objects.create(
+            kiosk=old.kiosk,
+            consent_given=True,
+            consent_language=old.language,
+            engine=old.session.engine,
+            identity_id=old.session.identity_id,
+            mode=ProcessingMode.DIGITAL_HUMAN,
+        )
+        grant = ConsentGrant(
+            session=session,
+            kiosk=old.kiosk,
+            purposes=old.purposes,
+            text_versions=old.text_versions,
+            language=old.language,
+            method=old.method,
+            given_at=old.given_at,
+            expires_at=old.expires_at,
+        )
+        grant.record_hash = record_hash(grant_record(grant))
+        grant.save()
+        grant.texts.set(old.texts.all())
+        audit.record_event(
+            audit.Actor.kiosk(old.kiosk),
+            "session.failed_over",
+            f"kiosk:{old.kiosk.slug}",
+            session=session,
+            details={
+                "from_session": str(session_id),
+                "from_grant": str(old.pk),
+                "grant": str(grant.pk),
+                "record_hash": grant.record_hash,
+                "detail": detail[:200],
+            },
         )
     return session
 

@@ -1,7 +1,8 @@
 """One live call per kiosk at a time, agreed through the database by every daphne process.
 
 ``claim`` takes the kiosk's call for a session (atomically: a conditional UPDATE), ``beat``
-keeps the claim fresh while the call lasts, ``release`` frees it. A claim nobody refreshed
+keeps the claim fresh while the call lasts, ``transfer`` hands it to the new session row
+of a failed-over call, ``release`` frees it. A claim nobody refreshed
 for ``KIOSK_CALL_STALE_S`` (its daphne died) is taken over by the next call.
 """
 
@@ -43,6 +44,15 @@ def beat(kiosk_id: int, session_id: str) -> None:
     KioskCall.objects.filter(kiosk_id=kiosk_id, session_id=session_id).update(
         heartbeat_at=timezone.now()
     )
+
+
+def transfer(kiosk_id: int, old_session_id: str, new_session_id: str) -> bool:
+    """Hand the kiosk's claim from ``old_session_id`` to ``new_session_id`` (the same call
+    after a media worker's fail-over); False when the old session did not hold it."""
+    moved = KioskCall.objects.filter(kiosk_id=kiosk_id, session_id=old_session_id).update(
+        session_id=new_session_id, heartbeat_at=timezone.now()
+    )
+    return moved == 1
 
 
 def release(kiosk_id: int, session_id: str) -> None:

@@ -20,10 +20,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consent.services import ConsentTextOutdated
-from kiosk import calls, devices, selectors, services, signaling, turn
+from kiosk import calls, devices, logformat, metrics, selectors, services, signaling, turn
 from kiosk.cookies import cookie_name
 from kiosk.ice_policy import policy_from_settings
-from media_engine import protocol
+from media_engine import capacity, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ CLOSE_CODES = {
 MAX_BAD_MESSAGES = 20
 MAX_PENDING_CANDIDATES = 32
 CLIENT_STATS_EVERY_S = 0.5  # page stats reach the worker at most this often
-CALL_BEAT_EVERY_S = 5.0  # the kiosk's one-call claim is refreshed this often
 
 # A worker's refusal code -> (the visit's end reason, the page's error code or "").
 REFUSALS = {
@@ -87,6 +86,41 @@ if settings.MEDIA_ENGINE_IN_PROCESS:
     from media_engine import embedded  # noqa: F401
 
 
+_registry: capacity.Registry | None = None
+
+
+def worker_registry() -> capacity.Registry | None:
+    """The media workers' heartbeats (Redis); ``None`` in the embedded default."""
+    global _registry
+    if _registry is None and not settings.MEDIA_ENGINE_IN_PROCESS:
+        _registry = capacity.registry()
+    return _registry
+
+
+async def cluster_has_room() -> bool:
+    """False only when the heartbeats say that no live worker takes offers; an unreadable
+    registry says nothing (the workers then answer, or the offer times out as "busy")."""
+    registry = worker_registry()
+    if registry is None:
+        return True
+    try:
+        return await asyncio.wait_for(registry.cluster_has_room(), capacity.HEARTBEAT_TTL_S)
+    except Exception as exc:
+        logger.info("worker heartbeats unreadable (%s): offering anyway", exc)
+        return True
+
+
+async def worker_gone(worker: str | None) -> bool:
+    """True when the worker's heartbeat expired (kill -9); unknown counts as not gone."""
+    registry = worker_registry()
+    if registry is None or not worker:
+        return False
+    try:
+        return await asyncio.wait_for(registry.gone(worker), capacity.HEARTBEAT_TTL_S)
+    except Exception:
+        return False
+
+
 async def start_embedded_media_engine() -> None:
     """In the embedded default the media engine lives in this process; start it once."""
     from consent import periodic
@@ -102,6 +136,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
     # --- the page's side ---------------------------------------------------------------------
 
     async def connect(self) -> None:
+        metrics.watch_loop(asyncio.get_running_loop())
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
         self.kiosk = None
         self.session_id: str | None = None
@@ -110,6 +145,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         self.claimed = False
         self.ended = False
         self.control_channel: str | None = None
+        self.worker: str | None = None
         self.pending_candidates: list[dict | None] = []
         self.candidates = 0
         self.last_client_stats = 0.0
@@ -213,6 +249,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         except ConsentTextOutdated as exc:
             raise signaling.SignalingError("consent_outdated", str(exc)) from None
         self.session_id = str(session.pk)
+        logformat.current_session.set(self.session_id)
         self.consent_given = message.given
         await self.send_message(signaling.consent_ok(self.session_id, given=message.given))
 
@@ -247,6 +284,10 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 await self.send_message(signaling.error("engine_unavailable"))
                 await self.end("error", f"media engine unavailable: {exc}"[:500], False)
                 return
+        if not await cluster_has_room():
+            metrics.refused("busy")
+            await self.end("busy", "no media worker has room (measured)", tell_worker=False)
+            return
         await self.send_message(signaling.state("connecting"))
         try:
             await self.send_offer(sdp)
@@ -359,6 +400,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             )
             return
         self.control_channel = control_channel
+        self.worker = str(event.get("worker", "")) or None
         if self.offer_timer is not None:
             self.offer_timer.cancel()
         await database_sync_to_async(services.record_kiosk_worker)(
@@ -409,18 +451,53 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             await self.end("busy", f"no media worker answered in {protocol.OFFER_TIMEOUT_S:g} s")
 
     async def watch_worker(self) -> None:
+        """Notice a dead worker: its heartbeat expired (within 2 s of kill -9), or it has
+        said nothing for WORKER_LOST_AFTER_S (the heartbeats themselves unreadable)."""
         while not self.ended:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(capacity.CHECK_EVERY_S)
             await self.beat_call()
             silent = time.monotonic() - self.last_worker_message
-            if silent > protocol.WORKER_LOST_AFTER_S and not self.ended:
-                await self.send_message(signaling.error("worker_lost"))
-                await self.end("error", f"media worker silent for {silent:.0f} s", True)
+            if self.ended:
+                return
+            if await worker_gone(self.worker):
+                await self.fail_over(f"heartbeat of {self.worker} expired")
+                return
+            if silent > protocol.WORKER_LOST_AFTER_S:
+                await self.fail_over(f"media worker silent for {silent:.0f} s")
+                return
+
+    async def fail_over(self, detail: str) -> None:
+        """The worker is gone: end its session row (abnormal end, audited) and, while the
+        consent holds, ask the page for a new offer under a new session row."""
+        await self.send_message(signaling.error("worker_lost"))
+        with contextlib.suppress(Exception):  # in case it is only stuck: end it there
+            await self.to_worker("session.bye", reason="error")
+        try:
+            session = await database_sync_to_async(services.fail_over)(
+                self.session_id, detail, self.kiosk.pk if self.claimed else None
+            )
+        except Exception:
+            logger.exception("fail-over of session %s failed", self.session_id)
+            session = None
+        if session is None:
+            self.control_channel = None
+            await self.end("error", detail, tell_worker=False)
+            return
+        metrics.FAILOVERS.inc()
+        logger.info("session %s failed over to %s (%s)", self.session_id, session.pk, detail)
+        self.session_id = str(session.pk)
+        logformat.current_session.set(self.session_id)
+        self.offered = False
+        self.control_channel = self.worker = None
+        self.pending_candidates.clear()
+        self.candidates = 0
+        await self.send_message(signaling.reoffer(self.session_id, "worker_lost"))
 
     async def beat_call(self) -> None:
         """Keep this kiosk's one-call claim fresh (other daphne processes see it alive)."""
         now = time.monotonic()
-        if now - self.last_beat < CALL_BEAT_EVERY_S or self.ended:
+        # four beats within KIOSK_CALL_STALE_S: a live call's claim never looks stale
+        if now - self.last_beat < settings.KIOSK_CALL_STALE_S / 4 or self.ended:
             return
         self.last_beat = now
         try:
@@ -453,12 +530,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_send(
                     protocol.CONTROL_GROUP,
-                    {
-                        "type": "sessions.end",
-                        "session_id": self.session_id,
-                        "reason": reason,
-                        "detail": detail[:500],
-                    },
+                    protocol.sessions_end(session_id=self.session_id, reason=reason, detail=detail),
                 )
         if self.session_id is not None:
             try:

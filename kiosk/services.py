@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from consent.models import EndReason, KioskSession
 from consent.services import (
     end_kiosk_session,
+    fail_over_kiosk_session,
     record_worker,
     start_kiosk_session,
     withdraw_consent,
@@ -48,6 +49,20 @@ def finish_kiosk_session(
         withdraw_consent(session_id, detail=detail)
     else:
         end_kiosk_session(session_id, reason, detail)
+
+
+def fail_over(
+    session_id: str, detail: str, claimed_kiosk_id: int | None = None
+) -> KioskSession | None:
+    """The visit's media worker died: a new session row with the same consent, or ``None``
+    when the consent no longer holds (the old one is ended as an error either way).
+
+    The failed-over call is the same kiosk's call: its one-call claim (``claimed_kiosk_id``)
+    passes to the new session row, so the re-offer is not refused as ``kiosk_busy``."""
+    session = fail_over_kiosk_session(session_id, detail)
+    if session is not None and claimed_kiosk_id is not None:
+        calls.transfer(claimed_kiosk_id, session_id, str(session.pk))
+    return session
 
 
 def record_kiosk_worker(session_id: str, worker: str) -> None:

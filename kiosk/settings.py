@@ -21,10 +21,11 @@ import json
 import os
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from kiosk import secrets
+from kiosk.database_url import parse_database_url
+from kiosk.redis_urls import parse_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("KIOSK_VAR_DIR", BASE_DIR / "var"))
@@ -160,7 +161,10 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # One host, or several with ?target_session_attrs=read-write (kiosk/database_url.py).
+    DATABASES = {"default": parse_database_url(DATABASE_URL, conn_max_age=60)}
+    # A connection that died with a PostgreSQL restart is replaced, not reused.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -177,7 +181,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer, broker and where the media engine runs -------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")  # redis://… or sentinel://… (kiosk/redis_urls.py)
+REDIS_TARGET = parse_redis_url(REDIS_URL) if REDIS_URL else None
 REDIS_SOCKET_TIMEOUT_S = 30.0
 
 
@@ -188,10 +193,11 @@ def redis_channel_layer(url: str, **config: object) -> dict:
     5 s BZPOPMIN: an idle ``receive()`` then dies with "Timeout reading from ...". The
     socket timeout must exceed the block time.
     """
+    host = parse_redis_url(url).channel_layer_host(socket_timeout=REDIS_SOCKET_TIMEOUT_S)
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}],
+            "hosts": [host],
             "capacity": 1000,
             "expiry": 30,
             **config,
@@ -243,9 +249,8 @@ KIOSK_RATE_LIMITS = {
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "limits": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-         "KEY_PREFIX": "kiosk-limits"}
-        if REDIS_URL
+        REDIS_TARGET.cache_config(KEY_PREFIX="kiosk-limits")
+        if REDIS_TARGET
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"}
     ),
 }
@@ -261,7 +266,11 @@ WEBSOCKET_ALLOWED_ORIGINS = [
 
 # --- Celery ------------------------------------------------------------------------------
 # The broker is REDIS_URL's Redis unless CELERY_BROKER_URL names another one.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+# A sentinel:// REDIS_URL becomes kombu's sentinel transport with its master name.
+_BROKER_FROM_REDIS, _BROKER_SENTINEL_OPTIONS = (
+    REDIS_TARGET.celery_broker() if REDIS_TARGET else ("", {})
+)
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _BROKER_FROM_REDIS or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -283,6 +292,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How often a worker looks for such messages (kombu's defaults: 10 s, every 10th look).
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL_S", "10")),
     "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
+    **(_BROKER_SENTINEL_OPTIONS if not os.environ.get("CELERY_BROKER_URL") else {}),
 }
 CELERY_BEAT_SCHEDULE = {
     "audit-sweep-outbox": {
@@ -385,8 +395,17 @@ WHITENOISE_AUTOREFRESH = DEBUG
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # KIOSK_LOG_FORMAT=json: one JSON object a line with the session id (kiosk/logformat.py)
+        "json": {"()": "kiosk.logformat.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("KIOSK_LOG_FORMAT") == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("KIOSK_LOG_LEVEL", "INFO")},
     "loggers": {"aioice": {"level": "WARNING"}, "aiortc": {"level": "WARNING"}},
 }

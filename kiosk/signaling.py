@@ -395,6 +395,12 @@ def ended(reason: str, detail: str = "") -> dict[str, Any]:
     return {"type": "ended", "reason": reason, "detail": detail}
 
 
+def reoffer(session_id: str, reason: str) -> dict[str, Any]:
+    """The media worker of this call is gone; the consent still holds: make a new offer
+    (a new peer connection) for the new ``session_id`` on this same socket."""
+    return {"type": "reoffer", "session_id": session_id, "reason": reason}
+
+
 def state_after_end(reason: str) -> str:
     """The state the page shows once a session has ended for ``reason`` (an EndReason)."""
     if reason == "busy":

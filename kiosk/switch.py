@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from kiosk import broadcast
 from kiosk.dashboard.roles import OPERATE_SWITCH
 from kiosk.dashboard.staff_audit import clean_reason, record_staff_action
 from kiosk.models import FusionSwitch, Kiosk
-from media_engine.protocol import CONTROL_GROUP
+from media_engine import protocol
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,8 @@ def set_fusion(
             target, slug = f"kiosk:{row.slug}", row.slug
         # Registered before the audit event's own relay callback, so that the workers hear
         # of the change first (on_commit callbacks run in the order they were registered).
-        transaction.on_commit(lambda: announce_switch(slug, enabled))
+        # (through announce_switch, which bench/killswitch.py times and can silence)
+        transaction.on_commit(lambda: announce_switch(slug, enabled), robust=True)
         record_staff_action(
             user,
             "switch.on" if enabled else "switch.off",
@@ -85,15 +85,4 @@ def announce_switch(kiosk_slug: str | None, enabled: bool | None = None) -> bool
     the channel layer is down, workers still follow at their next periodic re-read.
     ``enabled=False`` lets a worker stop fused video before its re-read (the safe side);
     "on" is only ever believed from the database."""
-    layer = get_channel_layer()
-    if layer is None:
-        return False
-    message = {"type": "fusion.switch", "kiosk": kiosk_slug}
-    if enabled is not None:
-        message["enabled"] = enabled
-    try:
-        async_to_sync(layer.group_send)(CONTROL_GROUP, message)
-    except Exception:
-        log.exception("fusion.switch broadcast failed; workers follow at their next re-read")
-        return False
-    return True
+    return broadcast.to_workers(protocol.fusion_switch(kiosk_slug, enabled))

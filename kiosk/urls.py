@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from kiosk import views
+from kiosk.metrics_view import metrics_view
 
 urlpatterns = [
     path("", views.kiosk_list, name="kiosk-list"),
@@ -13,4 +14,5 @@ urlpatterns = [
     path("dashboard/", include("kiosk.dashboard.urls")),
     path("consent/", include("consent.urls")),
     path("provenance/", include("kiosk.provenance.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

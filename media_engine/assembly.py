@@ -5,6 +5,7 @@ thread. Perception and adaptive resolution plug in here too, so that the session
 worker never change when an engine arrives.
 """
 
+from media_engine import runtime
 from media_engine.adaptive import AdaptiveResolution
 from media_engine.engines.base import IdentityImage
 from media_engine.engines.registry import create_engine
@@ -26,14 +27,19 @@ def build_pipeline(
     engine = create_engine(engine_name, identity)
     if engine_name in WITHOUT_PERCEPTION:
         # Nothing to perceive and next to nothing to compute: the camera's own size.
-        return FramePipeline(engine, session_id=session_id)
+        pipeline = FramePipeline(engine, session_id=session_id)
+        pipeline.provider = "none"  # no model runs for this engine
+        return pipeline
     from media_engine.perception import Perceiver
 
     adaptive = AdaptiveResolution()
-    return FramePipeline(
+    perceiver = Perceiver()  # loads the shared model sessions: the provider is known now
+    pipeline = FramePipeline(
         engine,
-        perceive=Perceiver().process,
+        perceive=perceiver.process,
         adaptive=adaptive,
         processing_size=adaptive.size_limit(),
         session_id=session_id,
     )
+    pipeline.provider = runtime.provider_in_use()
+    return pipeline

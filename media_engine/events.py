@@ -42,6 +42,7 @@ def emit(event: str, *, session_id: str | None, kiosk: str | None, **details: An
         session_id,
         kiosk,
         " ".join(f"{k}={v}" for k, v in sorted(details.items())),
+        extra={"session_id": session_id},
     )
     if not audited():
         return

@@ -45,3 +45,29 @@ WORKER_LOST_AFTER_S = 5.0
 
 REFUSAL_CODES = ("busy", "disabled", "bad_offer", "no_video", "engine_unavailable", "expired")
 SESSION_STATES = ("connecting", "live", "paused", "stopped", "failed")
+
+
+def sessions_end(
+    *,
+    reason: str,
+    detail: str = "",
+    session_id: str | None = None,
+    kiosk: str | None = None,
+    identity_id: int | None = None,
+) -> dict:
+    """``sessions.end`` for CONTROL_GROUP: end the sessions matching every given key (at
+    least one: a worker never ends "everything")."""
+    keys = {"session_id": session_id, "kiosk": kiosk, "identity_id": identity_id}
+    chosen = {k: (str(v) if k == "session_id" else v) for k, v in keys.items() if v is not None}
+    if not chosen:
+        raise ValueError("sessions.end needs a session_id, kiosk or identity_id")
+    return {"type": "sessions.end", "reason": reason, "detail": detail[:500], **chosen}
+
+
+def fusion_switch(kiosk: str | None, enabled: bool | None = None) -> dict:
+    """``fusion.switch`` for CONTROL_GROUP: re-read the switch (``enabled=False``: pause at
+    once, the safe side; "on" is only believed from the database)."""
+    message: dict = {"type": "fusion.switch", "kiosk": kiosk}
+    if enabled is not None:
+        message["enabled"] = enabled
+    return message

@@ -31,6 +31,7 @@ from aiortc.sdp import candidate_from_sdp
 from django.conf import settings
 
 from consent.models import EndReason
+from kiosk import metrics
 from media_engine import events, protocol
 from media_engine.bandwidth import path_limit, receiver_estimate, sent_bitrate, watch_bandwidth
 from media_engine.jitterbuffer import install_complete_frame_release
@@ -265,6 +266,7 @@ class MediaSession:
             self._outgoing.put(fused)
             size = (fused.width, fused.height)
             if size != self._last_size:
+                metrics.rung_changed(self._last_size, size)
                 if self._last_size is not None:
                     events.emit(
                         "session.resolution",
@@ -293,6 +295,7 @@ class MediaSession:
                 for k, v in list(stats.items())[:32]
                 if isinstance(v, int | float | str | bool | None)
             }
+            metrics.observe_loop(self.client_stats.get("loop_ms"))
 
     async def set_fusion_allowed(self, allowed: bool) -> None:
         if allowed == self.fusion_allowed:
@@ -367,6 +370,7 @@ class MediaSession:
         while True:
             await asyncio.sleep(STATS_EVERY_S)
             stats = self.stats()
+            metrics.observe_session_stats(stats)
             await self._send(
                 self.reply_channel,
                 {"type": "media.stats", "session_id": self.session_id, "stats": stats},

@@ -15,6 +15,12 @@ through the channel layer (``media_engine/protocol.py``):
 - **The fusion switch**: re-read from the database on every nudge and every
   ``SWITCH_POLL_S`` for each kiosk with a session; a failed or slow read counts as "off"
   (fail closed).
+- **Measured capacity** (``media_engine/capacity.py``): every ``HEARTBEAT_INTERVAL_S`` the
+  worker measures its load (sessions, frame time, CPU) and takes offers only while the next
+  session fits; the heartbeat goes to Redis (the consumer answers "busy" at once when no
+  worker has room, and notices a dead worker) and to the dashboard (``worker.heartbeat``).
+- **Draining**: ``drain()`` (SIGUSR1, or ``worker.drain`` on the control group from
+  ``manage.py media_engine_drain``) takes no new offer, lets the calls finish, then stops.
 - **Stopping**: ``stop()`` (SIGTERM in the command) stops taking offers and ends every
   session with a reason.
 """
@@ -33,7 +39,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from consent.models import EndReason
-from media_engine import events, protocol
+from kiosk import logformat, metrics
+from media_engine import capacity, events, protocol
 from media_engine.assembly import build_pipeline
 from media_engine.engines.registry import EngineUnavailable
 from media_engine.ice import offer_loopback_candidates
@@ -45,6 +52,8 @@ logger = logging.getLogger(__name__)
 SWITCH_POLL_S = 0.5
 SWITCH_READ_TIMEOUT_S = 2.0
 LAYER_RETRY_S = 1.0
+TASK_STOP_TIMEOUT_S = 3.0
+REJOIN_EVERY_BEATS = 10  # about every 4 s
 END_REASONS = {choice.value for choice in EndReason}
 
 
@@ -105,6 +114,11 @@ class MediaWorker:
         self._nudge = asyncio.Event()
         self._switch_epoch = 0
         self._session_tasks: set[asyncio.Future] = set()
+        self.draining = False
+        self.max_load = capacity.max_load()
+        self._cpu = capacity.CpuMeter(capacity.usable_cores())
+        self._registry: capacity.Registry | None = None
+        self.load: capacity.Load | None = None
         self._update_room()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -115,10 +129,13 @@ class MediaWorker:
         freeze_startup_heap()
         self.control_channel = await self.layer.new_channel()
         await self.layer.group_add(protocol.CONTROL_GROUP, self.control_channel)
+        self._registry = capacity.registry() if self._registry is None else self._registry
+        await self._heartbeat_once()
         tasks = [
             asyncio.ensure_future(self._take_offers()),
             asyncio.ensure_future(self._control()),
             asyncio.ensure_future(self._follow_switch()),
+            asyncio.ensure_future(self._heartbeat()),
         ]
         events.emit(
             "worker.started",
@@ -145,22 +162,111 @@ class MediaWorker:
             )
             for task in tasks[1:]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # A cancelled channels-redis receive can hang for good: wait a bounded time.
+            _, stuck = await asyncio.wait(tasks, timeout=TASK_STOP_TIMEOUT_S)
+            if stuck:
+                logger.info("left %d cancelled task(s) behind on the way out", len(stuck))
             try:
                 await self.layer.group_discard(protocol.CONTROL_GROUP, self.control_channel)
             except Exception as exc:
                 logger.info("could not leave the control group: %s", exc)
+            await self._forget()
             events.emit("worker.stopped", session_id=None, kiosk=None, worker=self.name)
 
     def stop(self, reason: str = EndReason.ERROR, detail: str = "the media worker stopped") -> None:
         self._stop_reason = (reason, detail)
         self._stop.set()
 
+    def drain(self) -> None:
+        """Take no new offer; stop once the running calls have ended (upgrades)."""
+        if not self.draining:
+            logger.info("media worker %s draining (%d sessions)", self.name, len(self.sessions))
+        self.draining = True
+        self._update_room()
+        self._stop_when_drained()
+
+    def _stop_when_drained(self) -> None:
+        if self.draining and not self.sessions and not self._pending:
+            logger.info("media worker %s drained: stopping", self.name)
+            self.stop(EndReason.ERROR, "the media worker was drained")
+
     def _update_room(self) -> None:
-        if len(self.sessions) + self._pending < self.max_sessions:
+        """Open the offer gate while the next session fits: the last heartbeat's load per
+        session, scaled to the sessions and offers held now (they change between beats).
+        Until a heartbeat has measured a session, one at a time."""
+        count = len(self.sessions) + self._pending
+        measured = self.load is not None and self.load.sessions > 0
+        per_session = self.load.load / self.load.sessions if measured else 0.0
+        room = capacity.admits(
+            sessions=count,
+            max_sessions=self.max_sessions if measured else min(1, self.max_sessions),
+            load=per_session * count,
+            limit=self.max_load,
+            draining=self.draining,
+        )
+        if room:
             self._room.set()
         else:
             self._room.clear()
+
+    # --- heartbeat ---------------------------------------------------------------------
+    def measure(self) -> capacity.Load:
+        frame_ms = []
+        for session in self.sessions.values():
+            total = session.pipeline.times.summary().get("total")
+            frame_ms.append(total["p50"] if total else 0.0)
+        return capacity.measure(
+            worker=self.name,
+            frame_ms=frame_ms,
+            pending=self._pending,
+            max_sessions=self.max_sessions,
+            cpu=self._cpu.read(),
+            cores=self._cpu.cores,
+            draining=self.draining,
+            limit=self.max_load,
+        )
+
+    async def _heartbeat_once(self) -> None:
+        self.load = self.measure()
+        self._update_room()
+        message = {"type": "worker.heartbeat", **self.load.as_dict()}
+        metrics.observe_worker(self.load)
+        metrics.observe_sessions(self.name, [s.state for s in self.sessions.values()])
+        if self._registry is not None:
+            try:
+                await self._registry.publish(self.load)
+            except Exception as exc:
+                logger.warning("heartbeat not published (%s); retrying", exc)
+        try:
+            await self.layer.group_send(protocol.STATS_GROUP, message)
+        except Exception as exc:
+            logger.info("heartbeat not sent to the dashboard: %s", exc)
+
+    async def _heartbeat(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(capacity.HEARTBEAT_INTERVAL_S)
+            await self._heartbeat_once()
+            beats += 1
+            if beats % REJOIN_EVERY_BEATS == 0:
+                await self._rejoin_control_group()
+
+    async def _rejoin_control_group(self) -> None:
+        """Join the control group again: a restarted Redis forgot it, and channels-redis
+        drops members after its group expiry (a day); joining twice changes nothing."""
+        try:
+            await self.layer.group_add(protocol.CONTROL_GROUP, self.control_channel)
+        except Exception as exc:
+            logger.info("could not rejoin the control group (%s); retrying", exc)
+
+    async def _forget(self) -> None:
+        if self._registry is None:
+            return
+        try:
+            await self._registry.forget(self.name)
+            await self._registry.close()
+        except Exception as exc:
+            logger.info("could not remove the heartbeat: %s", exc)
 
     # --- offers ------------------------------------------------------------------------
     async def _receive(self, channel: str) -> dict:
@@ -181,15 +287,29 @@ class MediaWorker:
             if message.get("type") != "media.offer":
                 logger.warning("ignored %r on the offers channel", message.get("type"))
                 continue
+            self._update_room()
+            if not self._room.is_set():
+                # The load grew while this receive waited: leave the offer to a worker
+                # with room (or to this one once it has room again).
+                await self._requeue(message)
+                continue
             self._pending += 1
             self._update_room()
             task = asyncio.ensure_future(self._serve_offer(message))
             self._session_tasks.add(task)
             task.add_done_callback(self._session_tasks.discard)
 
+    async def _requeue(self, offer: dict) -> None:
+        try:
+            await self.layer.send(protocol.OFFERS_CHANNEL, offer)
+        except Exception as exc:
+            logger.warning("could not hand back offer %s: %s", offer.get("session_id"), exc)
+
     async def _serve_offer(self, offer: dict) -> None:
         reply = offer.get("reply_channel")
         session_id = offer.get("session_id")
+        # every log line of this task and of the session's tasks names the session
+        logformat.current_session.set(session_id if isinstance(session_id, str) else None)
         pending = True
         try:
             if not isinstance(reply, str) or not reply:
@@ -289,9 +409,11 @@ class MediaWorker:
                 if current is not None and current.ended.is_set():
                     del self.sessions[session_id]
             self._update_room()
+            self._stop_when_drained()
 
     async def _refuse(self, reply: str, session_id: Any, code: str, message: str) -> None:
         logger.info("refused offer %s: %s (%s)", session_id, code, message)
+        metrics.refused(code)
         try:
             await self.layer.send(
                 reply,
@@ -326,6 +448,10 @@ class MediaWorker:
             return
         if kind == "sessions.end":
             await self._end_matching(message)
+            return
+        if kind == "worker.drain":
+            if message.get("worker") in (self.name, "*"):
+                self.drain()
             return
         session = self.sessions.get(message.get("session_id"))
         if session is None:

@@ -1,8 +1,9 @@
 """The live page's socket: staff only; forwards the media workers' per-session stats.
 
-Workers publish ``session.stats`` and ``session.ended`` to STATS_GROUP; a switch change is
-announced on CONTROL_GROUP. This consumer listens to both and passes them on to the page,
-which keeps the last minutes of numbers and draws the charts.
+Workers publish ``session.stats``, ``session.ended`` and ``worker.heartbeat`` to
+STATS_GROUP; a switch change is announced on CONTROL_GROUP. This consumer listens to both
+and passes them on to the page, which keeps the last minutes of numbers and draws the charts
+and the workers' load with each heartbeat's age.
 """
 
 import logging
@@ -80,6 +81,14 @@ class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
                 "reason": event.get("reason"),
             }
         )
+
+    async def worker_heartbeat(self, event: dict) -> None:
+        """A media worker's load (media_engine/capacity.py); the page shows its age."""
+        fields = (
+            "worker", "sessions", "max_sessions", "frame_ms", "cpu", "load", "headroom",
+            "accepting", "draining", "sent_at",
+        )  # fmt: skip
+        await self.send_json({"type": "worker", **{k: event.get(k) for k in fields}})
 
     async def fusion_switch(self, event: dict) -> None:
         await self.send_json({"type": "switch", "kiosk": event.get("kiosk")})

@@ -6,8 +6,6 @@ import datetime as dt
 import logging
 import uuid
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -27,9 +25,10 @@ from consent.services import (
     revoke_identity_consent,
     withdraw_consent,
 )
+from kiosk import broadcast
 from kiosk.dashboard.roles import END_SESSION, MANAGE_IDENTITIES, REVOKE_CONSENT
 from kiosk.dashboard.staff_audit import clean_reason, record_staff_action
-from media_engine.protocol import CONTROL_GROUP
+from media_engine import protocol
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,9 @@ def end_live_session(
         if session.ended_at is not None:
             raise ValidationError(_("This session has already ended."), code="already_ended")
         sid = str(session.pk)
-        transaction.on_commit(lambda: announce_session_end(sid, reason))
+        broadcast.to_workers_after_commit(
+            protocol.sessions_end(session_id=sid, reason=EndReason.OPERATOR, detail=reason)
+        )
         record_staff_action(
             user,
             "session.end",
@@ -69,23 +70,9 @@ def end_live_session(
 
 
 def announce_session_end(session_id: str, detail: str) -> bool:
-    layer = get_channel_layer()
-    if layer is None:
-        return False
-    try:
-        async_to_sync(layer.group_send)(
-            CONTROL_GROUP,
-            {
-                "type": "sessions.end",
-                "session_id": session_id,
-                "reason": EndReason.OPERATOR.value,
-                "detail": detail,
-            },
-        )
-    except Exception:
-        log.exception("sessions.end broadcast failed for %s", session_id)
-        return False
-    return True
+    return broadcast.to_workers(
+        protocol.sessions_end(session_id=session_id, reason=EndReason.OPERATOR, detail=detail)
+    )
 
 
 def revoke_visitor_consent(user: AbstractBaseUser, grant_id: uuid.UUID | str, reason: str) -> None:

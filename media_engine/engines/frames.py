@@ -1,21 +1,6 @@
-"""Frames as the engines take them: any camera frame becomes contiguous BGR uint8."""
+"""Frames as the engines take them: ``media_engine.frames.as_bgr``, the one reader of a
+camera frame (kept importable here for the engines)."""
 
-import cv2
-import numpy as np
+from media_engine.frames import FrameError, as_bgr
 
-
-def as_bgr(frame: np.ndarray) -> np.ndarray:
-    """A writable H×W×3 uint8 BGR copy or view of ``frame`` (gray, BGRA and BGR accepted)."""
-    if frame.dtype != np.uint8:
-        frame = np.clip(frame, 0, 255).astype(np.uint8)
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if frame.ndim == 3 and frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    if frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"expected a gray, BGR or BGRA frame, got shape {frame.shape}")
-    if not frame.flags.writeable or not frame.flags.c_contiguous:
-        return np.ascontiguousarray(frame).copy()
-    return frame
+__all__ = ["FrameError", "as_bgr"]

@@ -8,10 +8,10 @@ or landmarks beyond the current track.
 import time
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from media_engine import runtime
+from media_engine.frames import FrameError, as_bgr
 from media_engine.perception.detector import FaceDetector
 from media_engine.perception.filters import OneEuroFilter
 from media_engine.perception.landmarks import FaceMesh
@@ -19,9 +19,7 @@ from media_engine.perception.measures import measure
 from media_engine.perception.tracker import FaceTracker
 from media_engine.perception.types import Face
 
-
-class FrameError(ValueError):
-    """The frame cannot be read as an image (wrong shape or type)."""
+__all__ = ["FrameError", "Perceiver", "PerceptionTimings", "as_bgr"]
 
 
 @dataclass(frozen=True)
@@ -38,28 +36,6 @@ class PerceptionTimings:
 
 
 NO_TIMINGS = PerceptionTimings(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
-
-
-def as_bgr(frame: np.ndarray) -> np.ndarray:
-    """The frame as a contiguous BGR uint8 image. Grayscale (2-D or one channel) and BGRA
-    are converted; anything else is refused with a clear error."""
-    if not isinstance(frame, np.ndarray):
-        raise FrameError(f"a frame must be a numpy array, not {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        raise FrameError(f"a frame must be uint8 (0-255), not {frame.dtype}")
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[:, :, 0]
-    if frame.ndim == 2:
-        if frame.size == 0:
-            raise FrameError(f"the frame is empty ({frame.shape})")
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_GRAY2BGR)
-    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
-        raise FrameError(f"a frame must be HxW, HxWx1, HxWx3 or HxWx4, not {frame.shape}")
-    if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise FrameError(f"the frame is empty ({frame.shape})")
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
-    return np.ascontiguousarray(frame)
 
 
 class Perceiver:

@@ -87,6 +87,12 @@ def test_operator_disables_and_re_enables_face_fusion(kiosk_server, browser):
     expect(row.locator('[data-field="engine"]')).to_have_text("label")
     # The chart draws the session's line.
     expect(dashboard.locator("#chart-session-fps polyline")).to_have_count(1, timeout=WAIT_MS)
+    # The media worker's load and the age of its last heartbeat (every 0.4 s).
+    worker_row = dashboard.locator("#workers tbody tr[data-worker]")
+    expect(worker_row).to_have_count(1, timeout=WAIT_MS)
+    expect(worker_row.locator('[data-field="sessions"]')).to_contain_text("1 /", timeout=WAIT_MS)
+    age = float(worker_row.locator('[data-field="age"]').inner_text())
+    assert 0 <= age < 2.0, age
     dashboard.wait_for_timeout(3000 if SCREENSHOTS else 0)
     screenshot(dashboard, "live")
     # A reload keeps the charts' last minutes (this tab's storage) and reconnects.

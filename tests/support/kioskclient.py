@@ -93,3 +93,15 @@ class CallRefused(Exception):
     def __init__(self, message: dict[str, Any]) -> None:
         super().__init__(json.dumps(message))
         self.message = message
+
+
+async def follow_reoffer(client: SignalingClient, peer_factory, wait_s: float = WAIT_S):
+    """What the kiosk page does when its media worker died: wait for ``reoffer``, make a new
+    peer connection and offer again on the same socket. Returns (peer, reoffer message)."""
+    reoffer = await client.expect(
+        "reoffer", skip=("stats", "state", "error", "candidate"), wait_s=wait_s
+    )
+    client.session_id = reoffer["session_id"]
+    peer = peer_factory()
+    await peer.accept(await client.offer(await peer.offer()))
+    return peer, reoffer

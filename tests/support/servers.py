@@ -108,9 +108,9 @@ def explicit_mode(env: dict[str, str]) -> dict[str, str]:
     return {"KIOSK_EMBEDDED": "1", **env}
 
 
-def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
+def start_daphne(env: dict[str, str], port: int | None = None) -> tuple[Process, str]:
     env = explicit_mode(env)
-    port = free_port()
+    port = port or free_port()
     process = Process(
         f"daphne-{port}",
         [
@@ -138,7 +138,7 @@ def start_media_worker(env: dict[str, str], name: str) -> Process:
     env = explicit_mode(env)
     process = Process(name, [sys.executable, "manage.py", "media_engine", "--name", name], env)
     try:
-        wait_until(lambda: "starting" in process.output(), "start line", process)
+        wait_until(lambda: f"media worker {name} ready" in process.output(), "ready line", process)
     except BaseException:
         process.stop()
         raise

@@ -94,3 +94,13 @@ def test_slow_processing_moves_the_pipeline_down_the_ladder():
     assert sizes[-1] == (640, 360)
     stats = pipeline.adaptive.stats()
     assert stats["rung"] == "360p" and stats["reason"].startswith("down: processing")
+
+
+def test_the_session_stats_name_the_provider_the_models_run_on():
+    from media_engine import runtime
+
+    label = build_pipeline("label", None)
+    assert label.provider == "none"  # no model at all
+    blur = build_pipeline("blur", None)
+    assert blur.provider == runtime.provider_in_use()
+    assert blur.provider.endswith("ExecutionProvider")

@@ -6,6 +6,7 @@ records can each be checked. tests/integration/ runs the same paths against real
 """
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 
@@ -17,6 +18,7 @@ from channels.testing import WebsocketCommunicator
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
 from consent.models import KioskSession
 from kiosk import signaling
@@ -393,16 +395,43 @@ async def test_fusion_switch_unreadable_counts_as_off(kiosks, monkeypatch):
     await comm.disconnect()
 
 
-async def test_worker_lost(kiosks, monkeypatch):
+async def test_worker_lost_moves_the_call_under_a_new_session(kiosks, monkeypatch):
+    """A silent worker (the heartbeats unreadable: no Redis here): the session ends as an
+    error, the consent carries over to a new session and the page is asked to offer again;
+    the new offer goes to the workers under the new session id."""
     monkeypatch.setattr(protocol, "WORKER_LOST_AFTER_S", 1.0)
     comm, _ = await connect()
     session_id, worker = await live_call(comm)
     await expect_error(comm, "worker_lost")
-    assert (await expect(comm, "state"))["state"] == "failed"
-    assert (await expect(comm, "ended"))["reason"] == "error"
+    reoffer = await expect(comm, "reoffer")
+    assert reoffer["reason"] == "worker_lost" and reoffer["session_id"] != session_id
     row = await session_row(session_id)
     assert row.end_reason == "error" and "silent" in row.end_detail
+    assert (await session_row(reoffer["session_id"])).ended_at is None
     assert (await worker.control_message())["type"] == "session.bye"
+
+    await send(comm, type="offer", sdp=VIDEO_OFFER)
+    again = Worker()
+    offer = await again.take_offer()
+    assert offer["session_id"] == reoffer["session_id"]
+    await comm.disconnect()
+
+
+async def test_worker_lost_after_the_consent_expired_ends_the_visit(kiosks, monkeypatch):
+    from consent.models import ConsentGrant
+
+    monkeypatch.setattr(protocol, "WORKER_LOST_AFTER_S", 1.0)
+    comm, _ = await connect()
+    session_id, _worker = await live_call(comm)
+    await database_sync_to_async(
+        lambda: ConsentGrant.objects.filter(session_id=session_id).update(
+            expires_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+    )()
+    await expect_error(comm, "worker_lost")
+    assert (await expect(comm, "state"))["state"] == "failed"
+    assert (await expect(comm, "ended"))["reason"] == "error"
+    assert (await session_row(session_id)).end_reason == "error"
     await comm.disconnect()
 
 

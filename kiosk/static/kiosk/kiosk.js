@@ -141,13 +141,32 @@
       // 4401: this device's credential was revoked (or never valid): the page reloads and
       // shows "this device is not enrolled" (docs/signaling.md, "Enrolment").
       if (event.code === 4401) setTimeout(() => location.reload(), 1500);
-      if (v === visit && !v.over && (v.sessionId || v.pc)) {
+      const wasCurrent = v === visit;
+      if (wasCurrent && !v.over && (v.sessionId || v.pc)) {
         finish(v, "failed", "closed");
       }
       for (const w of v.waiters) w.reject(new Error("connection closed"));
       v.waiters = [];
+      if (wasCurrent && !v.closedByUs && event.code !== 4401) reconnectLater();
     };
     return v;
+  }
+
+  // The server went away (daphne or Redis restarted): open a new socket by ourselves, with
+  // a growing pause (1 s .. 15 s), so that the consent screen works again once it is back.
+  let reconnectDelay = 1000;
+  let reconnectTimer = null;
+  function reconnectLater() {
+    if (reconnectTimer) return;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      if (visit && !visit.over && visit.ws.readyState === WebSocket.OPEN) return;
+      if (visit && !visit.over) visit.closedByUs = true;
+      visit = null;
+      openVisit()
+        .then(() => { reconnectDelay = 1000; })
+        .catch(() => { reconnectDelay = Math.min(reconnectDelay * 2, 15000); reconnectLater(); });
+    }, reconnectDelay);
   }
 
   function send(v, message) {
@@ -192,6 +211,25 @@
         if (v.sessionId && !v.over) say("error", "error", msg.code in TEXT[lang].codes ? msg.code : msg.message);
         break;
       case "ended": finish(v, stateAfterEnd(msg.reason), msg.reason, msg.detail); break;
+      case "reoffer": reoffer(v, msg); break;
+    }
+  }
+
+  // The media worker died and the consent still holds: a new peer connection and a new
+  // offer on the same socket, under the new session id (docs/signaling.md, "reoffer").
+  async function reoffer(v, msg) {
+    if (v.over || !v.stream) return;
+    v.sessionId = msg.session_id;
+    clearInterval(v.statsTimer);
+    if (v.pc) { try { v.pc.close(); } catch {} }
+    v.pc = null;
+    v.offerSent = false;
+    v.firstFrame = false;
+    try {
+      await call(v);
+    } catch (err) {
+      send(v, { type: "bye", reason: "call setup failed" });
+      finish(v, "failed", "failed", err.message || String(err));
     }
   }
 
@@ -516,7 +554,10 @@
     $("stop").hidden = true;
     $("withdraw").hidden = true;
     $("again").hidden = false;
-    setTimeout(() => { if (v.ws.readyState === WebSocket.OPEN) v.ws.close(1000); }, 1500);
+    setTimeout(() => {
+      v.closedByUs = true;
+      if (v.ws.readyState === WebSocket.OPEN) v.ws.close(1000);
+    }, 1500);
   }
 
   function stop() {
@@ -557,14 +598,18 @@
   $("withdraw").addEventListener("click", withdraw);
   $("again").addEventListener("click", backToStart);
   $("without-done").addEventListener("click", () => {
-    if (visit) { send(visit, { type: "bye" }); visit.over = true; visit.ws.close(1000); }
+    if (visit) {
+      send(visit, { type: "bye" });
+      visit.over = visit.closedByUs = true;
+      visit.ws.close(1000);
+    }
     backToStart();
   });
   // Closing the page ends the session at once: the server ends it on the socket's close
   // (recorded as "disconnect"); close the socket and camera here without waiting for that.
   window.addEventListener("pagehide", () => {
     if (!visit) return;
-    visit.over = true;
+    visit.over = visit.closedByUs = true;
     stopCamera(visit);
     if (visit.pc) { try { visit.pc.close(); } catch {} }
     if (visit.ws.readyState <= WebSocket.OPEN) visit.ws.close(1000);

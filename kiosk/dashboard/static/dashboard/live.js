@@ -248,6 +248,41 @@
   }
 
   let retry = 1000;
+  // Media workers: one row per heartbeat sender; the age counts up between heartbeats and
+  // a worker silent for a minute is dropped (its row goes grey after WORKER_LOST_S).
+  const workersBody = document.querySelector("#workers tbody");
+  const workerBeats = new Map();
+  const WORKER_LOST_S = 2;
+  function onHeartbeat(message) {
+    workerBeats.set(message.worker, { beat: message, at: Date.now() });
+    drawWorkers();
+  }
+  function drawWorkers() {
+    if (!workersBody) return;
+    const now = Date.now();
+    const rows = [];
+    for (const [name, w] of workerBeats) {
+      const age = (now - w.at) / 1000;
+      if (age > 60) { workerBeats.delete(name); continue; }
+      const b = w.beat;
+      const pct = function (v) { return typeof v === "number" ? Math.round(v * 100) + " %" : "–"; };
+      const tr = document.createElement("tr");
+      tr.dataset.worker = name;
+      if (age > WORKER_LOST_S) tr.classList.add("stale");
+      const cells = [name, b.sessions + " / " + b.max_sessions, b.frame_ms, pct(b.cpu), pct(b.load),
+        pct(b.headroom), b.draining ? "draining" : (b.accepting ? "yes" : "no"), age.toFixed(1)];
+      for (const [i, value] of cells.entries()) {
+        const td = document.createElement("td");
+        td.textContent = String(value);
+        td.dataset.field = ["worker", "sessions", "frame_ms", "cpu", "load", "headroom", "accepting", "age"][i];
+        tr.appendChild(td);
+      }
+      rows.push(tr);
+    }
+    if (rows.length) workersBody.replaceChildren.apply(workersBody, rows);
+  }
+  setInterval(drawWorkers, 500);
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + config.ws_path);
@@ -262,6 +297,7 @@
       if (message.type === "stats") onStats(message);
       else if (message.type === "ended") onEnded(message);
       else if (message.type === "switch") refresh();
+      else if (message.type === "worker") onHeartbeat(message);
     };
     socket.onclose = function () {
       statusEl.textContent = config.strings.reconnecting;

@@ -1,0 +1,163 @@
+"""How many concurrent sessions one media worker holds: N real sessions at 640×480, 30 fps,
+through signaling (daphne, Redis, ``manage.py media_engine``), with the ``avatar`` engine.
+
+For each N (``--sessions 1,2,3,4``): N aiortc kiosks connect through the WebSocket, warm up,
+then for ``--seconds`` the bench measures per session the delivered fps and the round trip
+of every returned frame it can match to its camera frame (by the RTP timestamp the engine
+keeps), and for the worker process its CPU and resident memory per session, and for this
+process (the kiosks) its CPU share. N holds when the round-trip p95 ≤ 100 ms and every
+session gets ≥ 28 fps. The baseline in the same run: one session with the ``label`` engine
+(no perception, no rendering).
+
+The kiosks are made cheap: the camera's frames are drawn once and cycled (no drawing per
+frame); aiortc still encodes each kiosk's frames and decodes everything that comes back (it
+decodes in the receiver; there is no way to skip frames without patching it), so the kiosks'
+CPU share is reported beside the figures. The worker is run with MEDIA_ENGINE_MAX_LOAD=64
+(admission off) so that overload is measured, and each run notes what admission would have
+said (the heartbeat's ``accepting``).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/kiosk python bench/load.py \\
+        [--sessions 1,2,3,4,6] [--seconds 15]
+
+The last line is one JSON object: max_sessions, runs (one per N), baseline, load_avg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.site import (
+    LightReader,
+    bench_site,
+    cheap_camera,
+    percentile,
+    proc_cpu_s,
+    proc_rss_mb,
+)
+
+TARGET_P95_MS = 100.0
+TARGET_FPS = 28.0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", default="1,2,3,4")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=6.0)
+    parser.add_argument("--engine", default="avatar")
+    return parser.parse_args()
+
+
+async def heartbeat(redis_url: str) -> dict:
+    import redis.asyncio as aioredis
+
+    from media_engine.capacity import Registry
+
+    registry = Registry(aioredis.Redis.from_url(redis_url))
+    try:
+        beats = await registry.workers()
+    finally:
+        await registry.close()
+    return beats[0] if beats else {}
+
+
+async def run_n(site, n: int, slug: str, args) -> dict:
+    visits = []
+    try:
+        for i in range(n):
+            visit = await site.visit(f"{slug}-{i}")  # one live call per kiosk (kiosk/calls.py)
+            cheap_camera(visit.peer)
+            visits.append(visit)
+        readers = []
+        for visit in visits:
+            await asyncio.wait_for(visit.peer.track_arrived.wait(), 30)
+            readers.append(LightReader(visit.peer))
+        await asyncio.sleep(args.warmup)
+        for reader in readers:
+            reader.reset()
+        (worker_pid,) = site.worker_pids()
+        cpu0, own0, wall0 = proc_cpu_s(worker_pid), time.process_time(), time.monotonic()
+        await asyncio.sleep(args.seconds)
+        wall = time.monotonic() - wall0
+        worker_cpu = (proc_cpu_s(worker_pid) - cpu0) / wall
+        clients_cpu = (time.process_time() - own0) / wall
+        fps = [r.fps() for r in readers]
+        trips = [ms for r in readers for ms in r.round_trips_ms]
+        for reader in readers:
+            reader.stop()
+        beat = await heartbeat(site.env["REDIS_URL"])
+        run = {
+            "sessions": n,
+            "fps_min": round(min(fps), 1),
+            "fps_median": round(statistics.median(fps), 1),
+            "rtt_p50_ms": percentile(trips, 50),
+            "rtt_p95_ms": percentile(trips, 95),
+            "matched_frames": len(trips),
+            "worker_cpu_cores": round(worker_cpu, 2),
+            "worker_cpu_per_session": round(worker_cpu / n, 3),
+            "worker_rss_mb": round(proc_rss_mb(worker_pid), 1),
+            "clients_cpu_cores": round(clients_cpu, 2),
+            "clients_cpu_share": round(clients_cpu / max(1e-9, clients_cpu + worker_cpu), 2),
+            "admission_accepting": beat.get("accepting"),
+            "measured_load": beat.get("load"),
+        }
+        run["holds"] = bool(
+            run["rtt_p95_ms"] is not None
+            and run["rtt_p95_ms"] <= TARGET_P95_MS
+            and run["fps_min"] >= TARGET_FPS
+        )
+        print(json.dumps(run), file=sys.stderr, flush=True)
+        return run
+    finally:
+        for visit in visits:
+            await visit.close()
+        await asyncio.sleep(2.0)  # the worker tears the sessions down
+
+
+async def all_runs(site, counts: list[int], args) -> tuple[dict, list[dict]]:
+    baseline = await run_n(site, 1, "load-baseline", args)
+    runs = [await run_n(site, n, "load-bench", args) for n in counts]
+    return baseline, runs
+
+
+def measure(args) -> dict:
+    counts = [int(n) for n in args.sessions.split(",")]
+    # N kiosks of the engine (a kiosk has one live call at a time) and the baseline's one
+    kiosks = [(f"load-bench-{i}", args.engine) for i in range(max(counts))]
+    kiosks.append(("load-baseline-0", "label"))
+    worker_env = {
+        "MEDIA_ENGINE_MAX_SESSIONS": str(max(counts)),
+        "MEDIA_ENGINE_MAX_LOAD": "64",
+    }
+    with bench_site("load", kiosks=kiosks, workers=1, worker_env=worker_env) as site:
+        baseline, runs = asyncio.run(all_runs(site, counts, args))
+    holding = [r["sessions"] for r in runs if r["holds"]]
+    return {
+        "max_sessions": max(holding) if holding else 0,
+        "engine": args.engine,
+        "target": {"rtt_p95_ms": TARGET_P95_MS, "fps": TARGET_FPS, "sessions": 4},
+        "runs": runs,
+        "baseline": {"what": "1 session, label engine", **baseline},
+        "seconds_per_run": args.seconds,
+        "cores": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    result = measure(args)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

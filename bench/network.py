@@ -1,0 +1,225 @@
+"""Weak networks, impaired in user space: loss, delay, reordering, a bandwidth cap and loss
+bursts injected at the kiosk peer's own transport (aioice's UDP protocol in this process:
+RTP and RTCP both ways; ICE and DTLS pass untouched so that the call still sets up). netem
+is not available on these machines; the media worker is a real ``manage.py media_engine``
+process behind daphne and Redis, with aiortc's own NACK, PLI and bitrate control.
+
+Each profile runs one call for ``--seconds``; halfway, every packet is dropped both ways for
+``--blackout-ms`` (a cable pulled and plugged back), and ``recovered_ms`` is the time from
+the end of that blackout to the first returned frame made from a camera frame sent after it
+(NACK/PLI and a keyframe bring the picture back). fps and the round-trip p95 are measured
+outside the blackout. The ``clean`` profile is the baseline in the same run.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/kiosk python bench/network.py \\
+        [--seconds 20] [--engine label]
+
+Last line: JSON with ``profiles`` (name, fps, p95_ms, recovered_ms, …) and the targets
+(≥ 20 fps, p95 < 300 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.site import LightReader, bench_site, cheap_camera, percentile
+
+TARGET_FPS = 20.0
+TARGET_P95_MS = 300.0
+
+
+@dataclass
+class Profile:
+    name: str
+    loss: float = 0.0  # independent loss per packet, each way
+    delay_ms: float = 0.0  # one way, each way
+    jitter_ms: float = 0.0  # uniform extra delay: reorders packets
+    rate_bps: float | None = None  # bandwidth cap, each way
+    burst_enter: float = 0.0  # Gilbert-Elliott: good -> bad per packet
+    burst_leave: float = 0.25  # bad -> good per packet (mean burst 4 packets)
+
+
+PROFILES = [
+    Profile("clean"),
+    Profile("loss5_delay50", loss=0.05, delay_ms=50),
+    Profile("cap_1mbit", rate_bps=1_000_000, delay_ms=10),
+    Profile("loss_bursts", burst_enter=0.01, delay_ms=20),
+    Profile("reorder_jitter", delay_ms=30, jitter_ms=20, loss=0.01),
+]
+MAX_QUEUE_S = 0.25  # the capped link's buffer: beyond it, packets are dropped
+
+
+class Impairment:
+    """One direction of the link."""
+
+    def __init__(self, profile: Profile, seed: int) -> None:
+        self.profile = profile
+        self.random = random.Random(seed)
+        self.bad = False
+        self.blackout_until = 0.0
+        self.free_at = 0.0
+        self.sent = self.dropped = 0
+
+    def lost(self, now: float) -> bool:
+        p = self.profile
+        if now < self.blackout_until:
+            return True
+        if p.burst_enter:
+            if self.bad and self.random.random() < p.burst_leave:
+                self.bad = False
+            elif not self.bad and self.random.random() < p.burst_enter:
+                self.bad = True
+            if self.bad:
+                return True
+        return self.random.random() < p.loss
+
+    def submit(self, size: int, deliver) -> None:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        self.sent += 1
+        if self.lost(now):
+            self.dropped += 1
+            return
+        p = self.profile
+        wait = p.delay_ms / 1000.0 + self.random.uniform(0, p.jitter_ms / 1000.0)
+        if p.rate_bps:
+            start = max(now, self.free_at)
+            if start - now > MAX_QUEUE_S:
+                self.dropped += 1
+                return
+            self.free_at = start + size * 8 / p.rate_bps
+            wait += self.free_at - now
+        if wait <= 0:
+            deliver()
+        else:
+            loop.call_later(wait, deliver)
+
+
+def is_media(data: bytes) -> bool:
+    """RTP and RTCP (first byte 128..191); STUN and DTLS pass untouched."""
+    return bool(data) and 128 <= data[0] <= 191
+
+
+def install(up: Impairment, down: Impairment) -> None:
+    """Impair this process's aioice traffic (the kiosk peers'), both ways."""
+    from aioice.ice import StunProtocol
+
+    original_send, original_receive = StunProtocol.send_data, StunProtocol.datagram_received
+
+    async def send_data(self, data: bytes, addr) -> None:
+        if not is_media(data):
+            return await original_send(self, data, addr)
+        def deliver() -> None:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.sendto(data, addr)  # (the call may have ended meanwhile)
+
+        up.submit(len(data), deliver)
+
+    def datagram_received(self, data, addr) -> None:
+        if not isinstance(data, bytes) or not is_media(data):
+            return original_receive(self, data, addr)
+        down.submit(len(data), lambda: original_receive(self, data, addr))
+
+    StunProtocol.send_data = send_data
+    StunProtocol.datagram_received = datagram_received
+
+
+async def run_profile(site, profile: Profile, args, links: dict) -> dict:
+    links["up"].__init__(profile, 1)
+    links["down"].__init__(profile, 2)
+    visit = await site.visit("net-bench")
+    try:
+        cheap_camera(visit.peer)
+        await asyncio.wait_for(visit.peer.track_arrived.wait(), 30)
+        reader = LightReader(visit.peer)
+        await asyncio.sleep(args.warmup)
+        reader.reset()
+        half = args.seconds / 2
+        await asyncio.sleep(half)
+        fps_before, trips = reader.fps(), list(reader.round_trips_ms)
+        blackout_end = time.monotonic() + args.blackout_ms / 1000.0
+        links["up"].blackout_until = links["down"].blackout_until = blackout_end
+        await asyncio.sleep(args.blackout_ms / 1000.0)
+        recovered_ms = await recovery(visit.peer.camera, reader, blackout_end, limit_s=half)
+        reader.reset()
+        await asyncio.sleep(max(1.0, half - (recovered_ms or 0) / 1000.0))
+        fps_after = reader.fps()
+        trips += reader.round_trips_ms
+        reader.stop()
+        out = {
+            "name": profile.name,
+            "fps": round(min(fps_before, fps_after), 1),
+            "p50_ms": percentile(trips, 50),
+            "p95_ms": percentile(trips, 95),
+            "recovered_ms": recovered_ms,
+            "loss_up": round(links["up"].dropped / max(1, links["up"].sent), 3),
+            "loss_down": round(links["down"].dropped / max(1, links["down"].sent), 3),
+        }
+        out["meets_target"] = bool(
+            out["fps"] >= TARGET_FPS and out["p95_ms"] is not None and out["p95_ms"] < TARGET_P95_MS
+        )
+        print(json.dumps(out), file=sys.stderr, flush=True)
+        return out
+    finally:
+        await visit.close()
+        await asyncio.sleep(1.0)
+
+
+async def recovery(camera, reader, blackout_end: float, limit_s: float) -> float | None:
+    """ms from the blackout's end to the first returned frame made from a camera frame sent
+    after it."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+        sent = camera.sent_at.get(reader.last_number) if reader.last_number is not None else None
+        if sent is not None and sent >= blackout_end:
+            return round((reader.last_at - blackout_end) * 1000.0, 1)
+    return None
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--blackout-ms", type=float, default=500.0)
+    parser.add_argument("--engine", default="label")
+    parser.add_argument("--profiles", default=",".join(p.name for p in PROFILES))
+    return parser.parse_args()
+
+
+async def all_profiles(site, args) -> list[dict]:
+    links = {"up": Impairment(PROFILES[0], 1), "down": Impairment(PROFILES[0], 2)}
+    install(links["up"], links["down"])
+    chosen = [p for p in PROFILES if p.name in args.profiles.split(",")]
+    return [await run_profile(site, p, args, links) for p in chosen]
+
+
+def main() -> None:
+    args = parse_args()
+    with bench_site("network", kiosks=[("net-bench", args.engine)], workers=1) as site:
+        profiles = asyncio.run(all_profiles(site, args))
+    print(
+        json.dumps(
+            {
+                "profiles": profiles,
+                "engine": args.engine,
+                "frame": "640x480@30",
+                "target": {"fps": TARGET_FPS, "p95_ms": TARGET_P95_MS},
+                "blackout_ms": args.blackout_ms,
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""A whole site for the benches: its own PostgreSQL database, a private Redis, daphne and
+media worker processes, and real aiortc kiosks through signaling (docs/signaling.md).
+
+    with bench_site("load", workers=1, worker_env={...}) as site:
+        visit = await site.visit("bench-1")    # consent + offer + answer, a KioskPeer
+        site.worker_pids()                     # to measure their CPU and memory
+
+The database ``<name>_bench_<what>`` is created and dropped here; nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def psql(server: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    k = (len(ordered) - 1) * q / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+class LightReader:
+    """The returned video, read cheaply: no conversion to BGR, no stamp reading; each frame's
+    RTP timestamp names the camera frame it was made from (the engine keeps it), which gives
+    the round trip. aiortc decodes every frame in its receiver (it cannot skip any), but a
+    reader that falls behind would make its queue, and the round trip, grow without bound."""
+
+    def __init__(self, peer) -> None:
+        self.camera = peer.camera
+        self.round_trips_ms: list[float] = []
+        self.frames = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.last_number: int | None = None
+        peer.returned._task.cancel()  # this reader replaces the test client's
+        track = next(t.receiver.track for t in peer.pc.getTransceivers() if t.kind == "video")
+        self._task = asyncio.ensure_future(self._read(track))
+
+    async def _read(self, track) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                self.frames += 1
+                self.first_at = self.first_at or now
+                self.last_at = now
+                number = self.camera.number_at(frame.pts) if frame.pts is not None else None
+                sent = self.camera.sent_at.get(number) if number is not None else None
+                if number is not None:
+                    self.last_number = number
+                if sent is not None:
+                    self.round_trips_ms.append((now - sent) * 1000.0)
+        except MediaStreamError:
+            pass
+
+    def reset(self) -> None:
+        self.round_trips_ms.clear()
+        self.frames = 0
+        self.first_at = self.last_at = None
+
+    def fps(self) -> float:
+        if self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
+            return 0.0
+        return (self.frames - 1) / (self.last_at - self.first_at)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+def cheap_camera(peer) -> None:
+    """Draw each of the camera's frames once per size; cycling them costs no drawing."""
+    camera = peer.camera
+    drawn: dict[int, object] = {}
+    original = camera.frame_bgr
+
+    def frame_bgr(number: int):
+        key = number % 60
+        if key not in drawn:
+            drawn[key] = original(key)
+        return drawn[key]
+
+    camera.frame_bgr = frame_bgr
+
+
+@dataclass
+class Visit:
+    client: object
+    peer: object
+    session_id: str
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.bye()
+        await self.peer.close()
+        await self._stack.aclose()
+
+
+@dataclass
+class Site:
+    base: str
+    env: dict
+    processes: list
+
+    def worker_pids(self) -> list[int]:
+        return [p.popen.pid for p in self.processes if p.name.startswith("worker")]
+
+    async def visit(self, slug: str, **peer_options) -> Visit:
+        from tests.support.kioskclient import SignalingClient
+        from tests.support.loopclient import KioskPeer
+
+        stack = contextlib.AsyncExitStack()
+        client = await stack.enter_async_context(SignalingClient.connect(self.base, slug))
+        session_id = await client.consent()
+        peer = KioskPeer(**peer_options)
+        await peer.accept(await client.offer(await peer.offer()))
+        return Visit(client=client, peer=peer, session_id=session_id, _stack=stack)
+
+
+@contextlib.contextmanager
+def bench_database(what: str) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kiosk")
+    server, _, name = url.rpartition("/")
+    name = f"{name.split('?')[0] or 'kiosk'}_bench_{what}"
+    psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(server, f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def bench_site(
+    what: str,
+    *,
+    kiosks: list[tuple[str, str]],
+    workers: int = 1,
+    worker_env: dict | None = None,
+    site_env: dict | None = None,
+) -> Iterator[Site]:
+    """daphne + ``workers`` media workers on a private Redis and a bench database, with
+    these (slug, engine) kiosks (``site_env``: extra settings for every process)."""
+    from tests.support.redis_server import private_redis
+    from tests.support.servers import running, start_daphne, start_media_worker
+
+    with bench_database(what) as database_url, private_redis() as redis_server:
+        env = dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_server.url,
+            MEDIA_ENGINE_IN_PROCESS="0",
+            MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
+            AUDIT_MEDIA_EVENTS="0",
+            DJANGO_SETTINGS_MODULE="kiosk.settings",
+            PYTHONPATH=str(REPO_ROOT),
+            PYTHONUNBUFFERED="1",
+            # the embedded default's settings on these services (they fail closed without)
+            KIOSK_EMBEDDED="1",
+            **(site_env or {}),
+        )
+        os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_server.url)
+        os.environ.update(KIOSK_EMBEDDED="1", **(site_env or {}))
+        os.environ.update(MEDIA_ENGINE_IN_PROCESS="0", DJANGO_SETTINGS_MODULE="kiosk.settings")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+        )
+        import django
+
+        django.setup()
+        from kiosk.models import Kiosk
+
+        for slug, engine in kiosks:
+            Kiosk.objects.create(slug=slug, name=slug, engine=engine)
+        daphne, base = start_daphne(env)
+        with running([daphne]) as processes:
+            worker_environment = dict(env, **(worker_env or {}))
+            for n in range(workers):
+                processes.append(start_media_worker(worker_environment, f"worker-{n + 1}"))
+            time.sleep(0.5)
+            yield Site(base=base, env=env, processes=processes)
