@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "consent",
     "media_engine.apps.MediaEngineConfig",
     "kiosk.dashboard",
+    "kiosk.portal.apps.PortalConfig",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +209,15 @@ CONSENT_GRANT_TTL_S = int(os.environ.get("CONSENT_GRANT_TTL_S", "1800"))
 CONSENT_CONTROLLER = os.environ.get("CONSENT_CONTROLLER", "The operator of this kiosk service")
 # The media engine keeps its events here while the broker is unreachable.
 AUDIT_SPOOL_DIR = Path(os.environ.get("AUDIT_SPOOL_DIR", VAR_DIR / "audit-spool"))
+
+# --- Customer-service portal (kiosk/portal, docs/portal.md) --------------------------------
+# A waiting customer whose socket has not been seen for this long leaves the queue.
+PORTAL_QUEUE_STALE_S = int(os.environ.get("PORTAL_QUEUE_STALE_S", "45"))
+# How long an agent's one-time link for a customer's own browser stays usable.
+PORTAL_LINK_TTL_S = int(os.environ.get("PORTAL_LINK_TTL_S", "86400"))
+# Added to the measured video pipeline delay when holding back the agent's voice (the video
+# encoder's and jitter buffer's share; bench/av_sync.py measures what is left).
+PORTAL_AUDIO_EXTRA_MS = float(os.environ.get("PORTAL_AUDIO_EXTRA_MS", "0"))
 
 # --- Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -11,4 +11,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("dashboard/", include("kiosk.dashboard.urls")),
     path("consent/", include("consent.urls")),
+    path("portal/", include("kiosk.portal.urls")),
 ]

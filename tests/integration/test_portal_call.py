@@ -1,0 +1,236 @@
+"""A portal call through the real service: daphne (embedded media engine) on the test
+database, a customer and an agent as real aiortc peers over real WebSockets.
+
+Each receives the other's media; every frame the customer receives carries the label and
+none carries the agent's camera stamp (the raw camera never reaches the customer); the agent
+ending, the customer ending, withdrawal and the fusion switch each do what docs/portal.md says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import numpy as np
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client
+
+from consent.audit_models import AuditOutbox
+from consent.models import ConsentGrant, EndReason, Identity, KioskSession
+from kiosk.models import FusionSwitch, Kiosk
+from kiosk.portal import services
+from kiosk.portal.models import AgentProfile, PortalCall
+from kiosk.switch import disable_fusion
+from media_engine.paused import paused_frame
+from tests.browser.conftest import ensure_consent_texts
+from tests.conftest import child_env
+from tests.dashboard_support import PASSWORD, staff_user
+from tests.support.loopclient import StampedCamera
+from tests.support.portalclient import Peer, Socket, ToneMicrophone, wait_until
+from tests.support.servers import running, start_daphne, wait_for_other_connections_to_close
+
+pytestmark = [pytest.mark.timeout(240)]
+
+
+def make_agent(username: str = "agent-ann") -> str:
+    """An agent driving the shipped synthetic avatar; returns a logged-in session cookie."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    services.ensure_portal_setup()
+    avatar, _ = Identity.objects.get_or_create(
+        asset="avatar_default",
+        defaults={"name": "Default avatar", "kind": "avatar", "synthetic": True},
+    )
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    user.groups.add(Group.objects.get(name="agent"))
+    AgentProfile.objects.create(user=user, display_name="Ann", engine="avatar", identity=avatar)
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@pytest.fixture
+def portal_server(transactional_db, settings):
+    ensure_consent_texts()
+    services.ensure_portal_setup()
+    Kiosk.objects.get_or_create(slug="demo", defaults={"name": "Demo kiosk"})
+    env = child_env(
+        settings.DATABASES["default"],
+        MEDIA_ENGINE_IN_PROCESS="1",
+        MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
+        DJANGO_DEBUG="1",
+    )
+    env.pop("REDIS_URL", None)
+    process, base = start_daphne(env)
+    with running([process]):
+        yield base
+        sys.stderr.write(f"----- daphne output -----\n{process.output()[-8000:]}\n")  # on failure
+    wait_for_other_connections_to_close(settings.DATABASES["default"])
+
+
+class Call:
+    """Both parties of one call, set up through the documented messages."""
+
+    def __init__(self, customer: Socket, agent: Socket) -> None:
+        self.customer, self.agent = customer, agent
+        self.customer_peer = Peer(StampedCamera(320, 240, 15), ToneMicrophone(440.0))
+        self.agent_peer = Peer(StampedCamera(320, 240, 15), ToneMicrophone(660.0), previews=1)
+
+    async def start(self, service: str = "cards") -> dict:
+        sha = self.customer.hello["consent_texts"][1]["sha256"]
+        await self.customer.send(
+            {"type": "join", "service": service, "language": "en", "text_sha256": sha}
+        )
+        queued = await self.customer.expect("queued")
+        assert queued["position"] == 1
+        await self.agent.expect("queue")
+        await self.agent.send({"type": "accept", "service": service})
+        accepted = await self.agent.expect("accepted")
+        await self.customer.expect("accepted")
+        await self.customer.send({"type": "offer", "sdp": await self.customer_peer.offer()})
+        await self.customer_peer.accept((await self.customer.expect("answer"))["sdp"])
+        await self.agent.send({"type": "offer", "sdp": await self.agent_peer.offer()})
+        await self.agent_peer.accept((await self.agent.expect("answer"))["sdp"])
+        return {**queued, **accepted}
+
+    async def media_flows(self) -> None:
+        await wait_until(
+            lambda: self.customer_peer.videos and self.customer_peer.videos[0].frames >= 15,
+            60,
+            "the agent's digital human at the customer",
+        )
+        await wait_until(
+            lambda: self.agent_peer.videos and self.agent_peer.videos[0].stamped >= 15,
+            60,
+            "the customer's camera at the agent",
+        )
+        await wait_until(
+            lambda: self.customer_peer.audio and self.customer_peer.audio.loud >= 25,
+            30,
+            "the agent's voice at the customer",
+        )
+        await wait_until(
+            lambda: self.agent_peer.audio and self.agent_peer.audio.loud >= 25,
+            30,
+            "the customer's voice at the agent",
+        )
+
+    async def close(self) -> None:
+        await self.customer_peer.close()
+        await self.agent_peer.close()
+
+
+async def open_call(base: str, cookie: str, service: str = "cards"):
+    customer_cm = Socket.open(base, "/ws/kiosk/demo/portal/")
+    agent_cm = Socket.open(base, "/ws/portal/agent/", cookie)
+    customer = await customer_cm.__aenter__()
+    agent = await agent_cm.__aenter__()
+    call = Call(customer, agent)
+    info = await call.start(service)
+
+    async def close() -> None:
+        await call.close()
+        await customer_cm.__aexit__(None, None, None)
+        await agent_cm.__aexit__(None, None, None)
+
+    return call, info, close
+
+
+def call_row(call_id: str) -> PortalCall:
+    return PortalCall.objects.select_related("session").get(pk=call_id)
+
+
+def audit_actions(session_id) -> list[str]:
+    return list(
+        AuditOutbox.objects.filter(session_id=session_id)
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_call_carries_both_sides_and_the_customer_sees_only_the_labelled_digital_human(
+    portal_server,
+):
+    cookie = await sync_to_async(make_agent)()
+    call, info, close = await open_call(portal_server, cookie)
+    try:
+        await call.media_flows()
+        seen = call.customer_peer.videos[0]
+        assert seen.labelled == seen.frames, "every frame the customer gets carries the label"
+        assert seen.stamped == 0, "no frame of the agent's raw camera reaches the customer"
+        preview = call.agent_peer.videos[1]
+        await wait_until(lambda: preview.frames >= 5, 30, "the agent's preview")
+        assert preview.stamped == 0 and preview.labelled == preview.frames
+        assert call.agent_peer.videos[0].labelled == 0, "the customer is shown as they are"
+
+        await call.agent.send({"type": "bye"})
+        ended = await call.customer.expect("ended")
+        assert ended["reason"] == EndReason.BYE
+        await call.agent.expect("ended")
+        row = await sync_to_async(call_row)(info["call_id"])
+        assert row.status == "ended" and row.end_reason == EndReason.BYE
+        session = await sync_to_async(KioskSession.objects.get)(pk=row.session_id)
+        assert session.ended_at is not None
+        actions = await sync_to_async(audit_actions)(row.session_id)
+        for action in (
+            "consent.granted",
+            "portal.queue_joined",
+            "portal.call_accepted",
+            "portal.call_started",
+            "portal.call_ended",
+        ):
+            assert action in actions, (action, actions)
+    finally:
+        await close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_withdrawing_consent_ends_the_call_at_once(portal_server):
+    cookie = await sync_to_async(make_agent)()
+    call, info, close = await open_call(portal_server, cookie, "accounts")
+    try:
+        await wait_until(
+            lambda: call.agent_peer.videos and call.agent_peer.videos[0].frames > 3,
+            60,
+            "the customer at the agent",
+        )
+        await call.customer.send({"type": "withdraw"})
+        assert (await call.customer.expect("ended"))["reason"] == EndReason.WITHDRAWN
+        assert (await call.agent.expect("ended"))["reason"] == EndReason.WITHDRAWN
+        row = await sync_to_async(call_row)(info["call_id"])
+        grant = await sync_to_async(ConsentGrant.objects.get)(session_id=row.session_id)
+        assert grant.withdrawn_at is not None and grant.withdrawal_method == "withdraw_button"
+        frames = call.agent_peer.videos[0].frames
+        await asyncio.sleep(2.0)
+        assert call.agent_peer.videos[0].frames - frames <= 2, "media stopped"
+    finally:
+        await close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_switch_pauses_the_agent_to_a_still_and_the_customer_can_end(portal_server):
+    cookie = await sync_to_async(make_agent)()
+    call, _info, close = await open_call(portal_server, cookie)
+    try:
+        await call.media_flows()
+        operator = await sync_to_async(staff_user)("operator")
+        await sync_to_async(disable_fusion)(operator, "portal test")  # the one-click switch
+        await call.customer.expect("state", state="paused")
+        seen = call.customer_peer.videos[0]
+        await asyncio.sleep(1.5)
+        before = seen.frames
+        await wait_until(lambda: seen.frames >= before + 5, 30, "paused frames")
+        bgr = seen.last_bgr
+        still = paused_frame(bgr.shape[1], bgr.shape[0]).astype(np.int16)
+        assert float(np.abs(bgr.astype(np.int16) - still).mean()) < 12, "the paused still"
+        assert seen.stamped == 0
+
+        await call.customer.send({"type": "bye"})
+        assert (await call.agent.expect("ended"))["reason"] == EndReason.BYE
+        assert (await call.customer.expect("ended"))["reason"] == EndReason.BYE
+    finally:
+        await sync_to_async(FusionSwitch.objects.update_or_create)(pk=1, defaults={"enabled": True})
+        await close()
