@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.label import _scaled
+from media_engine.paused import paused_frame
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
 from tests.support import framestamp
 from tests.support.loopclient import StampedCamera
@@ -123,6 +124,11 @@ def carries_label(bgr: np.ndarray) -> bool:
     return float(np.abs(region[opaque] - label).mean()) < 30.0
 
 
+def is_paused_still(bgr: np.ndarray) -> bool:
+    still = paused_frame(bgr.shape[1], bgr.shape[0]).astype(np.int16)
+    return float(np.abs(bgr.astype(np.int16) - still).mean()) < 12.0
+
+
 class ReceivedVideo:
     """Reads a received video track: counts frames, labels, and whose camera stamps show."""
 
@@ -130,6 +136,7 @@ class ReceivedVideo:
         self.frames = 0
         self.labelled = 0
         self.stamped = 0  # frames carrying a readable camera stamp (someone's raw camera)
+        self.paused = 0  # frames that are the "service paused" still
         self.arrivals: list[tuple[float, int | None]] = []  # (monotonic, pts)
         self.last_bgr: np.ndarray | None = None
         self._task = asyncio.ensure_future(self._run(track))
@@ -144,6 +151,7 @@ class ReceivedVideo:
                 self.arrivals.append((now, frame.pts))
                 self.labelled += carries_label(bgr)
                 self.stamped += framestamp.read(bgr) is not None
+                self.paused += is_paused_still(bgr)
                 self.last_bgr = bgr
 
     async def stop(self) -> None:
