@@ -176,5 +176,5 @@ def test_a_supervisor_watches_only_when_the_agent_allows_and_it_is_audited(kiosk
     actions = list(
         AuditOutbox.objects.filter(session_id=call.session_id).values_list("action", "actor")
     )
-    assert ("portal.supervisor_allowed", "user:ann") in [(a, str(b)) for a, b in actions]
-    assert any(a == "portal.supervisor_watched" and "boss" in str(b) for a, b in actions)
+    assert ("portal.supervisor_allowed", "ann") in actions
+    assert ("portal.supervisor_watched", "boss") in actions
