@@ -218,6 +218,8 @@ PORTAL_LINK_TTL_S = int(os.environ.get("PORTAL_LINK_TTL_S", "86400"))
 # Added to the measured video pipeline delay when holding back the agent's voice (the video
 # encoder's and jitter buffer's share; bench/av_sync.py measures what is left).
 PORTAL_AUDIO_EXTRA_MS = float(os.environ.get("PORTAL_AUDIO_EXTRA_MS", "0"))
+# Hold the agent's voice back by the video pipeline's delay (off only for the bench baseline).
+PORTAL_LIPSYNC = os.environ.get("PORTAL_LIPSYNC", "1") != "0"
 
 # --- Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -79,6 +79,7 @@ class Conversation:
         customer_reply: str,
         fusion_allowed: bool,
         audio_extra_ms: float = 0.0,
+        lipsync: bool = True,
     ) -> None:
         self.call_id = call_id
         self.session_id = session_id
@@ -98,7 +99,7 @@ class Conversation:
         self.relay = MediaRelay()
         self.agent_fused = FusedVideoTrack()
         self.customer_view = FusedVideoTrack() if blur_pipeline is not None else None
-        self.delay = PipelineDelay(extra_ms=audio_extra_ms)
+        self.delay = PipelineDelay(extra_ms=audio_extra_ms, enabled=lipsync)
         self.agent_voice = DelayedAudioTrack(self.delay)
         self.customer_video: MediaStreamTrack | None = None
         self.customer_audio: MediaStreamTrack | None = None
@@ -341,7 +342,7 @@ class Conversation:
             "frames_out": self.agent_fused.sent.total,
             "frames_paused": self.pipeline.paused_frames,
             "audio_delay_ms": round(self.agent_voice.current_ms, 1),
-            "pipeline_delay_ms": round(self.delay.median_ms(), 1),
+            "pipeline_delay_ms": round(self.delay.measured_ms(), 1),
             "stage_ms": self.pipeline.times.summary(),
             "uptime_s": round(time.monotonic() - self._started_at, 1),
         }
@@ -489,6 +490,7 @@ async def open_call(worker: Any, offer: dict) -> Conversation | None:
         customer_reply=reply,
         fusion_allowed=allowed,
         audio_extra_ms=float(extra) if isinstance(extra, int | float) else 0.0,
+        lipsync=offer.get("lipsync") is not False,
     )
 
 

@@ -28,9 +28,10 @@ WINDOW = 30  # frames in the running median (1 s at 30 fps)
 class PipelineDelay:
     """The running median of the video pipeline's delay, in milliseconds."""
 
-    def __init__(self, window: int = WINDOW, extra_ms: float = 0.0) -> None:
+    def __init__(self, window: int = WINDOW, extra_ms: float = 0.0, enabled: bool = True) -> None:
         self._samples: collections.deque[float] = collections.deque(maxlen=window)
         self.extra_ms = extra_ms  # a fixed addition (the video encoder's share), from settings
+        self.enabled = enabled  # off: the voice is not held (the bench's baseline)
 
     def add(self, received_at: float, sent_at: float) -> None:
         ms = (sent_at - received_at) * 1000.0
@@ -38,6 +39,10 @@ class PipelineDelay:
             self._samples.append(ms)
 
     def median_ms(self) -> float:
+        """The measured delay (what the voice is held by): 0 when disabled."""
+        return self.measured_ms() if self.enabled else 0.0
+
+    def measured_ms(self) -> float:
         if not self._samples:
             return 0.0
         return min(MAX_DELAY_MS, statistics.median(self._samples) + self.extra_ms)

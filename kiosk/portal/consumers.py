@@ -312,6 +312,7 @@ def call_offer(call: Any, sdp: str, reply_channel: str) -> dict[str, Any]:
         "deadline": time.time() + media.OFFER_TIMEOUT_S,
         "ice_servers": settings.ICE_SERVERS,
         "audio_extra_ms": settings.PORTAL_AUDIO_EXTRA_MS,
+        "lipsync": settings.PORTAL_LIPSYNC,
     }
 
 
