@@ -342,6 +342,8 @@ class Conversation:
             "frames_out": self.agent_fused.sent.total,
             "frames_paused": self.pipeline.paused_frames,
             "audio_delay_ms": round(self.agent_voice.current_ms, 1),
+            "voice_frames_in": self.agent_voice.frames_in,
+            "voice_frames_out": self.agent_voice.frames_out,
             "pipeline_delay_ms": round(self.delay.measured_ms(), 1),
             "stage_ms": self.pipeline.times.summary(),
             "uptime_s": round(time.monotonic() - self._started_at, 1),
