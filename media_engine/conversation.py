@@ -45,7 +45,7 @@ from media_engine.tracks import FusedVideoTrack, NewestFrameReader
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("customer", "agent", "supervisor")
+ROLES = ("customer", "agent", "preview", "supervisor")
 # Engines that may show the agent: never "label" or "blur" (they pass the camera through).
 CALL_ENGINES = frozenset({"avatar", "swap", "insightface"})
 CONNECT_TIMEOUT_S = 30.0
@@ -172,12 +172,19 @@ class Conversation:
         shown = self.customer_view or self.relay.subscribe(self.customer_video, buffered=False)
         pc.addTrack(shown)
         pc.addTrack(self.relay.subscribe(self.customer_audio, buffered=True))
-        if sum(1 for t in pc.getTransceivers() if t.kind == "video") > 1:
-            preview = pc.addTrack(self.relay.subscribe(self.agent_fused, buffered=False))
-            send_camera_timestamps(preview)
         answer = await self._answer(pc)
         self._tasks.append(asyncio.ensure_future(self._deadline("agent", CONNECT_TIMEOUT_S)))
         return answer
+
+    async def join_preview(self, sdp: Any, ice_servers: Any, reply: str) -> str:
+        """The agent's preview of their own digital human: a receive-only peer of its own
+        (a third m-line on the agent's main peer ends Chromium's camera stream in aiortc)."""
+        if "agent" not in self.peers:
+            raise SessionRefused("bad_offer", "the agent has not joined yet")
+        pc = await self._peer("preview", sdp, ice_servers)
+        self.replies["preview"] = reply
+        pc.addTrack(self.relay.subscribe(self.agent_fused, buffered=False))
+        return await self._answer(pc)
 
     async def join_supervisor(self, sdp: Any, ice_servers: Any, reply: str) -> str:
         """A supervisor watches and listens (receive-only), only while the agent allows it."""
@@ -264,10 +271,15 @@ class Conversation:
 
     async def _join_later(self, message: dict) -> None:
         role, reply = message.get("role"), message.get("reply_channel")
-        if not isinstance(reply, str) or role not in ("agent", "supervisor"):
+        joins = {
+            "agent": self.join_agent,
+            "preview": self.join_preview,
+            "supervisor": self.join_supervisor,
+        }
+        if not isinstance(reply, str) or role not in joins:
             logger.info("call %s: ignored an offer without role/reply channel", self.call_id)
             return
-        join = self.join_agent if role == "agent" else self.join_supervisor
+        join = joins[role]
         try:
             sdp = await join(message.get("sdp"), message.get("ice_servers"), reply)
         except SessionRefused as refused:
@@ -311,7 +323,7 @@ class Conversation:
     async def _on_connection(self, role: str) -> None:
         pc = self.peers.get(role)
         state = pc.connectionState if pc is not None else "closed"
-        if state == "failed" and role != "supervisor":
+        if state == "failed" and role in ("customer", "agent"):
             await self.end(EndReason.ICE_FAILED, f"the network path to the {role} failed")
         elif state == "connected" and role == "customer" and self.state == "connecting":
             await self._set_state("live" if self.fusion_allowed else "paused")

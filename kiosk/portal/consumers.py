@@ -354,6 +354,8 @@ class AgentConsumer(PortalSocket):
                 await self.on_accept(message)
             case protocol.Offer():
                 await self.on_offer(message)
+            case protocol.PreviewOffer():
+                await self.on_preview_offer(message)
             case protocol.Bye():
                 await self.end_call(EndReason.BYE, message.reason or "agent", actor=self.user)
             case protocol.Supervisor():
@@ -416,11 +418,29 @@ class AgentConsumer(PortalSocket):
                 },
             )
 
+    async def on_preview_offer(self, message: protocol.PreviewOffer) -> None:
+        if self.call_id is None or not self.control or not self.offer_sent:
+            raise protocol.PortalProtocolError("not_in_call", "send the call's offer first")
+        await self.channel_layer.send(
+            self.control,
+            {
+                "type": "call.offer",
+                "role": "preview",
+                "session_id": self.session_id,
+                "sdp": message.sdp,
+                "reply_channel": self.channel_name,
+                "ice_servers": settings.ICE_SERVERS,
+            },
+        )
+
     async def media_answer(self, event: dict) -> None:
         if event.get("session_id") == self.session_id and not self.ended:
-            await self.send_message(
-                {"type": "answer", "sdp": event.get("sdp"), "sdp_type": "answer"}
-            )
+            kind = "preview_answer" if event.get("role") == "preview" else "answer"
+            await self.send_message({"type": kind, "sdp": event.get("sdp"), "sdp_type": "answer"})
+
+    async def media_ended(self, event: dict) -> None:
+        if event.get("role") != "preview":  # the preview ends with the call, never alone
+            await super().media_ended(event)
 
     async def portal_queue_changed(self, event: dict) -> None:
         await self.send_message({"type": "queue", "queue": await db(selectors.queue_snapshot)()})

@@ -91,6 +91,13 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class PreviewOffer:
+    """The agent's receive-only offer for the preview of their own digital human."""
+
+    sdp: str
+
+
+@dataclass(frozen=True)
 class Bye:
     reason: str = ""
 
@@ -100,7 +107,9 @@ class Withdraw:
     pass
 
 
-Message = Join | Resume | Accept | Supervisor | HomeLinkRequest | Offer | Bye | Withdraw
+Message = (
+    Join | Resume | Accept | Supervisor | HomeLinkRequest | Offer | PreviewOffer | Bye | Withdraw
+)
 
 
 def _field(data: dict, name: str, kind: type, what: str) -> Any:
@@ -175,6 +184,9 @@ CUSTOMER_PARSERS: dict[str, Callable[[dict], Message]] = {
 AGENT_PARSERS: dict[str, Callable[[dict], Message]] = {
     "accept": _parse_accept,
     "offer": _parse_offer,
+    "preview_offer": lambda d: PreviewOffer(
+        sdp=_field(d, "sdp", str, "the preview's SDP")[: signaling.MAX_SDP_BYTES]
+    ),
     "bye": _parse_bye,
     "supervisor": lambda d: Supervisor(allowed=_field(d, "allowed", bool, "true or false")),
     "home_link": lambda d: HomeLinkRequest(service=_service(d.get("service"))),

@@ -48,21 +48,27 @@
     document.getElementById("blurred").hidden = !msg.blur;
     P.say("客户接入中 · Connecting the customer", "connecting");
     v.stream = await navigator.mediaDevices.getUserMedia(P.MEDIA);
-    v.pc = await P.offer(v.ice, v.stream, 1); // + a receive-only video: the preview
+    v.pc = await P.offer(v.ice, v.stream, 0);
     const customer = new MediaStream();
     v.pc.addEventListener("track", (event) => {
-      const video = event.transceiver.mid === v.pc.getTransceivers()[2]?.mid;
-      if (event.track.kind === "video" && video) {
-        document.getElementById("preview").srcObject = new MediaStream([event.track]);
-      } else {
-        customer.addTrack(event.track);
-        document.getElementById("customer-video").srcObject = customer;
-      }
+      customer.addTrack(event.track);
+      document.getElementById("customer-video").srcObject = customer;
     });
     P.send(v.socket, { type: "offer", sdp: v.pc.localDescription.sdp, sdp_type: "offer" });
   }
 
+  // The preview of my own digital human: a receive-only peer of its own (docs/portal.md).
+  async function preview() {
+    v.preview = await P.offer(v.ice, null, 1);
+    v.preview.addEventListener("track", (event) => {
+      document.getElementById("preview").srcObject = new MediaStream([event.track]);
+    });
+    P.send(v.socket, { type: "preview_offer", sdp: v.preview.localDescription.sdp });
+  }
+
   function endCall(reason) {
+    P.stop(v.preview, null);
+    v.preview = null;
     P.stop(v.pc, v.stream);
     v.pc = v.stream = v.callId = null;
     v.supervisor = false;
@@ -77,7 +83,8 @@
       case "queue": showQueue(msg.queue); break;
       case "accepted": startCall(msg); break;
       case "customer_connected": P.say("客户已连接 · Customer connected", "connecting"); break;
-      case "answer": v.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }); break;
+      case "answer": v.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).then(preview); break;
+      case "preview_answer": v.preview.setRemoteDescription({ type: "answer", sdp: msg.sdp }); break;
       case "state": P.say(msg.state === "paused" ? "服务已暂停（数字人静止）· Service paused" : "通话中 · In a call", msg.state); break;
       case "ended": endCall(msg.reason); break;
       case "supervisor":

@@ -30,12 +30,25 @@ window.PortalCall = (function () {
     });
   }
 
+  // VP8 first, and keep video/rtx: without RTX Chromium pads with empty frames (as kiosk.js).
+  const CODEC_ORDER = ["video/vp8", "video/rtx"];
+  function preferCodecs(pc) {
+    if (!RTCRtpReceiver.getCapabilities) return;
+    const codecs = RTCRtpReceiver.getCapabilities("video").codecs;
+    const chosen = CODEC_ORDER.flatMap((m) => codecs.filter((c) => c.mimeType.toLowerCase() === m));
+    if (!chosen.some((c) => c.mimeType.toLowerCase() === "video/vp8")) return;
+    for (const t of pc.getTransceivers()) {
+      if (t.receiver.track.kind === "video" && t.setCodecPreferences) t.setCodecPreferences(chosen);
+    }
+  }
+
   // A peer that sends `stream` and receives `extraVideo` more receive-only videos; every
   // candidate goes in the offer (the portal does not trickle).
   async function offer(iceServers, stream, extraVideo) {
     const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
     if (stream) stream.getTracks().forEach((track) => pc.addTrack(track, stream));
     for (let i = 0; i < (extraVideo || 0); i += 1) pc.addTransceiver("video", { direction: "recvonly" });
+    preferCodecs(pc);
     await pc.setLocalDescription(await pc.createOffer());
     await gatheringComplete(pc);
     return pc;

@@ -19,6 +19,7 @@
     switch (msg.type) {
       case "hello":
         v.ice = msg.ice_servers || [];
+        v.ready = true;
         resume();
         break;
       case "queued":
