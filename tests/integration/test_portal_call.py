@@ -26,7 +26,7 @@ from tests.browser.conftest import ensure_consent_texts
 from tests.conftest import child_env
 from tests.dashboard_support import PASSWORD, staff_user
 from tests.support.loopclient import StampedCamera
-from tests.support.portalclient import Peer, Socket, ToneMicrophone, wait_until
+from tests.support.portalclient import Peer, PreviewPeer, Socket, ToneMicrophone, wait_until
 from tests.support.servers import running, start_daphne, wait_for_other_connections_to_close
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -75,7 +75,8 @@ class Call:
     def __init__(self, customer: Socket, agent: Socket) -> None:
         self.customer, self.agent = customer, agent
         self.customer_peer = Peer(StampedCamera(320, 240, 15), ToneMicrophone(440.0))
-        self.agent_peer = Peer(StampedCamera(320, 240, 15), ToneMicrophone(660.0), previews=1)
+        self.agent_peer = Peer(StampedCamera(320, 240, 15), ToneMicrophone(660.0))
+        self.preview = PreviewPeer()
 
     async def start(self, service: str = "cards") -> dict:
         sha = self.customer.hello["consent_texts"][1]["sha256"]
@@ -92,6 +93,8 @@ class Call:
         await self.customer_peer.accept((await self.customer.expect("answer"))["sdp"])
         await self.agent.send({"type": "offer", "sdp": await self.agent_peer.offer()})
         await self.agent_peer.accept((await self.agent.expect("answer"))["sdp"])
+        await self.agent.send({"type": "preview_offer", "sdp": await self.preview.offer()})
+        await self.preview.accept((await self.agent.expect("preview_answer"))["sdp"])
         return {**queued, **accepted}
 
     async def media_flows(self) -> None:
@@ -119,6 +122,7 @@ class Call:
     async def close(self) -> None:
         await self.customer_peer.close()
         await self.agent_peer.close()
+        await self.preview.close()
 
 
 async def open_call(base: str, cookie: str, service: str = "cards"):
@@ -160,8 +164,10 @@ async def test_a_call_carries_both_sides_and_the_customer_sees_only_the_labelled
         seen = call.customer_peer.videos[0]
         assert seen.labelled == seen.frames, "every frame the customer gets carries the label"
         assert seen.stamped == 0, "no frame of the agent's raw camera reaches the customer"
-        preview = call.agent_peer.videos[1]
-        await wait_until(lambda: preview.frames >= 5, 30, "the agent's preview")
+        await wait_until(
+            lambda: call.preview.video and call.preview.video.frames >= 5, 30, "the agent's preview"
+        )
+        preview = call.preview.video
         assert preview.stamped == 0 and preview.labelled == preview.frames
         assert call.agent_peer.videos[0].labelled == 0, "the customer is shown as they are"
 

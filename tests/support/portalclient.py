@@ -232,6 +232,28 @@ class Peer:
         await self.pc.close()
 
 
+class PreviewPeer:
+    """The agent's receive-only preview peer (their own digital human)."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.video: ReceivedVideo | None = None
+        self.pc.on("track", lambda track: setattr(self, "video", ReceivedVideo(track)))
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def close(self) -> None:
+        if self.video is not None:
+            await self.video.stop()
+        await self.pc.close()
+
+
 async def wait_until(predicate, within: float = WAIT_S, what: str = "") -> None:
     deadline = time.monotonic() + within
     while not predicate():
