@@ -315,7 +315,11 @@ async def run_mode(args, lipsync: bool) -> dict:
             raise
         finally:
             daphne.terminate()
-            daphne.wait(15)
+            try:
+                daphne.wait(30)
+            except subprocess.TimeoutExpired:
+                daphne.kill()
+                daphne.wait(10)
     merged = {
         key: [v for r in results for v in r[key]] for key in ("offsets", "video_ms", "audio_ms")
     }
