@@ -9,6 +9,8 @@ ending, the customer ending, withdrawal and the fusion switch each do what docs/
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sys
 
 import pytest
@@ -238,3 +240,43 @@ async def test_the_switch_pauses_the_agent_to_a_still_and_the_customer_can_end(p
     finally:
         await sync_to_async(FusionSwitch.objects.update_or_create)(pk=1, defaults={"enabled": True})
         await close()
+
+
+async def refused_at_open(base: str, path: str, cookie: str = "") -> tuple[dict, int | None]:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
+    ws_url = base.replace("http://", "ws://", 1) + path
+    async with connect(ws_url, origin=base, additional_headers=headers) as socket:
+        first = json.loads(await asyncio.wait_for(socket.recv(), 30))
+        with contextlib.suppress(ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), 30)
+        return first, socket.close_code
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_clients_mistakes_get_error_codes_never_a_traceback(portal_server):
+    first, code = await refused_at_open(portal_server, "/ws/kiosk/nowhere/portal/")
+    assert (first["code"], code) == ("unknown_kiosk", 4403)
+    first, code = await refused_at_open(portal_server, "/ws/portal/agent/")
+    assert (first["code"], code) == ("login_required", 4403)
+    first, code = await refused_at_open(portal_server, "/ws/portal/link/made-up-token/")
+    assert (first["code"], code) == ("link_invalid", 4403)
+    async with Socket.open(portal_server, "/ws/kiosk/demo/portal/") as customer:
+        for message, error in [
+            ("{not json", "bad_json"),
+            ({"type": "offer", "sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"}, "not_in_call"),
+            ({"type": "join", "service": "loans", "language": "en"}, "unknown_service"),
+            (
+                {"type": "join", "service": "cards", "language": "en", "text_sha256": "0" * 64},
+                "consent_outdated",
+            ),
+            ({"type": "resume", "call_id": "0b5e5f1c-8d2f-4c55-9d2a-2b1f4f0e9a11"}, "not_in_call"),
+        ]:
+            await customer.send(message)
+            assert (await customer.expect("error"))["code"] == error
+        await customer.send({"type": "join", "service": "cards", "language": "zh-hans"})
+        await customer.expect("queued")
+        await customer.send({"type": "join", "service": "cards", "language": "zh-hans"})
+        assert (await customer.expect("error"))["code"] == "already_queued"
