@@ -54,7 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=12.0, help="measured per call")
-    parser.add_argument("--period", type=float, default=1.0, help="seconds between flashes")
+    parser.add_argument("--period", type=float, default=1.5, help="seconds between flashes")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=int, default=30)
@@ -254,7 +254,7 @@ def pair(camera, arrivals: list, clicks: list[float], period: float) -> dict:
         )
     offsets, video_ms, audio_ms = [], [], []
     for click in clicks:
-        k = round((click - start - 0.15) / period)
+        k = int((click - start) // period)  # a click arrives within one period of its instant
         if k < 1 or k * period < WARMUP_S:
             continue
         flash_at = start + k * period
@@ -263,7 +263,7 @@ def pair(camera, arrivals: list, clicks: list[float], period: float) -> dict:
         if not after:
             continue
         t, pts = after[0]
-        if pts - flash_rtp > 90000 * 0.2:
+        if pts - flash_rtp > 90000 * 0.5:
             continue  # the flash's frames were all skipped: no measurement
         shown = t - (pts - flash_rtp) / 90000
         offsets.append(float(click - shown) * 1000)
