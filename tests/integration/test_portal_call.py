@@ -280,3 +280,34 @@ async def test_clients_mistakes_get_error_codes_never_a_traceback(portal_server)
         await customer.expect("queued")
         await customer.send({"type": "join", "service": "cards", "language": "zh-hans"})
         assert (await customer.expect("error"))["code"] == "already_queued"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_queue_survives_a_daphne_restart(transactional_db, settings):
+    """A waiting customer keeps their place across a restart: the queue is the database."""
+    await sync_to_async(ensure_consent_texts)()
+    await sync_to_async(services.ensure_portal_setup)()
+    await sync_to_async(Kiosk.objects.get_or_create)(slug="demo", defaults={"name": "Demo"})
+    cookie = await sync_to_async(make_agent)()
+    env = child_env(settings.DATABASES["default"], MEDIA_ENGINE_IN_PROCESS="1", DJANGO_DEBUG="1")
+    env.pop("REDIS_URL", None)
+    first, base = await sync_to_async(start_daphne)(env)
+    with running([first]):
+        async with Socket.open(base, "/ws/kiosk/demo/portal/") as customer:
+            await customer.send({"type": "join", "service": "cards", "language": "en"})
+            call_id = (await customer.expect("queued"))["call_id"]
+    await sync_to_async(first.stop)()
+    second, base = await sync_to_async(start_daphne)(env)
+    with running([second]):
+        async with Socket.open(base, "/ws/kiosk/demo/portal/") as customer:
+            await customer.send({"type": "resume", "call_id": call_id})
+            assert (await customer.expect("queued"))["position"] == 1
+            async with Socket.open(base, "/ws/portal/agent/", cookie) as agent:
+                assert [c["call_id"] for c in agent.hello["queue"]["cards"]] == [call_id]
+                await agent.send({"type": "accept", "service": "cards"})
+                assert (await agent.expect("accepted"))["call_id"] == call_id
+                await customer.expect("accepted")
+                await agent.send({"type": "bye"})
+                await customer.expect("ended")
+    await sync_to_async(connections.close_all)()
+    await sync_to_async(wait_for_other_connections_to_close)(settings.DATABASES["default"])
