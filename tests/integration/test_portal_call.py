@@ -309,5 +309,5 @@ async def test_the_queue_survives_a_daphne_restart(transactional_db, settings):
                 await customer.expect("accepted")
                 await agent.send({"type": "bye"})
                 await customer.expect("ended")
-    await sync_to_async(connections.close_all)()
     await sync_to_async(wait_for_other_connections_to_close)(settings.DATABASES["default"])
+    await sync_to_async(connections.close_all)()
