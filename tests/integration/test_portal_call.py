@@ -311,3 +311,52 @@ async def test_the_queue_survives_a_daphne_restart(transactional_db, settings):
                 await customer.expect("ended")
     await sync_to_async(wait_for_other_connections_to_close)(settings.DATABASES["default"])
     await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_supervisor_watches_and_listens_only_while_the_agent_allows(portal_server):
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    cookie = await sync_to_async(make_agent)()
+    boss_cookie = await sync_to_async(make_supervisor)()
+    call, info, close = await open_call(portal_server, cookie)
+    watcher = RTCPeerConnection()
+    try:
+        await call.media_flows()
+        path = f"/ws/portal/supervise/{info['call_id']}/"
+        async with Socket.open(portal_server, path, boss_cookie) as supervisor:
+            for kind in ("video", "audio", "video", "audio"):
+                watcher.addTransceiver(kind, direction="recvonly")
+            tracks: list = []
+            watcher.on("track", tracks.append)
+            await watcher.setLocalDescription(await watcher.createOffer())
+            await supervisor.send({"type": "offer", "sdp": watcher.localDescription.sdp})
+            assert (await supervisor.expect("error"))["code"] == "not_allowed"
+            await call.agent.send({"type": "supervisor", "allowed": True})
+            await call.agent.expect("supervisor", allowed=True)
+            await asyncio.sleep(0.5)  # the permission reaches the worker
+            await supervisor.send({"type": "offer", "sdp": watcher.localDescription.sdp})
+            answer = await supervisor.expect("answer")
+            await watcher.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+            await wait_until(lambda: len(tracks) >= 4, 30, "the call's four tracks")
+            frame = await asyncio.wait_for(tracks[0].recv(), 30)
+            assert frame.width > 0
+            await call.agent.send({"type": "supervisor", "allowed": False})
+            await supervisor.expect("ended")
+        actions = await sync_to_async(audit_actions)(info["session_id"])
+        assert {"portal.supervisor_allowed", "portal.supervisor_watched"} <= actions
+        assert "portal.supervisor_refused" in actions
+    finally:
+        await watcher.close()
+        await close()
+
+
+def make_supervisor() -> str:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username="boss", password=PASSWORD)
+    user.groups.add(Group.objects.get(name="supervisor"))
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
