@@ -9,6 +9,7 @@ the agent ending the call ends it on both pages; the customer withdrawing ends i
 from __future__ import annotations
 
 import base64
+import os
 import sys
 import wave
 
@@ -35,6 +36,7 @@ from tests.support.portalclient import carries_label
 from tests.support.servers import running, start_daphne, wait_for_other_connections_to_close
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+SCREENSHOTS = os.environ.get("KIOSK_SCREENSHOTS", "")
 WAIT_MS = 60_000  # two Chromiums and the avatar pipeline on a loaded 2-core machine
 
 
@@ -200,6 +202,9 @@ def test_two_browsers_talk_and_the_customer_sees_only_the_labelled_digital_human
         assert carries_label(seen), "every frame at the customer carries the label"
         assert framestamp.read(seen) is None, "the agent's raw camera reached the customer"
         customer.wait_for_timeout(250)
+    if SCREENSHOTS:  # KIOSK_SCREENSHOTS=/some/dir: look at both pages (never committed)
+        customer.screenshot(path=os.path.join(SCREENSHOTS, "portal-customer.png"))
+        agent.screenshot(path=os.path.join(SCREENSHOTS, "portal-agent.png"))
     at_agent = grab(agent, "customer-video")
     assert not carries_label(at_agent), "the agent sees the customer as they are"
     customer.wait_for_timeout(2000)
