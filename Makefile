@@ -25,6 +25,8 @@ install: $(PY)
 
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --noinput
+	@# The demo kiosk's one-time enrolment link: open it once in the kiosk's browser.
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py kiosk_enrol demo --base-url http://$(HOST):$(PORT)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) kiosk.asgi:application
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
@@ -36,7 +38,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 test: install browser-deps lint
-	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	KIOSK_EMBEDDED=1 DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install

@@ -227,6 +227,7 @@ def main() -> None:
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
         "KIOSK_VAR_DIR": str(tmp / "var"),
+        "KIOSK_EMBEDDED": "1",  # the embedded default's settings on these services
         "AUDIT_MEDIA_EVENTS": "1",
         "KIOSK_LOG_LEVEL": "WARNING",
     }
@@ -236,7 +237,8 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
         )
-        os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "KIOSK_VAR_DIR")})
+        names = ("DATABASE_URL", "REDIS_URL", "KIOSK_VAR_DIR", "KIOSK_EMBEDDED")
+        os.environ.update({k: env[k] for k in names})
         import django
 
         django.setup()

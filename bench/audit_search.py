@@ -68,6 +68,7 @@ def main() -> None:
     os.environ.update(
         DATABASE_URL=f"{server}/{name}",
         DJANGO_SETTINGS_MODULE="kiosk.settings",
+        KIOSK_EMBEDDED="1",  # the embedded default's settings on this PostgreSQL
         PYTHONPATH=str(REPO_ROOT),
     )
     os.environ.pop("REDIS_URL", None)

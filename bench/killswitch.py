@@ -350,6 +350,7 @@ def main() -> None:
         REDIS_URL=redis_url,
         MEDIA_ENGINE_IN_PROCESS="0",
         DJANGO_SETTINGS_MODULE="kiosk.settings",
+        KIOSK_EMBEDDED="1",  # the embedded default's settings on these services
         PYTHONPATH=str(REPO_ROOT),
     )
     try:

@@ -157,7 +157,10 @@ async def baseline(warmup: float, seconds: float) -> dict:
 # --- the service through signaling ----------------------------------------------------------
 
 
-def prepare_site(var_dir: str, engine: str, env: dict) -> None:
+def prepare_site(var_dir: str, engine: str, env: dict) -> str:
+    """Migrate, make the bench kiosk and enrol it; returns the device credential."""
+    from tests.support.enrolment import enrol_with_manage
+
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True)
     code = (
@@ -166,6 +169,7 @@ def prepare_site(var_dir: str, engine: str, env: dict) -> None:
         f"{{'name': 'Bench kiosk', 'engine': {engine!r}, 'fusion_enabled': True}})"
     )
     subprocess.run([*manage, "shell", "-c", code], cwd=REPO_ROOT, env=env, check=True)
+    return enrol_with_manage(env, "bench")
 
 
 def start_daphne(port: int, env: dict, log: Path) -> subprocess.Popen:
@@ -179,12 +183,21 @@ def start_daphne(port: int, env: dict, log: Path) -> subprocess.Popen:
         )
 
 
-async def signaling_call(url: str, peer, messages: list) -> object:
-    """hello -> consent -> offer -> answer over the kiosk WebSocket; returns the socket."""
+async def signaling_call(url: str, peer, messages: list, token: str) -> object:
+    """hello -> consent -> offer -> answer over the kiosk WebSocket as the enrolled device;
+    returns the socket."""
     import websockets
 
+    from tests.support.enrolment import cookie_headers
+
     origin = url.replace("ws://", "http://").split("/ws/")[0]  # daphne checks the Origin
-    socket_ = await websockets.connect(url, origin=origin, open_timeout=30, max_size=2**20)
+    socket_ = await websockets.connect(
+        url,
+        origin=origin,
+        open_timeout=30,
+        max_size=2**20,
+        additional_headers=cookie_headers("bench", token),
+    )
 
     async def next_of(kind: str) -> dict:
         while True:
@@ -216,10 +229,11 @@ async def service(warmup: float, seconds: float, engine: str) -> dict:
             DJANGO_DEBUG="1",
             MEDIA_ENGINE_IN_PROCESS="1",
             MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
+            KIOSK_NETWORKS="127.0.0.0/8",  # the bench's peer is on loopback
             KIOSK_LOG_LEVEL="WARNING",
             PYTHONPATH=str(REPO_ROOT),
         )
-        prepare_site(var_dir, engine, env)
+        token = prepare_site(var_dir, engine, env)
         port = free_port()
         log = Path(var_dir) / "daphne.log"
         daphne = start_daphne(port, env, log)
@@ -237,7 +251,7 @@ async def service(warmup: float, seconds: float, engine: str) -> dict:
                     await asyncio.sleep(0.1)
             url = f"ws://127.0.0.1:{port}/ws/kiosk/bench/"
             try:
-                socket_ = await signaling_call(url, peer, messages)
+                socket_ = await signaling_call(url, peer, messages, token)
             except Exception:
                 print(f"daphne's log:\n{log.read_text()[-4000:]}", file=sys.stderr)
                 if DUMP:

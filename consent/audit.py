@@ -24,7 +24,7 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
-from consent import chain
+from consent import chain, chain_head
 from consent.audit_models import (
     ActorKind,
     AuditAnchor,
@@ -403,6 +403,7 @@ def append_events(events: Iterable[PendingEvent]) -> AppendResult:
         if rows:
             _insert(rows)
             AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+            chain_head.sign_head_after_commit(seq, prev)
         result.stored = len(rows)
         result.last_seq = seq
     return result

@@ -97,6 +97,11 @@ def checkpoint_payload(seq: int, head_hash: str, created_at: dt.datetime) -> dic
     return {"kind": "checkpoint", "seq": seq, "hash": head_hash, "at": canonical_time(created_at)}
 
 
+def head_payload(seq: int, head_hash: str, created_at: dt.datetime | str) -> dict[str, Any]:
+    """What is signed for the chain's head after every committed batch (consent.chain_head)."""
+    return {"kind": "head", "seq": seq, "hash": head_hash, "at": canonical_time(created_at)}
+
+
 def anchor_payload(
     first_seq: int, prev_hash: str, pruned_before: dt.datetime, created_at: dt.datetime
 ) -> dict[str, Any]:

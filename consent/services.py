@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from consent import audit, chain
+from consent import audit, chain, pii
 from consent.models import (
     ConsentGrant,
     ConsentMethod,
@@ -422,7 +422,9 @@ def record_identity_consent(
             identity,
             details={
                 "identity_consent": consent.pk,
-                "document_reference": consent.document_reference,
+                # Keyed hashes, never the identifiers (consent.pii): enough to match.
+                "document_reference": pii.pii_hash(consent.document_reference),
+                "person_name": pii.pii_hash(consent.person_name),
                 "valid_from": chain.canonical_time(valid_from),
                 "valid_until": chain.canonical_time(valid_until),
                 "record_hash": consent.record_hash,

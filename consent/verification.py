@@ -10,7 +10,6 @@ environment that the database never sees.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
-from consent import chain
+from consent import chain, chain_head
 from consent.audit_models import CHAIN_ROW_ATTRS, AuditAnchor, AuditCheckpoint, AuditEvent
 
 log = logging.getLogger(__name__)
@@ -31,19 +31,35 @@ CHECKPOINT_FILE = "checkpoints.jsonl"
 
 
 def checkpoint_key() -> bytes:
-    """The signing key: ``AUDIT_CHECKPOINT_KEY`` (hex or text); in the embedded default a
-    key derived from the secret key."""
+    """The signing key: ``AUDIT_CHECKPOINT_KEY`` (hex or text; from the environment in
+    production, generated into the var directory by the embedded default)."""
     raw = settings.AUDIT_CHECKPOINT_KEY
     if not raw:
-        return hashlib.sha256(f"audit-checkpoint:{settings.SECRET_KEY}".encode()).digest()
+        raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY is empty")
+    return _as_key(raw)
+
+
+def checkpoint_dir() -> Path:
+    return Path(settings.AUDIT_CHECKPOINT_DIR)
+
+
+def _as_key(raw: str) -> bytes:
     try:
         return bytes.fromhex(raw)
     except ValueError:
         return raw.encode("utf-8")
 
 
-def checkpoint_dir() -> Path:
-    return Path(settings.AUDIT_CHECKPOINT_DIR)
+def verification_keys() -> list[bytes]:
+    """The current key, then the retired ones (``AUDIT_CHECKPOINT_RETIRED_KEYS``, comma
+    separated) that still verify what they signed before a rotation; only the current key
+    signs."""
+    retired = [k.strip() for k in settings.AUDIT_CHECKPOINT_RETIRED_KEYS.split(",") if k.strip()]
+    return [checkpoint_key(), *(_as_key(k) for k in retired)]
+
+
+def _signed_by_one_of(keys: list[bytes], payload: dict, signature: str) -> bool:
+    return any(chain.signature_valid(key, payload, signature) for key in keys)
 
 
 @dataclass(frozen=True)
@@ -53,9 +69,22 @@ class Checkpoint:
     created_at: str
     signature: str
     source: str
+    kind: str = "checkpoint"  # or "head": the head signed after every batch (chain_head)
 
     def payload(self) -> dict:
-        return {"kind": "checkpoint", "seq": self.seq, "hash": self.hash, "at": self.created_at}
+        return {"kind": self.kind, "seq": self.seq, "hash": self.hash, "at": self.created_at}
+
+
+def exported_head(directory: Path | None = None) -> list[Checkpoint]:
+    """The head signed after the last committed batch (``head.json``), if any."""
+    head = chain_head.read_head(directory)
+    if head is None:
+        return []
+    return [
+        Checkpoint(
+            head["seq"], head["hash"], head["at"], head["signature"], chain_head.HEAD_FILE, "head"
+        )
+    ]
 
 
 def exported_checkpoints(directory: Path | None = None) -> list[Checkpoint]:
@@ -222,20 +251,20 @@ class VerifyReport:
 
 def verify_chain(*, checkpoints: list[Checkpoint] | None = None) -> VerifyReport:
     """Walk the whole chain, then hold it against every signed checkpoint."""
-    key = checkpoint_key()
+    keys = verification_keys()
     report = VerifyReport()
     started = time.perf_counter()
     start_seq, start_hash, anchor = chain_start()
-    if anchor is not None and not anchor_valid(anchor, key):
+    if anchor is not None and not any(anchor_valid(anchor, key) for key in keys):
         report.problems.append(
             f"retention anchor at seq={anchor.first_seq} has a bad signature (forged or changed)"
         )
     if checkpoints is None:
-        checkpoints = stored_checkpoints() + exported_checkpoints()
+        checkpoints = stored_checkpoints() + exported_checkpoints() + exported_head()
     wanted: dict[int, str | None] = {}
     valid = []
     for cp in checkpoints:
-        if cp.seq < 0 or not chain.signature_valid(key, cp.payload(), cp.signature):
+        if cp.seq < 0 or not _signed_by_one_of(keys, cp.payload(), cp.signature):
             report.problems.append(f"checkpoint {cp.source} is unreadable or badly signed")
             continue
         if cp.seq < start_seq:
@@ -259,14 +288,14 @@ def verify_chain(*, checkpoints: list[Checkpoint] | None = None) -> VerifyReport
         report.checkpoints_checked += 1
         if cp.seq > walk.last_seq:
             report.problems.append(
-                f"tail truncated: checkpoint {cp.source} signed the chain up to seq={cp.seq}, "
+                f"tail truncated: {cp.kind} {cp.source} signed the chain up to seq={cp.seq}, "
                 f"but the chain ends at seq={walk.last_seq} "
                 f"(rows {walk.last_seq + 1}..{cp.seq} are gone)"
             )
             break
         if wanted.get(cp.seq) != cp.hash:
             report.problems.append(
-                f"tail rewritten: row seq={cp.seq} differs from checkpoint {cp.source}; "
+                f"tail rewritten: row seq={cp.seq} differs from {cp.kind} {cp.source}; "
                 f"rows from seq={last_good + 1} on were replaced with a recomputed chain"
             )
             break

@@ -9,11 +9,13 @@ import json
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from consent import proofs
 from consent.audit import record_event
 from consent.models import KioskSession
+from consent.pii import pii_hash
 
 VIEW_CONSENTS = "dashboard.view_consents"
 
@@ -29,6 +31,7 @@ def _respond(request: HttpRequest, data: dict, title: str, as_json: bool) -> Htt
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @permission_required(VIEW_CONSENTS, raise_exception=True)
 def session_proof(request: HttpRequest, session_id, as_json: bool = False) -> HttpResponse:
     try:
@@ -46,6 +49,7 @@ def session_proof(request: HttpRequest, session_id, as_json: bool = False) -> Ht
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @permission_required(VIEW_CONSENTS, raise_exception=True)
 def person_proof(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     reference = request.GET.get("ref", "")[:200]
@@ -56,13 +60,14 @@ def person_proof(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     record_event(
         request.user,
         "proof.exported",
-        f"person:{reference}",
+        f"person:{pii_hash(reference)}",  # the reference itself never enters the audit
         details={"format": "json" if as_json else "html"},
     )
     return _respond(request, data, f"Consent proof: {reference}", as_json)
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @permission_required(VIEW_CONSENTS, raise_exception=True)
 def record_of_processing(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     data = proofs.record_of_processing()

@@ -20,19 +20,28 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consent.services import ConsentTextOutdated
-from kiosk import selectors, services, signaling
+from kiosk import calls, devices, selectors, services, signaling, turn
+from kiosk.cookies import cookie_name
+from kiosk.ice_policy import policy_from_settings
 from media_engine import protocol
 
 logger = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are ours): the page shows the error it got just before.
 CLOSE_UNKNOWN_KIOSK = 4404
+CLOSE_NOT_ENROLLED = 4401
+CLOSE_RATE_LIMITED = 4429
 CLOSE_TOO_MANY_ERRORS = 4400
 CLOSE_SERVER_ERROR = 1011
+CLOSE_CODES = {
+    "unknown_kiosk": CLOSE_UNKNOWN_KIOSK,
+    "not_enrolled": CLOSE_NOT_ENROLLED,
+    "rate_limited": CLOSE_RATE_LIMITED,
+}
 MAX_BAD_MESSAGES = 20
 MAX_PENDING_CANDIDATES = 32
-MAX_CANDIDATES = 64  # per call; a browser gathers a handful
 CLIENT_STATS_EVERY_S = 0.5  # page stats reach the worker at most this often
+CALL_BEAT_EVERY_S = 5.0  # the kiosk's one-call claim is refreshed this often
 
 # A worker's refusal code -> (the visit's end reason, the page's error code or "").
 REFUSALS = {
@@ -54,11 +63,22 @@ def fusion_allowed_or_off(slug: str) -> bool:
         return False
 
 
-def find_kiosk_and_greeting(slug: str) -> tuple[Any, dict] | None:
-    kiosk = selectors.get_kiosk(slug)
-    if kiosk is None:
-        return None
-    return kiosk, selectors.kiosk_greeting(kiosk)
+def device_token(scope: dict, slug: str) -> str | None:
+    """The kiosk's device credential from the handshake's Cookie header, if any."""
+    name = cookie_name(slug)
+    for key, value in scope.get("headers") or ():
+        if key.lower() != b"cookie":
+            continue
+        for part in value.decode("latin-1").split(";"):
+            cookie, _, token = part.strip().partition("=")
+            if cookie == name:
+                return token.strip('"')
+    return None
+
+
+def client_address(scope: dict) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 if settings.MEDIA_ENGINE_IN_PROCESS:
@@ -87,6 +107,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         self.session_id: str | None = None
         self.consent_given = False
         self.offered = False
+        self.claimed = False
         self.ended = False
         self.control_channel: str | None = None
         self.pending_candidates: list[dict | None] = []
@@ -96,28 +117,46 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         self.last_worker_message = 0.0
         self.offer_timer: asyncio.Task | None = None
         self.watchdog: asyncio.Task | None = None
+        self.device_id: int | None = None
+        self.in_group = False
+        self.address = client_address(self.scope)
+        self.group = devices.kiosk_group(self.slug)
+        self.policy = policy_from_settings()
+        self.last_beat = 0.0
         await self.accept()
+        token = device_token(self.scope, self.slug)
         try:
-            found = await database_sync_to_async(find_kiosk_and_greeting)(self.slug)
+            admission = await database_sync_to_async(services.admit_kiosk_socket)(
+                self.slug, token, self.address
+            )
         except Exception:
-            logger.exception("could not look up kiosk %s", self.slug)
+            logger.exception("could not admit a socket for kiosk %s", self.slug)
             await self.send_message(signaling.error("internal", "The kiosk cannot be served now."))
             await self.close(code=CLOSE_SERVER_ERROR)
             return
-        if found is None:
-            await self.send_message(
-                signaling.error("unknown_kiosk", f"There is no kiosk named {self.slug[:64]!r}.")
-            )
-            await self.close(code=CLOSE_UNKNOWN_KIOSK)
+        if admission.error:
+            await self.turn_away(admission.error)
             return
-        self.kiosk, greeting = found
+        self.device_id = admission.device_id
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.in_group = True
+        self.kiosk = admission.kiosk
         if settings.MEDIA_ENGINE_IN_PROCESS:
             # Warm the embedded media engine while the visitor reads the consent text.
             try:
                 await start_embedded_media_engine()
             except Exception:
                 logger.exception("embedded media engine did not start (retried at the offer)")
-        await self.send_message(signaling.hello(ice_servers=settings.ICE_SERVERS, **greeting))
+        ice_servers = turn.ice_servers_for_kiosk(self.slug)
+        await self.send_message(signaling.hello(ice_servers=ice_servers, **admission.greeting))
+
+    async def turn_away(self, code: str) -> None:
+        """Refuse the socket before anything about the kiosk is said (no hello)."""
+        message = None
+        if code == "unknown_kiosk":
+            message = f"There is no kiosk named {self.slug[:64]!r}."
+        await self.send_message(signaling.error(code, message))
+        await self.close(code=CLOSE_CODES.get(code, CLOSE_TOO_MANY_ERRORS))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.kiosk is None:
@@ -131,7 +170,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             await self.refuse(exc)
         except Exception:
             logger.exception("signaling failed for kiosk %s session %s", self.slug, self.session_id)
-            await self.send_message(signaling.error("internal"))
+            await self.refuse(signaling.SignalingError("internal"))
 
     async def refuse(self, exc: signaling.SignalingError) -> None:
         self.bad_messages += 1
@@ -158,6 +197,12 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
     async def on_consent(self, message: signaling.Consent) -> None:
         if self.session_id is not None:
             raise signaling.SignalingError("consent_already_given")
+        refusal = await database_sync_to_async(services.admit_visit)(
+            self.kiosk, self.device_id, self.address
+        )
+        if refusal:
+            await self.turn_away(refusal)
+            return
         try:
             session = await database_sync_to_async(services.begin_kiosk_session)(
                 self.kiosk,
@@ -176,7 +221,21 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             raise signaling.SignalingError("consent_required")
         if self.offered:
             raise signaling.SignalingError("duplicate_offer")
+        sdp, self.candidates = signaling.screen_offer_candidates(message.sdp, self.policy)
         self.offered = True
+        refusal = await database_sync_to_async(services.admit_call)(
+            self.kiosk, self.device_id, self.session_id
+        )
+        if refusal == "not_enrolled":
+            await self.end("operator", "kiosk device credential revoked", tell_worker=False)
+            await self.turn_away(refusal)
+            return
+        if refusal:
+            self.claimed = False
+            await self.send_message(signaling.error(refusal))
+            await self.end("busy", "this kiosk already has a live call", tell_worker=False)
+            return
+        self.claimed = True
         if not await database_sync_to_async(fusion_allowed_or_off)(self.slug):
             await self.end("disabled", "face fusion is switched off", tell_worker=False)
             return
@@ -190,7 +249,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 return
         await self.send_message(signaling.state("connecting"))
         try:
-            await self.send_offer(message)
+            await self.send_offer(sdp)
         except Exception as exc:
             logger.exception("could not hand the offer to the media workers")
             await self.send_message(signaling.error("engine_unavailable"))
@@ -198,7 +257,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
             return
         self.offer_timer = asyncio.create_task(self.wait_for_answer())
 
-    async def send_offer(self, message: signaling.Offer) -> None:
+    async def send_offer(self, sdp: str) -> None:
         await self.channel_layer.send(
             protocol.OFFERS_CHANNEL,
             {
@@ -207,7 +266,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 "kiosk": self.slug,
                 "engine": self.kiosk.engine,
                 "identity_id": self.kiosk.identity_id,
-                "sdp": message.sdp,
+                "sdp": sdp,
                 "sdp_type": "offer",
                 "reply_channel": self.channel_name,
                 "deadline": time.time() + protocol.OFFER_TIMEOUT_S,
@@ -221,8 +280,10 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         if self.ended:
             return
         self.candidates += 1
-        if self.candidates > MAX_CANDIDATES:
-            raise signaling.SignalingError("bad_field", f"At most {MAX_CANDIDATES} candidates.")
+        if self.candidates > signaling.MAX_CANDIDATES:
+            raise signaling.SignalingError("too_many_candidates")
+        if not signaling.screen_candidate(message.candidate, self.policy):
+            return  # outside the kiosk networks: counted, never handed to the worker
         if self.control_channel is None:
             if len(self.pending_candidates) >= MAX_PENDING_CANDIDATES:
                 raise signaling.SignalingError("bad_field", "Too many candidates before answer.")
@@ -257,6 +318,19 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         if self.session_id is not None:
             await self.end("disconnect", f"socket closed ({code})", True, tell_page=False)
         self.stop_timers()
+        if self.in_group:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def kiosk_revoked(self, event: dict) -> None:
+        """An administrator revoked this kiosk's device credential: end the visit now."""
+        if event.get("device") != self.device_id or self.device_id is None:
+            return
+        self.device_id = None
+        detail = str(event.get("detail") or "kiosk device credential revoked")[:500]
+        if self.session_id is not None:
+            await self.end("operator", detail, tell_worker=True)
+        await self.turn_away("not_enrolled")
 
     # --- the media worker's side (channel-layer messages to this consumer) --------------------
 
@@ -337,10 +411,22 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
     async def watch_worker(self) -> None:
         while not self.ended:
             await asyncio.sleep(1.0)
+            await self.beat_call()
             silent = time.monotonic() - self.last_worker_message
             if silent > protocol.WORKER_LOST_AFTER_S and not self.ended:
                 await self.send_message(signaling.error("worker_lost"))
                 await self.end("error", f"media worker silent for {silent:.0f} s", True)
+
+    async def beat_call(self) -> None:
+        """Keep this kiosk's one-call claim fresh (other daphne processes see it alive)."""
+        now = time.monotonic()
+        if now - self.last_beat < CALL_BEAT_EVERY_S or self.ended:
+            return
+        self.last_beat = now
+        try:
+            await database_sync_to_async(calls.beat)(self.kiosk.pk, self.session_id)
+        except Exception as exc:
+            logger.warning("could not refresh the call claim of kiosk %s: %s", self.slug, exc)
 
     def stop_timers(self) -> None:
         current = asyncio.current_task()
@@ -377,7 +463,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
         if self.session_id is not None:
             try:
                 await database_sync_to_async(services.finish_kiosk_session)(
-                    self.session_id, reason, detail
+                    self.session_id, reason, detail, self.kiosk.pk if self.claimed else None
                 )
             except Exception:
                 logger.exception("could not record the end of session %s", self.session_id)

@@ -1,5 +1,7 @@
 """Writes about kiosks (plain functions; views and consumers stay thin)."""
 
+from dataclasses import dataclass
+
 from consent.models import EndReason, KioskSession
 from consent.services import (
     end_kiosk_session,
@@ -7,6 +9,7 @@ from consent.services import (
     start_kiosk_session,
     withdraw_consent,
 )
+from kiosk import calls, devices, limits, selectors
 from kiosk.models import Engine, Kiosk
 
 DEMO_KIOSK_SLUG = "demo"
@@ -34,8 +37,13 @@ def begin_kiosk_session(
     )
 
 
-def finish_kiosk_session(session_id: str, reason: str, detail: str = "") -> None:
-    """Record the end of a visit once (a later call keeps the first reason)."""
+def finish_kiosk_session(
+    session_id: str, reason: str, detail: str = "", release_kiosk_id: int | None = None
+) -> None:
+    """Record the end of a visit once (a later call keeps the first reason); free the
+    kiosk's one-call claim when the visit held it."""
+    if release_kiosk_id is not None:
+        calls.release(release_kiosk_id, session_id)
     if reason == EndReason.WITHDRAWN:
         withdraw_consent(session_id, detail=detail)
     else:
@@ -45,3 +53,45 @@ def finish_kiosk_session(session_id: str, reason: str, detail: str = "") -> None
 def record_kiosk_worker(session_id: str, worker: str) -> None:
     """Note which media worker took the visit's call."""
     record_worker(session_id, worker)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Why a signaling socket may (or may not) go on: an error code, or the kiosk's facts."""
+
+    error: str = ""
+    kiosk: Kiosk | None = None
+    device_id: int | None = None
+    greeting: dict | None = None
+
+
+def admit_kiosk_socket(slug: str, token: str | None, address: str) -> Admission:
+    """The checks at a kiosk socket's connect, in order: rate, kiosk, device credential."""
+    if not limits.allow("connect", slug[:64], address):
+        return Admission(error="rate_limited")
+    kiosk = selectors.get_kiosk(slug)
+    if kiosk is None:
+        return Admission(error="unknown_kiosk")
+    device = devices.authenticate(slug, token)
+    if device is None:
+        return Admission(error="not_enrolled", kiosk=kiosk)
+    devices.touch(device.pk)
+    return Admission(kiosk=kiosk, device_id=device.pk, greeting=selectors.kiosk_greeting(kiosk))
+
+
+def admit_visit(kiosk: Kiosk, device_id: int | None, address: str) -> str:
+    """"" when a visit (a consent answer) may start now, else the error code."""
+    if device_id is None or not devices.still_active(device_id):
+        return "not_enrolled"
+    if not limits.allow("consent", kiosk.slug, address):
+        return "rate_limited"
+    return ""
+
+
+def admit_call(kiosk: Kiosk, device_id: int | None, session_id: str) -> str:
+    """"" when the offer may go to a media worker (this kiosk's one call), else the code."""
+    if device_id is None or not devices.still_active(device_id):
+        return "not_enrolled"
+    if not calls.claim(kiosk, session_id, device_id):
+        return "kiosk_busy"
+    return ""

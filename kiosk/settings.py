@@ -7,14 +7,22 @@ environment (see README, "Production"):
   unset means SQLite in ``var/``.
 - ``REDIS_URL``: the Channels layer and the Celery broker; unset means the in-memory
   channel layer, Celery tasks run eagerly and the media engine runs inside daphne.
-- ``DJANGO_SECRET_KEY``: required unless ``DJANGO_DEBUG=1``.
+- ``KIOSK_EMBEDDED``: ``0`` for production (every secret from the environment, TLS behind the
+  proxy), ``1`` for the embedded default; unset means embedded only when neither
+  ``DATABASE_URL`` nor ``REDIS_URL`` is set, else the service refuses to start.
+- ``DJANGO_SECRET_KEY``, ``AUDIT_CHECKPOINT_KEY``, ``AUDIT_PII_KEY``: required in production;
+  generated into ``$KIOSK_VAR_DIR/secrets`` by the embedded default.
 """
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from kiosk import secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("KIOSK_VAR_DIR", BASE_DIR / "var"))
@@ -27,15 +35,44 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def deployment_mode() -> bool:
+    """True for the embedded default, False for production (``KIOSK_EMBEDDED=0``).
+
+    Fails closed: the embedded default (generated secrets, no TLS requirements) is taken
+    only when asked for (``KIOSK_EMBEDDED=1``) or when no external service is configured;
+    with ``DATABASE_URL`` or ``REDIS_URL`` and no explicit mode the service refuses to start.
+    """
+    raw = os.environ.get("KIOSK_EMBEDDED", "").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    if raw:
+        raise ImproperlyConfigured(f"KIOSK_EMBEDDED must be 1 or 0, not {raw!r}")
+    external = [name for name in ("DATABASE_URL", "REDIS_URL") if os.environ.get(name)]
+    if external:
+        raise ImproperlyConfigured(
+            f"{' and '.join(external)} set but KIOSK_EMBEDDED is not: set KIOSK_EMBEDDED=0 for "
+            "production (with DJANGO_SECRET_KEY, AUDIT_CHECKPOINT_KEY and AUDIT_PII_KEY; see "
+            "deploy/kiosk.env.example) or KIOSK_EMBEDDED=1 to run the embedded default "
+            "(generated secrets, no TLS) on these services"
+        )
+    return True
+
+
+EMBEDDED = deployment_mode()
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG or env_bool("KIOSK_EMBEDDED", default=True):
-        # The embedded default (one machine, loopback) gets a per-checkout key so that a
-        # fresh clone runs with one command; production must set DJANGO_SECRET_KEY.
-        SECRET_KEY = "embedded-default-not-for-production"
-    else:
-        raise RuntimeError("DJANGO_SECRET_KEY must be set when KIOSK_EMBEDDED=0")
+if DEBUG and not EMBEDDED:
+    raise ImproperlyConfigured("DJANGO_DEBUG=1 is refused when KIOSK_EMBEDDED=0")
+# Production: from the environment. Embedded default: generated on first run into
+# $KIOSK_VAR_DIR/secrets (mode 0600) and reused (docs/security.md, "Rotating secrets").
+SECRET_KEY = secrets.from_env_or_generated(
+    EMBEDDED, VAR_DIR, "DJANGO_SECRET_KEY", "it signs sessions and CSRF tokens"
+)
+# Old keys still accepted for a while after a rotation (comma separated; docs/security.md).
+SECRET_KEY_FALLBACKS = [
+    k.strip() for k in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if k.strip()
+]
 
 ALLOWED_HOSTS = [
     h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h
@@ -43,6 +80,23 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o
 ]
+
+# --- HTTPS behind the proxy (production) ---------------------------------------------------
+# nginx terminates TLS and says so in X-Forwarded-Proto (deploy/nginx/kiosk.conf); it must
+# overwrite any such header from the client. `manage.py check --deploy` is clean with these.
+if not EMBEDDED:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# A staff login lasts a working day at most.
+SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_COOKIE_AGE", str(10 * 3600)))
 
 INSTALLED_APPS = [
     "daphne",
@@ -53,6 +107,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "kiosk",
     "consent",
     "media_engine.apps.MediaEngineConfig",
@@ -62,6 +119,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "kiosk.csp.ContentSecurityPolicyMiddleware",
     # Static files from daphne itself (embedded default and small sites); nginx may serve
     # STATIC_ROOT directly in front of it (deploy/nginx).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -70,8 +128,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "kiosk.dashboard.second_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its answer (HTTP 429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "kiosk.urls"
@@ -144,11 +206,56 @@ else:
 # `python manage.py media_engine` processes and sets MEDIA_ENGINE_IN_PROCESS=0.
 MEDIA_ENGINE_IN_PROCESS = env_bool("MEDIA_ENGINE_IN_PROCESS", default=not REDIS_URL)
 MEDIA_ENGINE_MAX_SESSIONS = int(os.environ.get("MEDIA_ENGINE_MAX_SESSIONS", "4"))
+# How long ICE + DTLS may take before a worker gives the slot back ("ice_failed").
+MEDIA_ENGINE_CONNECT_TIMEOUT_S = float(os.environ.get("MEDIA_ENGINE_CONNECT_TIMEOUT_S", "6"))
 # Test-only: make the media engine offer 127.0.0.1 as a host candidate (aioice leaves
 # loopback out), needed on machines whose only interface is loopback.
 MEDIA_ENGINE_LOOPBACK_CANDIDATES = env_bool("MEDIA_ENGINE_LOOPBACK_CANDIDATES", default=False)
 # STUN/TURN servers handed to both peers, as RTCIceServer JSON.
 ICE_SERVERS = json.loads(os.environ.get("ICE_SERVERS", "[]"))
+
+# --- Kiosk devices, signaling limits and TURN (docs/security.md) -------------------------
+# How long an enrolment link works, and how often a device's credential is renewed.
+KIOSK_ENROLMENT_TTL_S = int(os.environ.get("KIOSK_ENROLMENT_TTL_S", "900"))
+KIOSK_DEVICE_ROTATE_AFTER_S = int(os.environ.get("KIOSK_DEVICE_ROTATE_AFTER_S", str(30 * 86400)))
+KIOSK_DEVICE_COOKIE_MAX_AGE_S = int(
+    os.environ.get("KIOSK_DEVICE_COOKIE_MAX_AGE_S", str(400 * 86400))
+)
+# A kiosk's one-call claim that nobody refreshed for this long is free again.
+KIOSK_CALL_STALE_S = float(os.environ.get("KIOSK_CALL_STALE_S", "20"))
+# Remote ICE candidates: allowed networks (CIDRs; empty = any ordinary unicast address) and
+# the media workers' own networks, refused unless KIOSK_NETWORKS names them.
+KIOSK_NETWORKS = [n for n in os.environ.get("KIOSK_NETWORKS", "").split(",") if n.strip()]
+MEDIA_WORKER_NETWORKS = [
+    n for n in os.environ.get("MEDIA_WORKER_NETWORKS", "").split(",") if n.strip()
+]
+# [count, window seconds] per kiosk and per client address (kiosk/limits.py).
+KIOSK_RATE_LIMITS = {
+    "connect_kiosk": [60, 60],
+    "connect_address": [120, 60],
+    "consent_kiosk": [12, 60],
+    "consent_address": [30, 60],
+    **json.loads(os.environ.get("KIOSK_RATE_LIMITS", "{}")),
+}
+# The rate counters: shared through Redis when there is one, else this process's memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "limits": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+         "KEY_PREFIX": "kiosk-limits"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"}
+    ),
+}
+# TURN with short-lived credentials (coturn's use-auth-secret): the shared secret and the
+# TURN URLs handed to enrolled kiosks, each call with a username valid this long.
+TURN_SECRET = os.environ.get("TURN_SECRET", "")
+TURN_URLS = [u for u in os.environ.get("TURN_URLS", "").split(",") if u.strip()]
+TURN_CREDENTIAL_TTL_S = int(os.environ.get("TURN_CREDENTIAL_TTL_S", "3600"))
+# Extra origins (scheme://host[:port]) allowed on the WebSockets besides the page's own.
+WEBSOCKET_ALLOWED_ORIGINS = [
+    o for o in os.environ.get("WEBSOCKET_ALLOWED_ORIGINS", "").split(",") if o.strip()
+]
 
 # --- Celery ------------------------------------------------------------------------------
 # The broker is REDIS_URL's Redis unless CELERY_BROKER_URL names another one.
@@ -192,11 +299,19 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Audit trail and consent (consent app) -----------------------------------------------
-# Key that signs the chain's checkpoints and retention anchors (hex or text). Production
-# must set it; the embedded default derives one from the secret key.
-AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
-if not AUDIT_CHECKPOINT_KEY and not env_bool("KIOSK_EMBEDDED", default=True):
-    raise RuntimeError("AUDIT_CHECKPOINT_KEY must be set when KIOSK_EMBEDDED=0")
+# Key that signs the chain's checkpoints, head and retention anchors (hex or text): from
+# the environment in production, generated into the var directory by the embedded default
+# (never derived from the secret key).
+AUDIT_CHECKPOINT_KEY = secrets.from_env_or_generated(
+    EMBEDDED, VAR_DIR, "AUDIT_CHECKPOINT_KEY", "it signs the audit chain's checkpoints"
+)
+# Retired checkpoint keys (comma separated) that still verify what they signed before a
+# rotation (docs/security.md); only AUDIT_CHECKPOINT_KEY signs.
+AUDIT_CHECKPOINT_RETIRED_KEYS = os.environ.get("AUDIT_CHECKPOINT_RETIRED_KEYS", "")
+# Key of the keyed hashes that stand for personal identifiers in the audit trail.
+AUDIT_PII_KEY = secrets.from_env_or_generated(
+    EMBEDDED, VAR_DIR, "AUDIT_PII_KEY", "it hashes personal identifiers in the audit trail"
+)
 # Where signed checkpoints are exported (outside the database; keep it on other storage).
 AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
 # Retention by policy (days): audit events at least ~6 months, consent proofs at least
@@ -228,6 +343,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): a username at one address is locked out after
+# AXES_FAILURE_LIMIT failed logins for AXES_COOLOFF_MINUTES (audited as staff.locked_out).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "kiosk.dashboard.login_security.client_address"
+AXES_VERBOSE = False
+# Second factor (django-otp, TOTP) for every staff user who can act (kiosk.dashboard.
+# second_factor); the issuer names this service in the authenticator app.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Kiosk operations")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiosk.ice_policy import CandidateError, NetworkPolicy, candidate_address, filter_sdp_candidates
+
 PROTOCOL_VERSION = 1
 
 # Limits (bytes of UTF-8). A whole frame over MAX_MESSAGE_BYTES is refused before it is
@@ -28,6 +30,10 @@ MAX_SDP_MID_CHARS = 64
 MAX_REASON_CHARS = 200
 MAX_TEXT_SHA256_CHARS = 64
 MAX_STATS_FIELDS = 16
+# Remote ICE candidates per call, in the offer's SDP and trickled together (a browser gathers
+# a handful; every one is an address the media worker sends STUN checks to).
+MAX_CANDIDATES = 32
+MAX_MEDIA_PORT = 65535
 # A plausible loop is well under a second; anything outside this is a measuring error.
 MAX_LOOP_MS = 60_000.0
 
@@ -49,6 +55,10 @@ ERROR_CODES = {
     "bad_sdp": "The SDP is not a session description.",
     "no_video": "The offer has no video (no 'm=video' line with a port).",
     "unknown_kiosk": "There is no kiosk with this name.",
+    "not_enrolled": "This device is not enrolled for this kiosk (or its credential was revoked).",
+    "rate_limited": "Too many connections or visits from here; please wait a minute.",
+    "kiosk_busy": "This kiosk already has a live call.",
+    "too_many_candidates": f"At most {MAX_CANDIDATES} ICE candidates per call.",
     "consent_required": "An offer needs the visitor's consent first.",
     "consent_already_given": "This connection already has a session.",
     "consent_outdated": "The consent text changed: show the new text and ask again.",
@@ -63,7 +73,6 @@ ERROR_CODES = {
     "internal": "Something went wrong on the server.",
 }
 
-_SDP_VIDEO_LINE = re.compile(r"^m=video ([0-9]+) ", re.MULTILINE)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -164,15 +173,55 @@ def _parse_consent(data: dict) -> Consent:
     return Consent(given=given, language=language, text_sha256=text_sha256)
 
 
+def _media_port(line: str) -> int:
+    """The port of an ``m=`` line (``m=video 9 UDP/TLS/RTP/SAVPF 96``; ``9/2`` is allowed)."""
+    fields = line[2:].split(" ")
+    if len(fields) < 4:
+        raise SignalingError("bad_sdp", "An 'm=' line needs media, port, protocol and formats.")
+    port = fields[1].split("/", 1)[0]
+    if not port.isascii() or not port.isdigit() or len(port) > 5 or int(port) > MAX_MEDIA_PORT:
+        raise SignalingError("bad_sdp", f"The port {port[:12]!r} of an 'm=' line is not 0-65535.")
+    return int(port)
+
+
 def validate_offer_sdp(sdp: str) -> str:
     """The rules for an offer's SDP: size, shape, and a video m-line with a port."""
-    if len(sdp.encode("utf-8")) > MAX_SDP_BYTES:
+    if len(sdp.encode("utf-8", "replace")) > MAX_SDP_BYTES:
         raise SignalingError("sdp_too_large")
     if not sdp.startswith("v=0"):
         raise SignalingError("bad_sdp", "The SDP must start with 'v=0'.")
-    if not any(int(port) > 0 for port in _SDP_VIDEO_LINE.findall(sdp)):
+    video = False
+    for raw in sdp.split("\n"):
+        line = raw.rstrip("\r")
+        if line.startswith("m="):
+            port = _media_port(line)
+            video = video or (line.startswith("m=video ") and port > 0)
+    if not video:
         raise SignalingError("no_video")
     return sdp
+
+
+def screen_offer_candidates(sdp: str, policy: NetworkPolicy) -> tuple[str, int]:
+    """The offer's SDP without refused candidates, and how many candidates it named.
+
+    Raises ``bad_sdp`` for an unreadable candidate line and ``too_many_candidates`` above
+    ``MAX_CANDIDATES`` (the limit counts the trickled ones too: see ``screen_candidate``).
+    """
+    try:
+        filtered = filter_sdp_candidates(sdp, policy)
+    except CandidateError as exc:
+        raise SignalingError("bad_sdp", f"An 'a=candidate' line is not one ({exc}).") from None
+    if filtered.candidates > MAX_CANDIDATES:
+        raise SignalingError("too_many_candidates")
+    return filtered.sdp, filtered.candidates
+
+
+def screen_candidate(candidate: dict[str, Any] | None, policy: NetworkPolicy) -> bool:
+    """Whether a trickled candidate (already parsed) may reach the media worker."""
+    if candidate is None or not candidate["candidate"]:
+        return True  # end of candidates
+    address, _ = candidate_address(candidate["candidate"])
+    return policy.allows(address)
 
 
 def _parse_offer(data: dict) -> Offer:
@@ -196,6 +245,11 @@ def _parse_candidate(data: dict) -> Candidate:
         raise SignalingError("bad_field", f"The candidate is longer than {MAX_CANDIDATE_BYTES}.")
     if text and not text.startswith(("candidate:", "a=candidate:")):
         raise SignalingError("bad_field", "'candidate.candidate' must start with 'candidate:'.")
+    if text:
+        try:
+            candidate_address(text)
+        except CandidateError as exc:
+            raise SignalingError("bad_field", f"The candidate is not readable ({exc}).") from None
     mid = raw.get("sdpMid")
     if mid is not None and (not isinstance(mid, str) or len(mid) > MAX_SDP_MID_CHARS):
         raise SignalingError("bad_field", "'candidate.sdpMid' must be a short string or null.")
@@ -304,6 +358,7 @@ def hello(
             "max_message_bytes": MAX_MESSAGE_BYTES,
             "max_sdp_bytes": MAX_SDP_BYTES,
             "max_candidate_bytes": MAX_CANDIDATE_BYTES,
+            "max_candidates": MAX_CANDIDATES,
         },
     }
 

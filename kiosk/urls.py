@@ -6,6 +6,7 @@ from kiosk import views
 urlpatterns = [
     path("", views.kiosk_list, name="kiosk-list"),
     path("kiosk/<slug:slug>/", views.kiosk_screen, name="kiosk-screen"),
+    path("kiosk/<slug:slug>/enrol/<str:code>/", views.kiosk_enrol, name="kiosk-enrol"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,10 +1,12 @@
 """Adaptive resolution: the processing size of one session moves along a ladder.
 
-The pipeline reports each frame's stage times and the sender's bitrate estimate; the
-controller steps down a rung (720p -> 540p -> 360p) when processing does not fit the frame
-budget or the bitrate cannot carry the current size, and back up when there has been room for
-a while (hysteresis: a higher bar and a longer wait to go up than to go down, and a pause
-after every move). It keeps the current rung and why it last moved, for the session stats.
+The pipeline reports each frame's stage times and the receiver's bandwidth estimate (REMB,
+``media_engine/bandwidth.py``; None until the receiver has reported). A session starts at the
+top rung and steps down a rung (720p -> 540p -> 360p) only on measured pressure: processing
+that does not fit the frame budget, or a receiver estimate below what the current size needs
+for about a second. It steps back up when there has been room for a while (hysteresis: a
+higher bar and a longer wait to go up than to go down, and a pause after every move). It
+keeps the current rung and why it last moved, for the session stats.
 
 ``decide`` is the whole policy as a pure function of (state, observation); the
 ``AdaptiveResolution`` class only holds the state between frames.
@@ -39,6 +41,9 @@ class Policy:
     low: float = 0.55  # step up when the time predicted one rung up < low × budget ...
     up_after: int = 45  # ... for this many frames in a row
     cooldown: int = 30  # frames after a move before the next one
+    # A receiver estimate below the rung's need steps down after this many frames in a row
+    # (about a second at the camera's rate: one low report is not pressure).
+    bitrate_down_after: int = 20
     bitrate_headroom: float = 1.25  # going up needs this × the upper rung's bitrate
     smoothing: float = 0.3  # weight of the newest frame time in the moving average
 
@@ -47,7 +52,7 @@ class Policy:
 class Observation:
     processing_ms: float  # this frame's pipeline time (all stages)
     budget_ms: float  # the frame interval (1000 / fps)
-    bitrate_bps: float | None = None  # the sender's estimate; None when unknown
+    bitrate_bps: float | None = None  # the receiver's estimate; None when unknown
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class AdaptiveState:
     rung: int = 0  # index into the ladder (0 = largest)
     smoothed_ms: float | None = None
     over: int = 0
+    starved: int = 0  # frames in a row with the receiver's estimate below the rung's need
     room: int = 0
     since_move: int = 1 << 30
     moves: int = 0
@@ -77,9 +83,11 @@ def decide(
     state = replace(state, smoothed_ms=smoothed, since_move=state.since_move + 1)
     can_move = state.since_move > policy.cooldown
 
-    # Down: the bitrate cannot carry this size (at once), or processing is too slow.
+    # Down: the measured bitrate cannot carry this size, or processing is too slow.
     if state.rung < len(ladder) - 1:
-        if obs.bitrate_bps is not None and obs.bitrate_bps < rung.min_bitrate_bps and can_move:
+        low = obs.bitrate_bps is not None and obs.bitrate_bps < rung.min_bitrate_bps
+        state = replace(state, starved=state.starved + 1 if low else 0)
+        if state.starved >= policy.bitrate_down_after and can_move:
             return _move(
                 state,
                 +1,
@@ -120,6 +128,7 @@ def _move(state: AdaptiveState, direction: int, reason: str) -> AdaptiveState:
         state,
         rung=state.rung + direction,
         over=0,
+        starved=0,
         room=0,
         since_move=0,
         moves=state.moves + 1,
@@ -178,17 +187,3 @@ class AdaptiveResolution:
             if self.state.smoothed_ms is None
             else round(self.state.smoothed_ms, 2),
         }
-
-
-def sender_bitrate(sender) -> float | None:
-    """The bitrate the outgoing video may use, as aiortc's sender last learnt it (REMB from
-    the browser sets its encoder's target), or None when it is not known yet.
-
-    aiortc keeps it on the sender's private encoder (aiortc 1.16, pinned); anything missing
-    reads as unknown, so an aiortc change degrades to "no bitrate signal", never an error.
-    """
-    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
-    bitrate = getattr(encoder, "target_bitrate", None)
-    if isinstance(bitrate, int | float) and bitrate > 0:
-        return float(bitrate)
-    return None

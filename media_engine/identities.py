@@ -5,6 +5,7 @@ import numpy as np
 
 from media_engine.assets import cached_verified_path
 from media_engine.engines.base import IdentityImage
+from media_engine.engines.presenter_catalog import flat_presenter, slug_of
 
 
 class IdentityUnavailable(RuntimeError):
@@ -31,8 +32,19 @@ def load_identity_image(identity_id: int) -> IdentityImage:
         raise IdentityUnavailable(
             f"identity {identity_id} has no valid consent of the person it depicts"
         )
+    from media_engine.engines.presenter import PresenterError, load_presenter, slug_of_asset
+
+    slug = slug_of_asset(identity.asset)
+    if slug is not None and not identity.portrait:
+        try:
+            rest = load_presenter(slug).at_rest()
+        except PresenterError as exc:
+            raise IdentityUnavailable(str(exc)) from exc
+        return IdentityImage(identity.pk, identity.name, rest, presenter=slug)
     if identity.portrait:
         image = decode_portrait(bytes(identity.portrait))
+    elif slug_of(identity.asset):
+        image, _ = flat_presenter(slug_of(identity.asset))
     elif identity.asset:
         image = cv2.imread(str(cached_verified_path(identity.asset)), cv2.IMREAD_COLOR)
         if image is None:

@@ -14,8 +14,8 @@ perception and engine work plug into are plain attributes, read once per frame:
   perception and rendering, or ``None`` for the camera's own size. The fused frame goes back at
   that size (adaptive resolution moves it along a ladder);
 - ``adaptive``: an ``AdaptiveResolution`` (``media_engine/adaptive.py``) or ``None``: after each
-  fused frame it is told the frame's time (and ``bitrate_bps``, the sender's estimate, when the
-  session knows it) and sets ``processing_size`` to its rung.
+  fused frame it is told the frame's time (and ``bitrate_bps``, the receiver's bandwidth
+  estimate, when the session has one) and sets ``processing_size`` to its rung.
 
 When fusion is not allowed the camera frame is not looked at: the "service paused" picture
 goes back in its place (no perception, no engine, no label). Every frame keeps the camera

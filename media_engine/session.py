@@ -32,7 +32,7 @@ from django.conf import settings
 
 from consent.models import EndReason
 from media_engine import events, protocol
-from media_engine.adaptive import sender_bitrate
+from media_engine.bandwidth import path_limit, receiver_estimate, sent_bitrate, watch_bandwidth
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.pipeline import FramePipeline
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
@@ -40,8 +40,9 @@ from media_engine.tracks import FusedVideoTrack, NewestFrameReader
 
 logger = logging.getLogger(__name__)
 
-# How long ICE + DTLS may take before the session gives up ("ice_failed").
-CONNECT_TIMEOUT_S = 30.0
+# How long ICE + DTLS may take before the session gives up ("ice_failed") and the worker
+# gives its slot back: settings.MEDIA_ENGINE_CONNECT_TIMEOUT_S (a few seconds; an offer that
+# never completes ICE must not hold a slot for long).
 # A connected kiosk that sends no camera frame for this long has vanished ("disconnect"),
 # long before ICE consent freshness would notice (about 30 s).
 NO_CAMERA_TIMEOUT_S = 10.0
@@ -180,6 +181,7 @@ class MediaSession:
         keep_camera_timestamps(receiver)
         sender = pc.addTrack(self._outgoing)
         send_camera_timestamps(sender)
+        watch_bandwidth(sender)
         self._sender = sender
         try:
             await pc.setLocalDescription(await pc.createAnswer())
@@ -212,9 +214,10 @@ class MediaSession:
             await self.end(EndReason.ICE_FAILED, "the network path to the kiosk failed")
 
     async def _connect_deadline(self) -> None:
-        await asyncio.sleep(CONNECT_TIMEOUT_S)
+        limit = settings.MEDIA_ENGINE_CONNECT_TIMEOUT_S
+        await asyncio.sleep(limit)
         if self.state == "connecting":
-            await self.end(EndReason.ICE_FAILED, f"not connected after {CONNECT_TIMEOUT_S:.0f} s")
+            await self.end(EndReason.ICE_FAILED, f"not connected after {limit:g} s")
 
     async def _camera_watchdog(self) -> None:
         while True:
@@ -239,7 +242,7 @@ class MediaSession:
                 if not self._ending:
                     await self.end(EndReason.DISCONNECT, "the camera stream ended")
                 return
-            self.pipeline.bitrate_bps = sender_bitrate(getattr(self, "_sender", None))
+            self.pipeline.bitrate_bps = path_limit(getattr(self, "_sender", None))
             allowed = self.fusion_allowed
             try:
                 fused = await loop.run_in_executor(
@@ -350,6 +353,11 @@ class MediaSession:
             "frames_paused": self.pipeline.paused_frames,
             "stage_ms": self.pipeline.times.summary(),
             "adaptive": self.pipeline.adaptive.stats() if self.pipeline.adaptive else None,
+            "bandwidth": {
+                "receiver_estimate_bps": receiver_estimate(getattr(self, "_sender", None)),
+                "sent_bps": sent_bitrate(getattr(self, "_sender", None)),
+                "limit_bps": self.pipeline.bitrate_bps,
+            },
             "loop_ms": self.client_stats.get("loop_ms"),
             "client": dict(self.client_stats),
             "uptime_s": round(time.monotonic() - self._started_at, 1),

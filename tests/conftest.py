@@ -29,6 +29,12 @@ def child_env(db_settings: dict, **extra: str) -> dict[str, str]:
     # checkout's packages win over any installed copy.
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    # Every candidate in the tests is on loopback, which a kiosk may only name when the
+    # kiosk networks allow it (kiosk/ice_policy.py).
+    env.setdefault("KIOSK_NETWORKS", "127.0.0.0/8")
+    # The children run the embedded default's settings on the test's real services: with
+    # DATABASE_URL or REDIS_URL set, the settings refuse to start without an explicit mode.
+    env.setdefault("KIOSK_EMBEDDED", "1")
     if db_settings["ENGINE"].endswith("postgresql"):
         user = db_settings.get("USER") or "postgres"
         host = db_settings.get("HOST") or "127.0.0.1"
@@ -72,3 +78,36 @@ def pytest_configure(config) -> None:
                 _set_audit_triggers(connections[alias], enabled=True)
 
     TransactionTestCase._fixture_teardown = _fixture_teardown
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Each test starts with empty signaling rate counters (kiosk/limits.py): the
+    in-process ones, and those that test servers keep in this suite's own Redis db."""
+    from django.core.cache import caches
+
+    caches["limits"].clear()
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            keys = list(client.scan_iter(match="*kiosk-rate:*", count=500))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError:
+            pass
+        finally:
+            client.close()
+    yield
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's superuser client, logged in with the second factor a superuser needs
+    (kiosk.dashboard.second_factor)."""
+    from tests.dashboard_support import login
+
+    login(client, admin_user)
+    return client

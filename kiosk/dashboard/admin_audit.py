@@ -23,6 +23,14 @@ def _message(message: Any) -> str:
     return str(message or "")[:500]
 
 
+def _object_name(obj: Any) -> str:
+    """What the audit names the object by; a consent of a depicted person is named by its id
+    only (its name in Django would carry the person's name and document reference)."""
+    if obj._meta.label_lower == "consent.identityconsent":
+        return f"identity consent {obj.pk}"
+    return str(obj)[:200]
+
+
 class AuditedAdmin(admin.ModelAdmin):
     def _audit(self, request, obj, action: str, message: Any) -> None:
         kiosk = getattr(obj, "slug", None) if obj._meta.label_lower == "kiosk.kiosk" else None
@@ -32,7 +40,7 @@ class AuditedAdmin(admin.ModelAdmin):
             target=f"{obj._meta.label_lower}:{obj.pk}",
             reason=_message(message) or "(Django admin)",
             kiosk=kiosk,
-            details={"object": str(obj)[:200], "via": "admin"},
+            details={"object": _object_name(obj), "via": "admin"},
         )
 
     def log_addition(self, request, obj, message):

@@ -19,13 +19,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from consent import pii
 from consent.chain import STORED_FIELDS
-from consent.models import AuditEvent
+from consent.models import AuditEvent, IdentityConsent
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 1000
@@ -47,6 +49,8 @@ KNOWN_ACTIONS = (
     "admin.add",
     "admin.change",
     "admin.delete",
+    "staff.locked_out",
+    "staff.second_factor_enrolled",
 )
 
 
@@ -90,8 +94,38 @@ def _format_time(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
+# Times the search accepts: far enough either way for any real event, and far from the
+# ends of Python's and the database's calendars (year 1 and 9999 overflow in a conversion).
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+PARAMETERS = ("since", "until", "kiosk", "session", "actor", "action", "before", "after")
+MAX_PARAMETER_CHARS = 400
+
+
+def _checked_text(params: Any, name: str) -> str:
+    """A parameter as text, refused when it holds control characters (NUL included: the
+    database cannot store or compare it) or is absurdly long."""
+    value = params.get(name) or ""
+    if not isinstance(value, str):
+        value = str(value)
+    if len(value) > MAX_PARAMETER_CHARS:
+        raise BadSearch(_("%(name)s is too long.") % {"name": name})
+    if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise BadSearch(_("%(name)s contains control characters.") % {"name": name})
+    return value.strip()
+
+
+def _in_range(value: dt.datetime) -> dt.datetime | None:
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        return None
+    return value if EARLIEST <= value <= LATEST else None
+
+
 def _parse_time(raw: str, name: str) -> dt.datetime | None:
-    raw = (raw or "").strip()
     if not raw:
         return None
     try:
@@ -99,30 +133,31 @@ def _parse_time(raw: str, name: str) -> dt.datetime | None:
     except ValueError:
         message = _("%(name)s is not a date and time (YYYY-MM-DDTHH:MM).") % {"name": name}
         raise BadSearch(message) from None
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=dt.UTC)
-    return value
+    checked = _in_range(value)
+    if checked is None:
+        message = _("%(name)s must be between 1970 and 9000.") % {"name": name}
+        raise BadSearch(message)
+    return checked
 
 
 def parse_query(params: Any) -> AuditQuery:
     """The search form (GET parameters) as a query; BadSearch says what is wrong."""
-    since = _parse_time(params.get("since", ""), _("From"))
-    until = _parse_time(params.get("until", ""), _("Until"))
+    text = {name: _checked_text(params, name) for name in PARAMETERS}
+    since = _parse_time(text["since"], _("From"))
+    until = _parse_time(text["until"], _("Until"))
     if since and until and since > until:
         raise BadSearch(_("“From” is after “Until”."))
-    session_raw = (params.get("session") or "").strip()
     session = None
-    if session_raw:
+    if text["session"]:
         try:
-            session = uuid.UUID(session_raw)
+            session = uuid.UUID(text["session"])
         except ValueError:
             raise BadSearch(_("The session is not a session id (a UUID).")) from None
     fields = {}
     for name, limit in (("kiosk", 64), ("actor", 200), ("action", 64)):
-        value = (params.get(name) or "").strip()
-        if len(value) > limit:
+        if len(text[name]) > limit:
             raise BadSearch(_("%(name)s is too long.") % {"name": name})
-        fields[name] = value
+        fields[name] = text[name]
     return AuditQuery(since=since, until=until, session=session, **fields)
 
 
@@ -148,10 +183,15 @@ def filtered(query: AuditQuery) -> list[QuerySet]:
         events = events.filter(action=query.action)
     if not query.kiosk:
         return [events]
-    return [
-        events.alias(kiosk_key=KeyTextTransform("kiosk", "details")).filter(kiosk_key=query.kiosk),
-        events.filter(target=f"kiosk:{query.kiosk}"),
-    ]
+    if connection.vendor == "postgresql":
+        # details->>'kiosk', the expression of the kiosk index (migration dashboard 0003).
+        by_details = events.alias(kiosk_key=KeyTextTransform("kiosk", "details")).filter(
+            kiosk_key=query.kiosk
+        )
+    else:
+        # Django's KeyTextTransform comparison is broken on SQLite ("malformed JSON").
+        by_details = events.filter(details__kiosk=query.kiosk)
+    return [by_details, events.filter(target=f"kiosk:{query.kiosk}")]
 
 
 def encode_cursor(occurred_at: dt.datetime, seq: int) -> str:
@@ -159,16 +199,26 @@ def encode_cursor(occurred_at: dt.datetime, seq: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_SEQ = 2**63 - 1  # a bigint
+
+
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    damaged = BadSearch(_("The page link is damaged; start the search again."))
+    if len(cursor) > 200:
+        raise damaged
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, seq = raw.split("|")
+        when, seq_text = raw.split("|")
         value = dt.datetime.fromisoformat(when)
-        if timezone.is_naive(value):
-            raise ValueError("naive")
-        return value, int(seq)
+        seq = int(seq_text)
     except (ValueError, UnicodeDecodeError):
-        raise BadSearch(_("The page link is damaged; start the search again.")) from None
+        raise damaged from None
+    if timezone.is_naive(value) or not 0 <= seq <= MAX_SEQ:
+        raise damaged
+    checked = _in_range(value)
+    if checked is None:
+        raise damaged
+    return checked, seq
 
 
 def _older_than(events: QuerySet, when: dt.datetime, seq: int) -> QuerySet:
@@ -236,8 +286,31 @@ def iter_results(query: AuditQuery, chunk: int = EXPORT_CHUNK) -> Iterator[Any]:
 EXPORT_FIELDS = STORED_FIELDS
 
 
+def for_reader(event: Any, reveal_personal: bool) -> Any:
+    """The event as this reader may see it: personal identifiers only for those who may read
+    consents (``consent.pii``)."""
+    return event if reveal_personal else pii.masked(event)
+
+
+def personal_data(event: Any) -> dict[str, str] | None:
+    """For readers of consents: the person an identity-consent event is about, from the
+    consent record (the audit row itself holds only keyed hashes)."""
+    if event.action != "identity_consent.recorded" or not isinstance(event.details, dict):
+        return None
+    consent_id = event.details.get("identity_consent")
+    if not isinstance(consent_id, int):
+        return None
+    record = (
+        IdentityConsent.objects.filter(pk=consent_id)
+        .values("person_name", "document_reference")
+        .first()
+    )
+    return dict(record) if record else None
+
+
 def export_row(event: Any) -> dict[str, Any]:
-    """An event as plain JSON values, with its hashes (so the export can be re-verified)."""
+    """An event as plain JSON values, with its hashes (so the export can be re-verified;
+    a masked row no longer matches its hash, by design)."""
     row = {}
     for name in EXPORT_FIELDS:
         value = getattr(event, name)

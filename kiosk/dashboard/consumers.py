@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from kiosk.dashboard.roles import VIEW_DASHBOARD
+from kiosk.dashboard.second_factor import needs_second_factor, session_verified
 from media_engine.protocol import CONTROL_GROUP, STATS_GROUP
 
 FORBIDDEN = 4403
@@ -25,7 +26,7 @@ class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
         allowed = (
             user is not None
             and user.is_authenticated
-            and await database_sync_to_async(user.has_perm)(VIEW_DASHBOARD)
+            and await database_sync_to_async(self._may_watch)(user)
         )
         if not allowed:
             await self.close(code=FORBIDDEN)
@@ -34,6 +35,13 @@ class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = (STATS_GROUP, CONTROL_GROUP)
         await self.accept()
+
+    def _may_watch(self, user) -> bool:
+        """The dashboard permission, and the second factor where the user needs one."""
+        if not user.has_perm(VIEW_DASHBOARD):
+            return False
+        session = self.scope.get("session")
+        return not needs_second_factor(user) or session_verified(user, session)
 
     async def disconnect(self, code: int) -> None:
         for group in self.groups_joined:

@@ -1,6 +1,6 @@
 """Staff accounts: a user in one of the roles (auditor, operator, administrator)."""
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -9,9 +9,12 @@ from kiosk.dashboard.roles import ADMINISTRATOR, ROLES
 
 
 def create_staff_user(username: str, password: str, role: str) -> AbstractUser:
-    """A user in ``role``. Administrators also get Django's admin (``is_staff``)."""
+    """A user in ``role``. Administrators also get Django's admin (``is_staff``). The password
+    must pass AUTH_PASSWORD_VALIDATORS (ValidationError says why)."""
     if role not in ROLES:
         raise ValidationError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    # The same password validators as everywhere else a password is set (settings).
+    password_validation.validate_password(password, get_user_model()(username=username))
     with transaction.atomic():
         user = get_user_model().objects.create_user(
             username=username, password=password, is_staff=role == ADMINISTRATOR

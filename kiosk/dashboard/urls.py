@@ -1,13 +1,20 @@
 from django.urls import path
 
-from kiosk.dashboard.views import actions, audit, consents, live
+from kiosk.dashboard.views import actions, audit, consents, devices, live, otp
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", live.live_page, name="live"),
+    path("second-factor/", otp.second_factor, name="otp"),
     path("live.json", live.live_json, name="live-json"),
     path("kiosks/", live.kiosks_page, name="kiosks"),
+    path("kiosks/<slug:slug>/devices/", devices.kiosk_devices, name="kiosk-devices"),
+    path(
+        "kiosks/<slug:slug>/devices/<int:device_id>/revoke/",
+        devices.revoke_device,
+        name="kiosk-device-revoke",
+    ),
     path("switch/", actions.switch_global, name="switch-global"),
     path("kiosks/<slug:slug>/switch/", actions.switch_kiosk, name="switch-kiosk"),
     path("sessions/<uuid:session_id>/end/", actions.end_session, name="end-session"),

@@ -1,44 +1,159 @@
-"""The ``avatar`` engine: the digital human, driven by the visitor's face.
+"""The ``avatar`` engine: a presenter rig, driven by the visitor's face.
 
-The output is the avatar portrait (the shipped default or an operator's own), fitted to the
-frame, and moved every frame by the visitor's motion relative to their neutral face (see
-``retarget.py``): the head's tilt, scale and position move the whole portrait; blinks, mouth,
-brows and head turn move its landmarks, and the face is warped piecewise-affinely over the
-mesh. Where the lips part, the inside of the mouth is painted. Without a face the avatar rests
-in its neutral pose.
+The output is a presenter (``presenter.py``: a shipped layered presenter, or a portrait cut
+into the same layers) framed in the picture. Each frame the visitor's face is read as a head
+rotation and a few normalised expression values (``expression.py``, relative to the current
+person's own neutral); the presenter's head mesh takes the expression shapes and turns about
+the neck pivot (``rig.py``), limited to what the rig can show. The torso never moves; the
+neck bends smoothly from the collar to the jaw; hair behind the head follows it; the
+visitor's translation moves the head only a little (damped and bounded) so it never leaves
+the picture. Where the lips part, the mouth interior shows. Without a face the presenter
+rests.
+
+Rendering runs with OpenCV on the CPU (a few region-sized remaps and blends); the ONNX render
+graph (``render_graph.py``) serves the ``swap`` engine's single-image warp.
 """
 
+import functools
+from dataclasses import dataclass
 from typing import ClassVar
 
 import cv2
 import numpy as np
 
 from media_engine.engines import face_regions as fr
+from media_engine.engines import rig as rg
 from media_engine.engines.base import IdentityImage
+from media_engine.engines.compositing import (
+    Layer,
+    blend,
+    crop,
+    head_affine,
+    merged,
+    neck_maps,
+    split,
+    unmerged,
+)
+from media_engine.engines.expression import ExpressionReader, Reading
 from media_engine.engines.frames import as_bgr
 from media_engine.engines.mouth import paint_mouth_interior
-from media_engine.engines.portraits import Portrait, portrait_for
-from media_engine.engines.render_graph import make_renderer
-from media_engine.engines.retarget import Retarget
-from media_engine.engines.warp import (
-    Region,
-    affine_grid,
-    apply_affine,
-    compose,
-    compute_grid,
-    grid_shape,
-    grid_step_for,
-    invert,
-    region_around,
-)
+from media_engine.engines.portraits import default_avatar, portrait_for
+from media_engine.engines.presenter import PresenterRig, load_presenter, presenter_from_photo
+from media_engine.engines.warp import compute_grid, grid_step_for, region_around, upsample
 from media_engine.perception.types import Face
 
-# Frames without a face after which the next face is a new visitor (new calibration).
-FORGET_AFTER = 45
-# The part of the portrait that moves with the head, around the face oval (shares of the
-# face's size): hair above, ears and hair at the sides, the top of the neck below. Around
-# it, a ramp of BLEND × face height joins it to the picture that stays still.
-HEAD_TOP, HEAD_SIDES, HEAD_BOTTOM, BLEND = 0.34, 0.18, 0.1, 0.14
+# The head's share of the frame's height kept free above it.
+TOP_MARGIN = 0.06
+# Filling the frame may crop at most this share of the canvas's height.
+MAX_CROP = 0.15
+# Translation: the head moves at most this share of the face width, reached smoothly as the
+# visitor's face leaves the frame centre; each frame goes this share of the way.
+MAX_OFFSET, OFFSET_SPAN, OFFSET_RATE = 0.22, 0.3, 0.25
+# The jaw value (opening over mouth width) from which the mouth interior shows.
+MOUTH_SHOWS = 0.02
+# Without a face, each frame keeps this share of the last pose and expression (eases to rest).
+REST_RATE = 0.5
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The rig scaled and placed for one frame size (all in frame pixels)."""
+
+    static: np.ndarray  # background with the torso over it
+    background: np.ndarray
+    torso: Layer
+    hair_back: Layer | None
+    neck: np.ndarray  # BGRA (one remap per frame), colour bled at the edges
+    neck_box: tuple[int, int, int, int]
+    head: np.ndarray  # BGRA: head with hair_front over it, colour bled at the edges
+    mouth: Layer | None
+    rest: np.ndarray  # (N, 3) head points
+    rest_area: np.ndarray
+    pivot: np.ndarray  # (3,)
+    shapes: np.ndarray  # (F, 468, 2)
+    face_w: float
+    collar_y: float
+
+
+def _fit_layers(rig: PresenterRig, width: int, height: int) -> tuple[np.ndarray, dict]:
+    cw, ch = rig.size
+    s = max(width / cw, height / ch)
+    if ch * s > (1 + MAX_CROP) * height:  # a tall canvas: fit its height, fill the sides
+        s = height / ch
+    face = rig.face.astype(np.float64)
+    ring_top = face[:, 1].min() - 0.5 * np.ptp(face[:, 1])
+    oy = float(np.clip(TOP_MARGIN * height - max(ring_top, 0) * s, height - ch * s, 0))
+    place = np.array([[s, 0, (width - cw * s) / 2], [0, s, oy]])
+    flags = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+
+    def warp(image):
+        if image is None:
+            return None
+        return cv2.warpAffine(image, place, (width, height), flags=flags,
+                              borderMode=cv2.BORDER_REPLICATE if image.shape[2] == 3
+                              else cv2.BORDER_CONSTANT)  # fmt: skip
+
+    names = ("background", "hair_back", "torso", "neck", "head", "hair_front", "mouth")
+    layers = {name: warp(getattr(rig, name)) for name in names}
+    # Beyond a canvas narrower than the frame: the backdrop's edge colours, smoothed along
+    # the edge (no streaks, no mirrored second shoulder).
+    left, right = int(np.ceil(place[0, 2])), int(np.floor(place[0, 2] + cw * s))
+    if left > 0 or right < width:
+        bg = layers["background"]
+        sigma = 0.08 * height
+        for cols, edge in (
+            (slice(0, left), min(left, width - 1)),
+            (slice(right, width), max(right - 1, 0)),
+        ):
+            column = cv2.GaussianBlur(bg[:, edge : edge + 1].astype(np.float32), (1, 0), sigma)
+            bg[:, cols] = np.clip(column + 0.5, 0, 255).astype(np.uint8)
+    return place, layers
+
+
+def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
+    place, ly = _fit_layers(rig, width, height)
+    s = place[0, 0]
+    head = ly["head"].astype(np.float32)
+    front = ly["hair_front"].astype(np.float32)
+    fa = front[..., 3:4] / 255
+    head[..., :3] = head[..., :3] * (1 - fa) + front[..., :3] * fa
+    head[..., 3:4] = head[..., 3:4] + front[..., 3:4] * (1 - head[..., 3:4] / 255)
+    head = (head + 0.5).astype(np.uint8)
+    face = rig.face.astype(np.float64).copy()
+    face[:, :2] = face[:, :2] * s + place[:, 2]
+    face[:, 2] *= s
+    face_w = float(np.ptp(face[fr.FACE_OVAL, 0]))
+    tris = np.vstack([fr.render_triangles(), rg.ring_triangles()])
+    pivot = np.array([*(rig.neck_pivot * s + place[:, 2]),
+                      face[fr.FACE_OVAL, 2].mean() + 0.2 * face_w])  # fmt: skip
+    rest = rg.head_points(face, head[..., 3], float(pivot[2]))
+    torso = split(ly["torso"])
+    static = blend(ly["background"], *torso)
+    ys, xs = np.nonzero(ly["neck"][..., 3] > 0)
+    neck_box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) \
+        else (0, 0, 0, 0)  # fmt: skip
+    hair_back = split(ly["hair_back"]) if ly["hair_back"][..., 3].any() else None
+    mouth = split(ly["mouth"]) if ly["mouth"] is not None else None
+    collar = float(pivot[1] + 0.6 * max(neck_box[3] - pivot[1], 1.0))
+    return Fitted(static, ly["background"], torso, hair_back, merged(split(ly["neck"])), neck_box,
+                  merged(split(head)), mouth, rest, rg.signed_areas(rest, tris), pivot,
+                  rg.blend_shapes(face), face_w, collar)  # fmt: skip
+
+
+@functools.cache
+def _default_rig() -> PresenterRig:
+    avatar = default_avatar()
+    return presenter_from_photo(avatar.image, avatar.landmarks, avatar.name)
+
+
+def rig_for(identity: IdentityImage | None) -> PresenterRig:
+    """The identity's presenter: shipped layers, or its portrait cut into layers."""
+    if identity is not None and identity.presenter:
+        return load_presenter(identity.presenter)
+    portrait = portrait_for(identity)
+    if portrait.image is default_avatar().image:
+        return _default_rig()
+    return presenter_from_photo(portrait.image, portrait.landmarks, portrait.name)
 
 
 class AvatarEngine:
@@ -46,99 +161,152 @@ class AvatarEngine:
     required_assets: ClassVar[tuple[str, ...]] = ("avatar_default", "avatar_default_landmarks")
     needs_identity: ClassVar[bool] = True
 
-    def __init__(self, portrait: Portrait) -> None:
-        self.portrait = portrait
-        self.points = portrait.landmarks[:, :2].astype(np.float64)
-        self.triangles = fr.render_triangles()
-        self.retarget = Retarget(self.points)
-        self.renderer = make_renderer(portrait.image, lab=False, blend=False)
-        self._missing = 0
-        self._still_cache: np.ndarray | None = None
+    def __init__(self, rig: PresenterRig) -> None:
+        self.rig = rig
+        self.triangles = np.vstack([fr.render_triangles(), rg.ring_triangles()])
+        self.reader = ExpressionReader()
+        self._fitted: dict[tuple[int, int], Fitted] = {}
+        self._offset = np.zeros(2)
+        self._last_pose = rg.Pose(0.0, 0.0, 0.0, np.zeros(2))
+        self._last_values = np.zeros(len(rg.FEATURES))
+        self.last: rg.PosedHead | None = None
 
     @classmethod
     def for_identity(cls, identity: IdentityImage | None) -> "AvatarEngine":
-        return cls(portrait_for(identity))
+        return cls(rig_for(identity))
 
-    def placement(self, width: int, height: int) -> np.ndarray:
-        """The similarity fitting the portrait into a frame (centred, whole height)."""
-        ph, pw = self.portrait.image.shape[:2]
-        scale = min(height / ph, width / pw)
-        return np.array(
-            [[scale, 0.0, (width - pw * scale) / 2], [0.0, scale, (height - ph * scale) / 2]]
-        )
+    def fitted(self, width: int, height: int) -> Fitted:
+        key = (width, height)
+        if key not in self._fitted:
+            if len(self._fitted) > 2:
+                self._fitted.clear()
+            self._fitted[key] = fit_rig(self.rig, width, height)
+        return self._fitted[key]
+
+    def pose_for(self, reading: Reading | None, width: int, height: int, face_w: float):
+        """The rig's pose for this frame: the visitor's rotation, limited, and a damped,
+        bounded head offset from where the visitor's face is in the frame. Without a face
+        the last pose eases back to rest."""
+        if reading is None:
+            self._offset *= 1 - OFFSET_RATE
+            last, values = self._last_pose, self._last_values * REST_RATE
+            pose = rg.Pose(last.yaw * REST_RATE, last.pitch * REST_RATE,
+                           last.roll * REST_RATE, self._offset.copy())  # fmt: skip
+        else:
+            off = (reading.centre - [width / 2, height / 2]) / max(width, height)
+            want = MAX_OFFSET * face_w * np.tanh(off / OFFSET_SPAN)
+            self._offset += OFFSET_RATE * (want - self._offset)
+            yaw, pitch, roll = rg.clamp_pose(reading.yaw, reading.pitch, reading.roll)
+            pose, values = rg.Pose(yaw, pitch, roll, self._offset.copy()), reading.values
+        self._last_pose, self._last_values = pose, values
+        return pose, values
 
     def render(self, frame: np.ndarray, face: Face | None) -> np.ndarray:
         frame = as_bgr(frame)
         height, width = frame.shape[:2]
+        fit = self.fitted(width, height)
+        reading = None
         if face is not None and np.isfinite(face.landmarks).all():
-            self._missing = 0
-            motion = self.retarget.update(face.landmarks)
-            points, head = motion.points, motion.head
+            reading = self.reader.read(face.landmarks, face.track_id)
+        pose, values = self.pose_for(reading, width, height, fit.face_w)
+        return self._draw(fit, pose, values)
+
+    def _draw(self, fit: Fitted, pose: rg.Pose, values: np.ndarray) -> np.ndarray:
+        rest = fit.rest.copy()
+        moves = np.tensordot(values, fit.shapes, axes=1)
+        rest[:468, :2] += moves
+        # The rings around the face follow the oval (a lowered jaw takes the skin below along).
+        rest[468:, :2] += np.tile(moves[fr.FACE_OVAL], (2, 1))
+        rg.keep_lips_apart(rest)
+        posed = rg.pose_head(rest, fit.pivot, self.triangles, fit.rest_area, pose)
+        self.last = posed
+        out = fit.static.copy()
+        ring = slice(468, None)
+        full = head_affine(fit.rest[ring, :2], posed.points[ring])
+        jaw = head_affine(fit.rest[fr.FACE_OVAL[12:25], :2], posed.points[fr.FACE_OVAL[12:25]])
+        self._draw_body(out, fit, full, jaw)
+        self._draw_head(out, fit, posed, full)
+        if fit.mouth is None:
+            if values[2] > MOUTH_SHOWS:
+                paint_mouth_interior(out, posed.points[:468])
         else:
-            self._missing += 1
-            if self._missing > FORGET_AFTER:
-                self.retarget.reset()
-            points, head = self.points, np.eye(2, 3)
-        place = self.placement(width, height)
-        to_frame = compose(place, head)
-        out = self._still(width, height, place).copy()
-        rest = apply_affine(place, self.points[fr.FACE_OVAL])
-        dest = apply_affine(place, points)
-        oval = np.vstack([rest, dest[fr.FACE_OVAL]])
-        face_w, face_h = float(np.ptp(oval[:, 0])), float(np.ptp(oval[:, 1]))
-        if face_h < 4:
-            return out
-        lo, hi = oval.min(axis=0), oval.max(axis=0)
-        head = np.array(
-            [lo[0] - HEAD_SIDES * face_w, lo[1] - HEAD_TOP * face_h,
-             hi[0] + HEAD_SIDES * face_w, hi[1] + HEAD_BOTTOM * face_h]
-        )  # fmt: skip
-        blend = BLEND * face_h
-        region = region_around(
-            np.array([head[:2] - blend, head[2:] + blend]), width, height, margin=0.0
-        )
-        if region.empty or min(region.w, region.h) < 4:
-            return out
-        step = grid_step_for(float(np.ptp(dest[fr.FACE_OVAL, 1])))
-        # Outside the mesh: the head moves rigidly inside ``head`` and the picture stays
-        # still at the region's border, with a smooth ramp between (the body does not tilt).
-        moving = affine_grid(invert(to_frame), region, step)
-        still = affine_grid(invert(place), region, step)
-        weight = _ramp(region, step, head, blend)
-        grid = compute_grid(
-            self.points,
-            dest,
-            self.triangles,
-            region,
-            step,
-            fallback=still + (moving - still) * weight,
-        )
-        out[region.slices] = self.renderer.render(grid)
-        paint_mouth_interior(out, dest)
+            _mouth_layer(out, fit, rest, posed, full)
         return out
 
-    def _still(self, width: int, height: int, place: np.ndarray) -> np.ndarray:
-        """The portrait fitted to the frame, at rest (cached per frame size)."""
-        if self._still_cache is None or self._still_cache.shape[:2] != (height, width):
-            self._still_cache = cv2.warpAffine(
-                self.portrait.image,
-                place,
-                (width, height),
-                flags=cv2.INTER_AREA if place[0, 0] < 1 else cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-        return self._still_cache
+    def _draw_body(self, out: np.ndarray, fit: Fitted, full: np.ndarray, jaw: np.ndarray):
+        """Hair behind the head and the bending neck, between the backdrop and the torso."""
+        x0, y0, x1, y1 = fit.neck_box
+        if x1 <= x0:
+            return
+        # Only the neck below the jaw shows (the head is drawn over the rest).
+        jaw_line = jaw[:, :2] @ fit.rest[fr.FACE_OVAL[12:25], :2].T + jaw[:, 2:]
+        y0 = max(y0, int(min(jaw_line[1].min(), fit.pivot[1]) - 0.1 * fit.face_w))
+        boxes = [np.array([[x0, y0], [x1, y1]], float)]
+        if fit.hair_back is not None:
+            hb = fit.rest[468:, :2]
+            boxes.append(cv2.transform(hb[None], full)[0])
+        region = region_around(np.vstack(boxes), out.shape[1], out.shape[0], margin=0.04)
+        if region.empty:
+            return
+        part = fit.background[region.slices]
+        if fit.hair_back is not None:
+            m = cv2.invertAffineTransform(full)
+            m[:, 2] += m[:, :2] @ [region.x, region.y]
+            flags = cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR
+            part = blend(part, *(cv2.warpAffine(c, m, (region.w, region.h), flags=flags)
+                                 for c in fit.hair_back))  # fmt: skip
+        map_x, map_y = neck_maps(region, jaw, fit.pivot[1], fit.collar_y)
+        fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+        part = blend(part, *unmerged(cv2.remap(fit.neck, fixed, fraction, cv2.INTER_LINEAR)))
+        out[region.slices] = blend(part, *crop(fit.torso, region.slices))
+
+    def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead, full: np.ndarray):
+        region = region_around(posed.points, out.shape[1], out.shape[0], margin=0.0)
+        if region.empty or min(region.w, region.h) < 4:
+            return
+        # One step coarser than the face engines' grid: the head region is larger (hair).
+        step = grid_step_for(float(np.ptp(posed.points[fr.FACE_OVAL, 1]))) + 1
+        # Outside the drawn triangles: the head's overall affine (a smooth map; the coverage
+        # is the alpha there, so nothing of it shows).
+        back = cv2.invertAffineTransform(full)
+        grid = compute_grid(fit.rest[:, :2], posed.points, posed.triangles, region, step, back)
+        map_x, map_y, cover = upsample(grid)
+        # Fixed-point maps: converting once is cheaper than remap converting per block.
+        fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+        bgr, alpha = unmerged(cv2.remap(fit.head, fixed, fraction, cv2.INTER_LINEAR))
+        out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
 
 
-def _ramp(region: Region, step: int, head: np.ndarray, blend: float) -> np.ndarray:
-    """1 inside the head box, falling smoothly to 0 at ``blend`` pixels outside it."""
-    gh, gw = grid_shape(region, step)
-    px = region.x + (np.arange(gw) + 0.5) * step - 0.5
-    py = region.y + (np.arange(gh) + 0.5) * step - 0.5
-    dx = np.maximum(np.maximum(head[0] - px, px - head[2]), 0.0) / max(blend, 1e-6)
-    dy = np.maximum(np.maximum(head[1] - py, py - head[3]), 0.0) / max(blend, 1e-6)
-    t = np.clip(1.0 - np.hypot(dx[None, :], dy[:, None]), 0.0, 1.0)
-    return (t * t * (3 - 2 * t)).astype(np.float32)[None]
+_AROUND_MOUTH = [0, 37, 267, 39, 269, 61, 291, 2, 98, 327, 164, 167, 393]
 
 
-__all__ = ["AvatarEngine", "Region"]
+def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
+                 full: np.ndarray) -> None:  # fmt: skip
+    """The mouth interior (teeth, tongue) inside the posed inner lips: the upper half moves
+    with the upper lip, the lower half with the lower lip."""
+    lips = posed.points[fr.LIPS_INNER]
+    region = region_around(lips, out.shape[1], out.shape[0], margin=0.1)
+    if region.empty or min(region.w, region.h) < 3:
+        return
+    # The mouth's own surroundings (upper lip, corners, nose base) say where it turned.
+    near = _AROUND_MOUTH
+    inv = cv2.invertAffineTransform(head_affine(rest[near, :2], posed.points[near]))
+    xs = np.arange(region.x, region.x + region.w, dtype=np.float32)
+    ys = np.arange(region.y, region.y + region.h, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    qx = inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2]
+    qy = inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2]
+    d_up = rest[13, :2] - fit.rest[13, :2]
+    d_lo = rest[14, :2] - fit.rest[14, :2]
+    mid = (rest[13, 1] + rest[14, 1]) / 2
+    lower = qy > mid
+    map_x = (qx - np.where(lower, d_lo[0], d_up[0])).astype(np.float32)
+    map_y = (qy - np.where(lower, d_lo[1], d_up[1])).astype(np.float32)
+    bgr, alpha = (cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR) for c in fit.mouth)
+    mask = np.zeros((region.h, region.w), np.uint8)
+    poly = np.round((lips - [region.x, region.y]) * 4).astype(np.int32)
+    cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, 2)
+    out[region.slices] = blend(out[region.slices], bgr, alpha, mask * np.float32(1 / 255))
+
+
+__all__ = ["AvatarEngine", "fit_rig", "rig_for"]

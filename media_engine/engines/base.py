@@ -21,6 +21,9 @@ class IdentityImage:
     identity_id: int | None
     name: str
     image: np.ndarray
+    # A shipped presenter's slug (``models/assets/presenters/<slug>/``): the avatar engine
+    # renders its layered rig; ``image`` is then the rig at rest.
+    presenter: str | None = None
 
 
 @runtime_checkable

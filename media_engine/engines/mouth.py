@@ -60,11 +60,18 @@ def paint_mouth_interior(frame: np.ndarray, points: np.ndarray) -> None:
     layer = np.zeros((bh, bw), np.uint8)
     # Upper teeth: a band hanging from the upper lip (a third of the gap at most).
     teeth_h = min(0.3 * gap, 0.1 * width)
-    upper = np.round((contour[: len(contour) // 2 + 1] - [x0, y0]) * 16).astype(np.int32)
+    # Hanging from a smooth line through the upper inner lip (drawn lips can be jagged).
+    top_half = contour[: len(contour) // 2 + 1]
+    fit = np.polyfit(top_half[:, 0], top_half[:, 1], 2) if np.ptp(top_half[:, 0]) > 2 else None
+    if fit is not None:
+        top_half = np.column_stack([top_half[:, 0], np.polyval(fit, top_half[:, 0])])
+    upper = np.round((top_half - [x0, y0]) * 16).astype(np.int32)
     lowered = upper[::-1] + np.array([0, int(teeth_h * 16)], np.int32)
     band = np.vstack([upper, lowered])
     cv2.fillPoly(layer, [band], 255, cv2.LINE_AA, 4)
-    teeth = layer.astype(np.float32)[..., None] / 255 * 0.92
+    # Teeth fade out towards the corners (the cheeks' shadow).
+    taper = np.clip(1.5 - 1.6 * np.abs(xs - centre[0]) / max(width / 2, 1), 0, 1)[..., None]
+    teeth = layer.astype(np.float32)[..., None] / 255 * 0.92 * taper
     shade = 0.82 + 0.18 * (1 - np.abs(xs - centre[0]) / max(width / 2, 1)).clip(0, 1)[..., None]
     interior = interior * (1 - teeth) + TEETH * shade * teeth
     # Tongue: an ellipse resting on the lower lip.

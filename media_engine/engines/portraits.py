@@ -1,8 +1,8 @@
 """A portrait with its landmarks: what the mesh engines (avatar, swap) warp.
 
-The shipped default avatar comes with its landmarks (drawn from them); any other portrait's
-landmarks are found once, when the engine is built, with the same perception the visitor's
-frames go through.
+The shipped default avatar and the shipped presenters come with their landmarks (drawn from
+them); any other portrait's landmarks are found once, when the engine is built, with the same
+perception the visitor's frames go through.
 """
 
 import functools
@@ -15,6 +15,7 @@ import numpy as np
 from media_engine.assets import cached_verified_path
 from media_engine.engines.base import IdentityImage
 from media_engine.engines.errors import EngineSetupError
+from media_engine.engines.presenter_catalog import SHIPPED, flat_presenter
 
 DEFAULT_AVATAR = "avatar_default"
 DEFAULT_AVATAR_LANDMARKS = "avatar_default_landmarks"
@@ -86,4 +87,8 @@ def portrait_for(identity: IdentityImage | None) -> Portrait:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape == default.image.shape and np.array_equal(image, default.image):
         return Portrait(identity.name, default.image, default.landmarks)
+    for slug in SHIPPED:
+        flat, face = flat_presenter(slug)
+        if image.shape == flat.shape and np.array_equal(image, flat):
+            return Portrait(identity.name, flat, face)  # drawn from its landmarks
     return Portrait(identity.name, image, find_landmarks(image))

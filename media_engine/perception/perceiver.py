@@ -125,6 +125,7 @@ class Perceiver:
                 box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
                 score=step.mesh.presence,
                 measures=measure(points),
+                track_id=step.track_id,
             )
             t2 = time.perf_counter()
             smooth_ms, measures_ms = (t1 - t0) * 1000, (t2 - t1) * 1000

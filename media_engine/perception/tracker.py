@@ -33,6 +33,7 @@ class TrackStep:
     mesh: MeshResult | None
     detected: bool  # the detector ran on this frame
     new_track: bool  # the face was (re)acquired on this frame
+    track_id: int  # counts the tracks: a new one on every (re)acquisition
     detect_ms: float
     landmarks_ms: float
 
@@ -70,6 +71,7 @@ class FaceTracker:
         self.frame_size: tuple[int, int] | None = None
         self.detector_calls = 0
         self.losses = 0
+        self.track_id = 0
 
     def reset(self) -> None:
         self.region = None
@@ -128,7 +130,9 @@ class FaceTracker:
                     result = refined or result
                 landmarks_ms += (time.perf_counter() - start) * 1000
                 new_track = result is not None
+        if new_track:
+            self.track_id += 1
         if result is not None:
             region = region_from_landmarks(result.landmarks)
             self.region = region if region_is_usable(region, w, h) else None
-        return TrackStep(result, detected, new_track, detect_ms, landmarks_ms)
+        return TrackStep(result, detected, new_track, self.track_id, detect_ms, landmarks_ms)

@@ -39,3 +39,6 @@ class Face:
     box: tuple[float, float, float, float]  # x, y, width, height in pixels
     score: float
     measures: Measures
+    # Which track the face belongs to: a new number each time the tracker (re)acquires a
+    # face (a new person, or the same one after a loss). Engines keep per-person state by it.
+    track_id: int | None = None

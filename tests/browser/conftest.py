@@ -81,8 +81,55 @@ def chromium_args(y4m: Path) -> list[str]:
     ]
 
 
+# Every page reports a Content-Security-Policy violation to its console (the browser's own
+# "Refused to ..." message is printed there too); CspWatch collects both.
+CSP_REPORTER = """
+window.addEventListener("securitypolicyviolation", (event) => {
+  console.error("CSP violation: " + event.effectiveDirective + " blocked " + event.blockedURI +
+    " at " + event.sourceFile + ":" + event.lineNumber + " " + (event.sample || ""));
+});
+"""
+
+
+class CspWatch:
+    """Collects the CSP violations of every page of every context of one browser."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    def watch(self, context):
+        context.add_init_script(CSP_REPORTER)
+        context.on("console", self._console)
+        return context
+
+    def _console(self, message) -> None:
+        text = message.text
+        if text.startswith("CSP violation") or "Content Security Policy" in text:
+            self.violations.append(text)
+
+    def attach(self, chromium) -> None:
+        """Wrap ``new_context``/``new_page`` so that every page is watched."""
+        new_context, new_page = chromium.new_context, chromium.new_page
+
+        def watched_context(*args, **kwargs):
+            return self.watch(new_context(*args, **kwargs))
+
+        def watched_page(*args, **kwargs):
+            page = new_page(*args, **kwargs)
+            self.watch(page.context)
+            return page
+
+        chromium.new_context, chromium.new_page = watched_context, watched_page
+
+
 @pytest.fixture
-def browser(fake_camera):
+def csp_watch() -> CspWatch:
+    return CspWatch()
+
+
+@pytest.fixture
+def browser(fake_camera, csp_watch):
+    """Chromium; at the end, no page may have seen a CSP violation."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's Chromium")
     from playwright.sync_api import sync_playwright
@@ -91,10 +138,12 @@ def browser(fake_camera):
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=chromium_args(fake_camera)
         )
+        csp_watch.attach(chromium)
         try:
             yield chromium
         finally:
             chromium.close()
+    assert csp_watch.violations == [], csp_watch.violations
 
 
 def ensure_consent_texts() -> None:
@@ -123,3 +172,20 @@ def kiosk_server(transactional_db, settings):
     with running([process]):
         yield base
     wait_for_other_connections_to_close(settings.DATABASES["default"])
+
+
+def enrolment_link(base: str, slug: str) -> str:
+    """A one-time enrolment link for kiosk ``slug``, as an administrator gets it."""
+    from kiosk import devices, selectors
+
+    enrolment = in_thread(
+        lambda: devices.issue_enrolment(selectors.get_kiosk(slug), "system:tests")
+    )
+    return base + enrolment.path()
+
+
+def open_enrolled_kiosk(page, base: str, slug: str) -> None:
+    """Enrol the page's browser as kiosk ``slug`` (the link stores the device cookie and
+    leads to the kiosk screen), as an administrator does once per device."""
+    page.goto(enrolment_link(base, slug))
+    page.wait_for_url(f"**/kiosk/{slug}/")

@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from kiosk.models import Engine, Kiosk
-from tests.browser.conftest import in_thread
-from tests.dashboard_support import PASSWORD, staff_user
+from tests.browser.conftest import in_thread, open_enrolled_kiosk
+from tests.dashboard_support import PASSWORD, code_from_secret, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -31,11 +31,17 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def log_in(page: Page, base: str, username: str) -> None:
+    """Password, then the second factor: a first login enrols it (the code is computed here
+    from the secret the page shows, as an authenticator app would)."""
     page.goto(base + "/dashboard/")
     page.wait_for_url("**/accounts/login/**")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("#login-submit")
+    page.wait_for_url("**/dashboard/second-factor/**")
+    expect(page.locator("#otp-qr svg")).to_be_visible()
+    page.fill("#id_token", code_from_secret(page.locator("#otp-secret").inner_text()))
+    page.click("#otp-submit")
     page.wait_for_url("**/dashboard/")
 
 
@@ -57,7 +63,7 @@ def test_operator_disables_and_re_enables_face_fusion(kiosk_server, browser):
 
     # The visitor at the kiosk agrees and gets live (labelled) video.
     kiosk_page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
-    kiosk_page.goto(kiosk_server + "/kiosk/branch-12/")
+    open_enrolled_kiosk(kiosk_page, kiosk_server, "branch-12")
     kiosk_page.click("#agree")
     status = kiosk_page.locator("#status")
     expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)

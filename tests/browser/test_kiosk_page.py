@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from consent.models import KioskSession
 from kiosk.models import Engine, Kiosk
-from tests.browser.conftest import in_thread
+from tests.browser.conftest import in_thread, open_enrolled_kiosk
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -77,6 +77,7 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
 
+    open_enrolled_kiosk(page, kiosk_server, "browser-kiosk")  # once per device
     page.goto(kiosk_server + "/")
     screenshot(page, "list")
     page.get_by_role("link", name="Branch 12 · Counter 3").click()
@@ -99,7 +100,7 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
     assert (first["width"], first["height"]) == (640, 480)
 
     # Frames keep being decoded, and the page measures its loop and reports it.
-    page.wait_for_function("window.kioskMetrics.loopMs !== null", timeout=WAIT_MS)
+    page.wait_for_function("() => window.kioskMetrics.loopMs !== null", timeout=WAIT_MS)
     loop_figures, jitter_buffer = [], []
     for _ in range(5):
         page.wait_for_timeout(1000)
@@ -153,7 +154,7 @@ def test_closing_the_page_ends_the_session(kiosk_server, browser):
     add_kiosk("close-kiosk", "Closing kiosk")
     context = browser.new_context()
     page = context.new_page()
-    page.goto(kiosk_server + "/kiosk/close-kiosk/")
+    open_enrolled_kiosk(page, kiosk_server, "close-kiosk")
     page.locator("#agree").click()
     wait_live(page)
     page.close()
@@ -166,7 +167,7 @@ def test_continue_without_the_digital_human_uses_no_camera(kiosk_server, browser
     add_kiosk("plain-kiosk", "Plain kiosk")
     context = browser.new_context()
     page = context.new_page()
-    page.goto(kiosk_server + "/kiosk/plain-kiosk/")
+    open_enrolled_kiosk(page, kiosk_server, "plain-kiosk")
     page.locator("#without").click()
     expect(page.locator("#screen-without")).to_be_visible()
     expect(page.locator("#status")).to_contain_text("不使用数字人")
@@ -184,7 +185,7 @@ def test_switching_fusion_off_mid_call_shows_paused(kiosk_server, browser):
     add_kiosk("switch-kiosk", "Switch kiosk")
     context = browser.new_context()
     page = context.new_page()
-    page.goto(kiosk_server + "/kiosk/switch-kiosk/")
+    open_enrolled_kiosk(page, kiosk_server, "switch-kiosk")
     page.get_by_role("button", name="English").click()
     page.locator("#agree").click()
     wait_live(page)
@@ -197,4 +198,35 @@ def test_switching_fusion_off_mid_call_shows_paused(kiosk_server, browser):
     expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("#status")).to_have_attribute("data-state", "stopped")
+    context.close()
+
+
+def test_an_unenrolled_device_gets_the_not_enrolled_page_and_no_socket(kiosk_server, browser):
+    from tests.browser.conftest import enrolment_link
+
+    add_kiosk("stranger-kiosk", "Stranger kiosk")
+    context = browser.new_context()
+    page = context.new_page()
+    response = page.goto(kiosk_server + "/kiosk/stranger-kiosk/")
+    assert response is not None and response.status == 403
+    expect(page.locator("#not-enrolled h1")).to_contain_text("This device is not enrolled")
+    assert page.locator("#agree").count() == 0
+    # A script on this device that opens the socket anyway gets no hello, only the refusal.
+    first = page.evaluate(
+        """() => new Promise((resolve) => {
+            const ws = new WebSocket(`ws://${location.host}/ws/kiosk/stranger-kiosk/`);
+            ws.onmessage = (event) => resolve(JSON.parse(event.data));
+            ws.onclose = (event) => resolve({closed: event.code});
+        })"""
+    )
+    assert first["type"] == "error" and first["code"] == "not_enrolled", first
+    # The administrator's link enrols this device once; used again it is refused.
+    link = enrolment_link(kiosk_server, "stranger-kiosk")
+    page.goto(link)
+    page.wait_for_url("**/kiosk/stranger-kiosk/")
+    expect(page.locator("#agree")).to_be_visible()
+    other = browser.new_context().new_page()
+    again = other.goto(link)
+    assert again is not None and again.status == 403
+    expect(other.locator("#enrol-refused")).to_be_visible()
     context.close()

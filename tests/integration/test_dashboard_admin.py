@@ -5,7 +5,7 @@ import pytest
 
 from consent.models import AuditEvent
 from kiosk.models import Kiosk
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import login, staff_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -14,7 +14,7 @@ def test_an_admin_change_is_audited_and_the_switch_stays_read_only(
     client, django_capture_on_commit_callbacks
 ):
     kiosk = Kiosk.objects.create(slug="hall-3", name="Hall 3", engine="label")
-    client.force_login(staff_user("administrator", "ada"))
+    login(client, staff_user("administrator", "ada"))
     url = f"/admin/kiosk/kiosk/{kiosk.pk}/change/"
     page = client.get(url).content.decode()
     assert 'name="fusion_enabled"' not in page  # read-only there

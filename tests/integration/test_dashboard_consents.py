@@ -10,7 +10,7 @@ from django.utils import timezone
 from consent import services
 from consent.models import AuditEvent, ConsentGrant, Identity, IdentityConsent
 from kiosk.models import Kiosk
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import login, staff_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -40,7 +40,7 @@ def presenter(db):
 
 def test_lists_and_details_with_the_proof_links(client, grant, presenter):
     identity, _consent = presenter
-    client.force_login(staff_user("auditor"))
+    login(client, staff_user("auditor"))
     page = client.get(reverse("dashboard:consents")).content.decode()
     assert "Counter 7" in page and reverse("dashboard:consent", args=[grant.pk]) in page
     page = client.get(reverse("dashboard:consents"), {"status": "withdrawn"}).content.decode()
@@ -60,7 +60,7 @@ def test_lists_and_details_with_the_proof_links(client, grant, presenter):
 def test_administrator_withdraws_a_consent_with_a_reason(
     client, grant, django_capture_on_commit_callbacks
 ):
-    client.force_login(staff_user("administrator", "ada"))
+    login(client, staff_user("administrator", "ada"))
     url = reverse("dashboard:consent-revoke", args=[grant.pk])
     response = client.post(url, {"reason": "", "confirm": "yes"}, follow=True)
     assert "A reason is required." in response.content.decode()
@@ -86,7 +86,7 @@ def test_administrator_revokes_an_identity_consent(
     client, presenter, django_capture_on_commit_callbacks
 ):
     identity, consent = presenter
-    client.force_login(staff_user("administrator", "ada"))
+    login(client, staff_user("administrator", "ada"))
     url = reverse("dashboard:identity-consent-revoke", args=[identity.pk, consent.pk])
     assert client.post(url, {"reason": "x"}, follow=True).status_code == 200  # unconfirmed
     consent.refresh_from_db()
@@ -116,7 +116,7 @@ def test_administrator_revokes_an_identity_consent(
 @pytest.mark.parametrize("role", ["auditor", "operator", None])
 def test_only_administrators_revoke(client, grant, presenter, role):
     identity, consent = presenter
-    client.force_login(staff_user(role))
+    login(client, staff_user(role))
     for url in (
         reverse("dashboard:consent-revoke", args=[grant.pk]),
         reverse("dashboard:identity-consent-revoke", args=[identity.pk, consent.pk]),
@@ -130,7 +130,7 @@ def test_only_administrators_revoke(client, grant, presenter, role):
 def test_administrator_records_a_persons_consent(client, django_capture_on_commit_callbacks):
     identity = Identity.objects.create(name="Mr Presenter", kind="presenter")
     url = reverse("dashboard:identity-consent-record", args=[identity.pk])
-    client.force_login(staff_user("auditor"))
+    login(client, staff_user("auditor"))
     assert (
         "record-consent"
         not in client.get(reverse("dashboard:identity", args=[identity.pk])).content.decode()
@@ -142,7 +142,7 @@ def test_administrator_records_a_persons_consent(client, django_capture_on_commi
         "valid_until": "2027-12-31",
     }
     assert client.post(url, data).status_code == 403
-    client.force_login(staff_user("administrator", "ada"))
+    login(client, staff_user("administrator", "ada"))
     for bad, message in (
         ({**data, "valid_until": "2025-01-01"}, "must be after"),
         ({**data, "person_name": "  "}, "This field is required."),

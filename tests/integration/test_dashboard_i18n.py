@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import login, staff_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -15,7 +15,7 @@ def test_login_page_in_both_languages(client):
 
 
 def test_language_switch_changes_the_dashboard(client):
-    client.force_login(staff_user("operator"))
+    login(client, staff_user("operator"))
     page = client.get(reverse("dashboard:kiosks")).content.decode()
     assert "Disable face fusion everywhere" in page
     response = client.post(

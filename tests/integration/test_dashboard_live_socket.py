@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from kiosk.dashboard.consumers import LiveSessionsConsumer
 from media_engine.protocol import CONTROL_GROUP, STATS_GROUP
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import staff_user, totp_device
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -38,9 +38,18 @@ async def close_thread_connections():
     await sync_to_async(connections.close_all)()
 
 
-async def _connect(user):
+async def _connect(user, verified: bool = True):
+    """Connect as ``user``; ``verified``: the session holds their second factor, as after a
+    login with a code (django-otp's session key)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
     communicator = WebsocketCommunicator(LiveSessionsConsumer.as_asgi(), "/ws/dashboard/live/")
     communicator.scope["user"] = user
+    session = {}
+    if verified and user.is_authenticated:
+        device = await sync_to_async(totp_device)(user)
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    communicator.scope["session"] = session
     connected, code = await communicator.connect(timeout=10)
     return communicator, connected, code
 
@@ -51,6 +60,15 @@ async def test_anonymous_and_roleless_users_are_refused(redis_layer):
         assert not connected
         assert code == 4403
         await communicator.disconnect()
+
+
+@pytest.mark.parametrize("role", ["operator", "administrator"])
+async def test_staff_who_can_act_are_refused_without_their_second_factor(redis_layer, role):
+    communicator, connected, code = await _connect(
+        await sync_to_async(staff_user)(role), verified=False
+    )
+    assert not connected and code == 4403
+    await communicator.disconnect()
 
 
 @pytest.mark.parametrize("role", ["auditor", "operator", "administrator"])

@@ -10,7 +10,7 @@ from django.urls import reverse
 from consent.models import Identity, KioskSession
 from kiosk.models import FusionSwitch, Kiosk
 from kiosk.services import ensure_demo_kiosk
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import login, staff_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -97,7 +97,7 @@ def test_anonymous_is_sent_to_login_from_every_page(client, live_session, identi
 
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_opens_exactly_its_pages(client, role, live_session, identity, grant):
-    client.force_login(staff_user(role))
+    login(client, staff_user(role))
     for name, url in pages(live_session, identity, grant).items():
         response = client.get(url)
         if role in PAGE_ACCESS[name]:
@@ -156,7 +156,7 @@ def test_anonymous_cannot_act(client, live_session, grant, identity_consent):
 
 @pytest.mark.parametrize("role", [None, "auditor"])
 def test_auditor_and_roleless_cannot_flip_the_switch_or_end_sessions(client, role, live_session):
-    client.force_login(staff_user(role))
+    login(client, staff_user(role))
     for name, (url, data) in _actions(live_session).items():
         response = client.post(url, {**data, "reason": "I should not", "confirm": "yes"})
         assert response.status_code == 403, (role, name)
@@ -174,21 +174,21 @@ def test_auditor_is_refused_by_the_switch_service_itself(live_session):
 
 
 def test_actions_refuse_get(client, live_session):
-    client.force_login(staff_user("operator"))
+    login(client, staff_user("operator"))
     for name, (url, _data) in _actions(live_session).items():
         assert client.get(url).status_code == 405, name
 
 
 @pytest.mark.parametrize("role", ["auditor", "operator", None])
 def test_only_administrators_reach_django_admin(client, role):
-    client.force_login(staff_user(role))
+    login(client, staff_user(role))
     response = client.get("/admin/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
 
 
 def test_administrator_reaches_django_admin_for_kiosks_identities_and_users(client):
-    client.force_login(staff_user("administrator"))
+    login(client, staff_user("administrator"))
     assert client.get("/admin/").status_code == 200
     for url in ("/admin/kiosk/kiosk/", "/admin/auth/user/"):
         assert client.get(url).status_code == 200, url
@@ -200,7 +200,7 @@ def test_csrf_is_enforced_on_actions(live_session):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(staff_user("operator"))
+    login(client, staff_user("operator"))
     response = client.post(
         reverse("dashboard:switch-global"),
         {"action": "disable", "reason": "no token", "confirm": "yes"},
@@ -213,7 +213,7 @@ def test_csrf_is_enforced_on_actions(live_session):
 def test_operators_and_administrators_flip_the_switch_and_end_sessions(
     client, role, live_session, django_capture_on_commit_callbacks
 ):
-    client.force_login(staff_user(role))
+    login(client, staff_user(role))
     with django_capture_on_commit_callbacks(execute=True):
         for name, (url, data) in _actions(live_session).items():
             response = client.post(url, {**data, "reason": f"{role} test", "confirm": "yes"})

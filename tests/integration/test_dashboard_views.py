@@ -16,7 +16,7 @@ from consent.models import AuditEvent, KioskSession
 from kiosk.models import FusionSwitch
 from kiosk.selectors import fusion_allowed
 from kiosk.services import ensure_demo_kiosk
-from tests.dashboard_support import staff_user
+from tests.dashboard_support import login, staff_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 @pytest.fixture
 def operator_client(client):
     ensure_demo_kiosk()
-    client.force_login(staff_user("operator", "olga"))
+    login(client, staff_user("operator", "olga"))
     return client
 
 

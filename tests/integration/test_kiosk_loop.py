@@ -169,7 +169,7 @@ async def test_the_kiosk_loop_through_two_workers(service):
 
 async def test_bad_input_against_the_running_service(service):
     """Bad frames get clear errors from the real server, which keeps serving."""
-    async with SignalingClient.connect(service, "no-such-kiosk") as lost:
+    async with SignalingClient.connect(service, "no-such-kiosk", token=None) as lost:
         assert lost.seen[0]["type"] == "error" and lost.seen[0]["code"] == "unknown_kiosk"
         await asyncio.wait_for(lost.socket.wait_closed(), WAIT_S)
         assert lost.socket.close_code == 4404

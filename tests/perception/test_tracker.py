@@ -54,8 +54,14 @@ def test_cut_to_nothing_and_back(astronaut_640: np.ndarray) -> None:
     assert perceiver.detector_calls == calls + 1  # no track: the detector runs each frame
     face = perceiver.process(astronaut_640, 0.1)
     assert face is not None and perceiver.timings.detected
-    assert perceiver.process(astronaut_640, 0.133) is not None
+    again = perceiver.process(astronaut_640, 0.133)
+    assert again is not None
     assert not perceiver.timings.detected
+    # The face found again is a new track (engines start a new neutral for it); following
+    # it keeps the number.
+    first = perceiver.process(astronaut_640, 0.166)
+    assert face.track_id == again.track_id == first.track_id
+    assert face.track_id > 1
 
 
 def test_cut_to_the_face_elsewhere(astronaut_640: np.ndarray) -> None:
@@ -67,6 +73,7 @@ def test_cut_to_the_face_elsewhere(astronaut_640: np.ndarray) -> None:
     moved = perceiver.process(shifted(astronaut_640, 200, 100), 0.033)
     assert moved is not None
     assert perceiver.timings.detected and perceiver.detector_calls == 2
+    assert moved.track_id == first.track_id + 1  # re-acquired: a new track
     assert moved.box[0] - first.box[0] == pytest.approx(400, abs=15)
     assert moved.box[1] - first.box[1] == pytest.approx(100, abs=15)
 

@@ -20,7 +20,10 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support.enrolment import cookie_headers, enrol_async
+
 WAIT_S = 20.0  # generous: the machine may be loaded
+ENROL = "enrol"  # connect()'s default: enrol the kiosk's device first
 
 
 class SignalingClient:
@@ -32,9 +35,18 @@ class SignalingClient:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, base_url: str, slug: str) -> AsyncIterator[SignalingClient]:
+    async def connect(
+        cls, base_url: str, slug: str, token: str | None = ENROL
+    ) -> AsyncIterator[SignalingClient]:
+        """Open the kiosk's socket as an enrolled device (a new enrolment unless ``token``
+        is given; ``token=None`` connects without any credential)."""
+        if token is ENROL:
+            token = await enrol_async(slug)
         ws_url = base_url.replace("http://", "ws://", 1) + f"/ws/kiosk/{slug}/"
-        async with connect(ws_url, origin=base_url, open_timeout=WAIT_S) as socket:
+        headers = cookie_headers(slug, token)
+        async with connect(
+            ws_url, origin=base_url, open_timeout=WAIT_S, additional_headers=headers
+        ) as socket:
             client = cls(socket)
             first = await client.receive()
             if first["type"] == "hello":

@@ -109,6 +109,10 @@ class ReturnedVideo:
         self.camera = camera
         self.round_trips_ms: list[float] = []
         self.frames = 0
+        self.sizes: dict[tuple[int, int], int] = {}  # (width, height) -> frames
+        # the size of the latest frame, and since when (monotonic) frames have had it
+        self.last_size: tuple[int, int] | None = None
+        self.size_since: float | None = None
         self.stamped = 0
         self.labelled = 0
         self.unlabelled = 0
@@ -146,6 +150,10 @@ class ReturnedVideo:
 
     def _note(self, bgr: np.ndarray, now: float, pts: int | None = None) -> None:
         self.frames += 1
+        size = (bgr.shape[1], bgr.shape[0])
+        self.sizes[size] = self.sizes.get(size, 0) + 1
+        if size != self.last_size:
+            self.last_size, self.size_since = size, now
         self.first_at = self.first_at or now
         self.last_at = now
         number = framestamp.read(bgr)

@@ -102,7 +102,14 @@ def running(processes: list[Process]) -> Iterator[list[Process]]:
             process.cleanup()
 
 
+def explicit_mode(env: dict[str, str]) -> dict[str, str]:
+    """The settings refuse to start with DATABASE_URL or REDIS_URL and no KIOSK_EMBEDDED:
+    test servers run the embedded default's settings on the test's services."""
+    return {"KIOSK_EMBEDDED": "1", **env}
+
+
 def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
+    env = explicit_mode(env)
     port = free_port()
     process = Process(
         f"daphne-{port}",
@@ -128,6 +135,7 @@ def start_daphne(env: dict[str, str]) -> tuple[Process, str]:
 
 
 def start_media_worker(env: dict[str, str], name: str) -> Process:
+    env = explicit_mode(env)
     process = Process(name, [sys.executable, "manage.py", "media_engine", "--name", name], env)
     try:
         wait_until(lambda: "starting" in process.output(), "start line", process)

@@ -24,6 +24,7 @@ from kiosk.models import Engine, FusionSwitch, Kiosk
 from kiosk.routing import websocket_urlpatterns
 from kiosk.settings import redis_channel_layer
 from media_engine import protocol
+from tests.support.enrolment import cookie, enrol_async
 from tests.unit.test_signaling import AUDIO_ONLY_OFFER, VIDEO_OFFER
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
@@ -39,6 +40,7 @@ def redis_layer(settings, redis_url, monkeypatch):
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix=prefix)}
     settings.MEDIA_ENGINE_IN_PROCESS = False
     settings.ICE_SERVERS = [{"urls": "stun:stun.example.test:3478"}]
+    settings.KIOSK_NETWORKS = ["127.0.0.0/8"]  # the tests' candidates are on loopback
     # The consumer's database calls run in worker threads: close their connections after
     # each call so that the test database can be dropped at the end.
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
@@ -60,8 +62,17 @@ def kiosks(db):
     return lobby, counter
 
 
-async def connect(slug: str = "lobby") -> tuple[WebsocketCommunicator, dict]:
-    comm = WebsocketCommunicator(APP, f"/ws/kiosk/{slug}/")
+ENROL = "enrol"
+
+
+async def connect(
+    slug: str = "lobby", token: str | None = ENROL
+) -> tuple[WebsocketCommunicator, dict]:
+    """The kiosk's socket from an enrolled device (a new enrolment unless ``token`` is given)."""
+    if token == ENROL:
+        token = await enrol_async(slug)
+    headers = [(b"cookie", cookie(slug, token).encode())] if token else []
+    comm = WebsocketCommunicator(APP, f"/ws/kiosk/{slug}/", headers=headers)
     connected, _ = await comm.connect(timeout=WAIT)
     assert connected
     return comm, await comm.receive_json_from(timeout=WAIT)
@@ -445,12 +456,12 @@ async def test_candidates_are_limited_per_call(kiosks):
     comm, _ = await connect()
     _, worker = await live_call(comm)
     line = {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}
-    for _ in range(64):
+    for _ in range(signaling.MAX_CANDIDATES):
         await send(comm, type="candidate", candidate=line)
     await send(comm, type="candidate", candidate=line)
-    error = await expect_error(comm, "bad_field")
-    assert "64" in error["message"]
-    for _ in range(64):
+    error = await expect_error(comm, "too_many_candidates")
+    assert str(signaling.MAX_CANDIDATES) in error["message"]
+    for _ in range(signaling.MAX_CANDIDATES):
         assert (await worker.control_message())["type"] == "session.candidate"
     await comm.disconnect()
 
@@ -473,10 +484,10 @@ async def test_a_malformed_answer_ends_the_visit_cleanly(kiosks):
 async def test_an_unreadable_kiosk_table_is_a_clear_error(kiosks, monkeypatch):
     from kiosk import consumers
 
-    def broken(slug):
+    def broken(slug, token, address):
         raise RuntimeError("database unreachable")
 
-    monkeypatch.setattr(consumers, "find_kiosk_and_greeting", broken)
+    monkeypatch.setattr(consumers.services, "admit_kiosk_socket", broken)
     comm = WebsocketCommunicator(APP, "/ws/kiosk/lobby/")
     connected, _ = await comm.connect(timeout=WAIT)
     assert connected

@@ -8,8 +8,10 @@ from urllib.parse import urlencode
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from consent.pii import may_read_personal_data
 from kiosk.dashboard import audit_search
 from kiosk.dashboard.audit_status import chain_status
 from kiosk.dashboard.roles import VIEW_AUDIT
@@ -18,6 +20,7 @@ from kiosk.dashboard.views.access import render_page, staff_only
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @staff_only(VIEW_AUDIT)
 def audit_page(request: HttpRequest) -> HttpResponse:
     error = ""
@@ -30,6 +33,9 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     except audit_search.BadSearch as exc:
         error = str(exc)
         query = audit_search.AuditQuery()
+    if page is not None:
+        reveal = may_read_personal_data(request.user)
+        page.events = [audit_search.for_reader(e, reveal) for e in page.events]
     return render_page(
         request,
         "dashboard/audit.html",
@@ -58,11 +64,20 @@ def _record_export(request: HttpRequest, query: audit_search.AuditQuery, fmt: st
         )
 
 
+def _row(event, reveal: bool) -> dict:
+    """An export row as this reader may see it (``personal``: only for readers of consents)."""
+    row = audit_search.export_row(audit_search.for_reader(event, reveal))
+    if reveal and (personal := audit_search.personal_data(event)):
+        row["personal"] = personal
+    return row
+
+
 def _export_name(fmt: str) -> str:
     return f"audit-{timezone.now().strftime('%Y%m%dT%H%M%SZ')}.{fmt}"
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @staff_only(VIEW_AUDIT)
 def audit_export_csv(request: HttpRequest) -> HttpResponse:
     try:
@@ -77,13 +92,18 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
 
     writer = csv.writer(Echo())
 
+    reveal = may_read_personal_data(request.user)
+    columns = [*audit_search.EXPORT_FIELDS, *(["personal"] if reveal else [])]
+
     def rows() -> Iterator[str]:
         yield "\ufeff"  # so spreadsheet programs read UTF-8 (Chinese text) correctly
-        yield writer.writerow(audit_search.EXPORT_FIELDS)
+        yield writer.writerow(columns)
         for event in audit_search.iter_results(query):
-            row = audit_search.export_row(event)
+            row = _row(event, reveal)
             row["details"] = json.dumps(row["details"], ensure_ascii=False, sort_keys=True)
-            yield writer.writerow([row[name] for name in audit_search.EXPORT_FIELDS])
+            if reveal:
+                row["personal"] = json.dumps(row.get("personal"), ensure_ascii=False)
+            yield writer.writerow([row[name] for name in columns])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_export_name("csv")}"'
@@ -91,6 +111,7 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@never_cache  # Cache-Control: no-store (personal data, audit rows)
 @staff_only(VIEW_AUDIT)
 def audit_export_json(request: HttpRequest) -> HttpResponse:
     try:
@@ -98,6 +119,7 @@ def audit_export_json(request: HttpRequest) -> HttpResponse:
     except audit_search.BadSearch as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
     _record_export(request, query, "json")
+    reveal = may_read_personal_data(request.user)
 
     def chunks() -> Iterator[str]:
         head = {"exported_at": timezone.now().isoformat(), "filters": query.as_details()}
@@ -105,7 +127,7 @@ def audit_export_json(request: HttpRequest) -> HttpResponse:
         first = True
         for event in audit_search.iter_results(query):
             yield ("" if first else ",\n") + json.dumps(
-                audit_search.export_row(event), ensure_ascii=False, sort_keys=True
+                _row(event, reveal), ensure_ascii=False, sort_keys=True
             )
             first = False
         yield "]}\n"

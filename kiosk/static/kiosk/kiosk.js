@@ -137,7 +137,10 @@
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     v.ws = new WebSocket(`${proto}//${location.host}/ws/kiosk/${encodeURIComponent(slug)}/`);
     v.ws.onmessage = (event) => onServerMessage(v, event);
-    v.ws.onclose = () => {
+    v.ws.onclose = (event) => {
+      // 4401: this device's credential was revoked (or never valid): the page reloads and
+      // shows "this device is not enrolled" (docs/signaling.md, "Enrolment").
+      if (event.code === 4401) setTimeout(() => location.reload(), 1500);
       if (v === visit && !v.over && (v.sessionId || v.pc)) {
         finish(v, "failed", "closed");
       }

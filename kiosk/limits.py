@@ -1,0 +1,48 @@
+"""Rate limits of the kiosk socket, shared by every daphne process (docs/security.md).
+
+Fixed-window counters in the ``limits`` cache: Redis when ``REDIS_URL`` is set (so that
+several daphne processes count together), the process's memory in the embedded default
+(one process). ``KIOSK_RATE_LIMITS`` names each limit as ``[count, window seconds]``:
+
+- ``connect_kiosk`` / ``connect_address``: signaling connections per kiosk / per address;
+- ``consent_kiosk`` / ``consent_address``: visits (consent answers) per kiosk / per address.
+
+A cache that cannot be reached raises: the caller refuses the client (fails closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.conf import settings
+from django.core.cache import caches
+
+CACHE_ALIAS = "limits"
+
+
+def _key(kind: str, subject: str, bucket: int) -> str:
+    digest = hashlib.sha256(subject.encode("utf-8", "replace")).hexdigest()[:32]
+    return f"kiosk-rate:{kind}:{digest}:{bucket}"
+
+
+def hit(kind: str, subject: str, now: float | None = None) -> bool:
+    """Count one event of ``kind`` for ``subject``; False once its limit is exceeded."""
+    limit, window = settings.KIOSK_RATE_LIMITS[kind]
+    bucket = int((time.time() if now is None else now) // window)
+    key = _key(kind, subject, bucket)
+    cache = caches[CACHE_ALIAS]
+    cache.add(key, 0, timeout=int(window) * 2)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=int(window) * 2)
+        count = 1
+    return count <= limit
+
+
+def allow(kind: str, kiosk: str, address: str) -> bool:
+    """Count an event for the kiosk and for the address; False if either is over its limit."""
+    by_kiosk = hit(f"{kind}_kiosk", kiosk)
+    by_address = hit(f"{kind}_address", address)
+    return by_kiosk and by_address

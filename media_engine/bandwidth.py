@@ -1,0 +1,173 @@
+"""What the network says about the outgoing video: the receiver's own bandwidth estimate,
+and whether it measures pressure.
+
+The kiosk (a browser, or aiortc in tests) measures how our video arrives and reports a
+Receiver Estimated Maximum Bitrate (REMB, RTCP PSFB APP). aiortc 1.16's sender copies it into
+its encoder's ``target_bitrate``, clamped (VP8: 0.25-1.5 Mb/s) and starting at a fixed
+0.5 Mb/s before any report: that number is a setting, not a measurement, so adaptive
+resolution must not read it as the network's word. ``watch_bandwidth`` taps the sender's
+RTCP for the receiver's reports themselves, and starts the encoder at a rate a LAN carries
+(the receiver's first reports bring it down at once where the path is narrower).
+
+A receiver's estimate follows what it gets: it stays at or above the rate we send (aiortc's
+estimator allows up to 1.5 x the incoming rate) until it sees delay building or loss, then
+drops below it (to 0.85 x the incoming rate). So a low estimate while we send little (few
+frames, a still picture) is no pressure; an estimate under what we send is. ``path_limit``
+gives the estimate as a limit only while the receiver's latest report says so.
+
+Like ``rtptime``, this reaches into aiortc's sender (pinned to aiortc 1.16.0); anything
+missing reads as "no estimate", never an error.
+"""
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCRtpSender
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
+
+from media_engine.jitterbuffer import require_pinned_aiortc
+
+# Where the encoder starts before the receiver has said anything: enough for the top rung
+# (adaptive.LADDER[0].min_bitrate_bps) on a LAN; VP8's ceiling in aiortc.
+START_BITRATE_BPS = 1_500_000
+# A report older than this no longer describes the path (the receiver stopped reporting).
+STALE_AFTER_S = 5.0
+# An estimate under this share of what we send is the receiver measuring congestion (its
+# estimator answers overuse with 0.85 x the incoming rate).
+CONGESTED = 0.9
+# What we send: bytes over the last SENT_WINDOW_S, sampled at most every SAMPLE_EVERY_S.
+SENT_WINDOW_S, SAMPLE_EVERY_S = 2.0, 0.25
+_ATTRIBUTE = "_kiosk_receiver_estimate"
+
+
+@dataclass
+class ReceiverEstimate:
+    """The receiver's latest report on one sender (bits per second, monotonic time)."""
+
+    bps: float | None = None
+    at: float | None = None
+    reports: int = 0
+    started: bool = False  # the encoder's start rate has been set (or a report came first)
+    congested: bool = False  # the latest report was under what we sent
+    sent: deque = field(default_factory=lambda: deque(maxlen=64))  # (time, bytes sent)
+
+    def current(self, now: float | None = None) -> float | None:
+        if self.bps is None or self.at is None:
+            return None
+        if (time.monotonic() if now is None else now) - self.at > STALE_AFTER_S:
+            return None
+        return self.bps
+
+    def sample_sent(self, octets: int, now: float) -> None:
+        if self.sent and now - self.sent[-1][0] < SAMPLE_EVERY_S:
+            return
+        self.sent.append((now, octets))
+        while now - self.sent[0][0] > SENT_WINDOW_S:
+            self.sent.popleft()
+
+    def sent_bps(self) -> float | None:
+        """What we have been sending (payload bits per second), when measured long enough."""
+        if len(self.sent) < 2 or self.sent[-1][0] - self.sent[0][0] < SENT_WINDOW_S / 2:
+            return None
+        (t0, o0), (t1, o1) = self.sent[0], self.sent[-1]
+        return (o1 - o0) * 8 / (t1 - t0)
+
+    def limit(self, now: float | None = None) -> float | None:
+        """The estimate, while the receiver's latest report measures congestion."""
+        bps = self.current(now)
+        return bps if bps is not None and self.congested else None
+
+
+def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BPS) -> None:
+    """Keep this sender's receiver reports, and start its encoder at ``start_bps``.
+
+    Call it before the connection starts (before ``setLocalDescription``)."""
+    require_pinned_aiortc()
+    if getattr(sender, _ATTRIBUTE, None) is not None:
+        return
+    estimate = ReceiverEstimate()
+    setattr(sender, _ATTRIBUTE, estimate)
+    handle_rtcp = sender._handle_rtcp_packet
+    encode = sender._next_encoded_frame
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        note_report(sender, estimate, packet)
+        await handle_rtcp(packet)
+
+    async def next_encoded_frame(codec: Any) -> Any:
+        encoded = await encode(codec)
+        if not estimate.started:
+            start_encoder(sender, estimate, start_bps)
+        return encoded
+
+    sender._handle_rtcp_packet = handle_rtcp_packet
+    sender._next_encoded_frame = next_encoded_frame
+
+
+def note_report(
+    sender: RTCRtpSender, estimate: ReceiverEstimate, packet: Any, now: float | None = None
+) -> None:
+    """Keep the bitrate of a REMB that names this sender's stream, and whether it is under
+    what we have been sending (congestion)."""
+    if not isinstance(packet, RtcpPsfbPacket) or packet.fmt != RTCP_PSFB_APP:
+        return
+    try:
+        bitrate, ssrcs = unpack_remb_fci(packet.fci)
+    except ValueError:
+        return
+    if sender._ssrc in ssrcs:
+        now = time.monotonic() if now is None else now
+        sample_sent(sender, estimate, now)
+        estimate.bps, estimate.at = float(bitrate), now
+        estimate.reports += 1
+        sent = estimate.sent_bps()
+        estimate.congested = sent is not None and bitrate < CONGESTED * sent
+
+
+def sample_sent(sender: RTCRtpSender, estimate: ReceiverEstimate, now: float) -> None:
+    octets = getattr(sender, "_RTCRtpSender__octet_count", None)
+    if isinstance(octets, int):
+        estimate.sample_sent(octets, now)
+
+
+def start_encoder(sender: RTCRtpSender, estimate: ReceiverEstimate, start_bps: float) -> None:
+    """Once the encoder exists: its first target, unless the receiver has spoken already."""
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    if encoder is None or not hasattr(encoder, "target_bitrate"):
+        return
+    if estimate.bps is None:
+        encoder.target_bitrate = int(start_bps)
+    estimate.started = True
+
+
+def _watched(sender: RTCRtpSender | None) -> ReceiverEstimate | None:
+    estimate = getattr(sender, _ATTRIBUTE, None)
+    return estimate if isinstance(estimate, ReceiverEstimate) else None
+
+
+def receiver_estimate(sender: RTCRtpSender | None) -> float | None:
+    """The receiver's current estimate for this sender (b/s), or None: no report yet, a stale
+    one, or a sender nobody watches."""
+    estimate = _watched(sender)
+    return estimate.current() if estimate else None
+
+
+def sent_bitrate(sender: RTCRtpSender | None) -> float | None:
+    """What this sender has been sending lately (payload b/s), when known."""
+    estimate = _watched(sender)
+    if estimate is None:
+        return None
+    sample_sent(sender, estimate, time.monotonic())
+    return estimate.sent_bps()
+
+
+def path_limit(sender: RTCRtpSender | None) -> float | None:
+    """The bitrate the path limits this sender to, as the receiver measures it (its estimate
+    while it reports congestion); None: no measured pressure."""
+    estimate = _watched(sender)
+    if estimate is None:
+        return None
+    sample_sent(sender, estimate, time.monotonic())
+    return estimate.limit()

@@ -1,0 +1,164 @@
+"""The visitor's face read as a head pose and a few normalised expression values.
+
+Pose apart from expression: the head's rotation is the one that best fits the canonical
+face's rigid points onto the landmarks in 3-D (perception's Kabsch fit, the landmarks carry
+depth), as MediaPipe's face geometry does. The landmarks are then brought back into the
+canonical frontal frame (rotation, scale and position removed), and only there are the
+features read: each eye's opening, the inner-lip gap, the mouth's width, the corners' lift
+(smile), the upper lip's lift, each brow's height. Each is taken relative to the person's own
+neutral and divided by a size of that person's face, so what reaches the avatar is "left eye
+80 % closed, jaw open by 0.3 mouth widths", never a landmark offset: the visitor's face shape
+and position never carry over.
+
+The neutral is per person: a new track starts a new one. It is learned only from frames that
+are near-frontal and nearly expressionless (mouth closed, eyes open), never from a face at a
+large angle, then follows slowly while the face stays near it.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from media_engine.perception import topology as t
+from media_engine.perception.measures import head_angles
+
+# What may calibrate the neutral: near-frontal, mouth closed, eyes open.
+NEUTRAL_MAX_YAW, NEUTRAL_MAX_PITCH, NEUTRAL_MAX_ROLL = 12.0, 12.0, 20.0
+NEUTRAL_MAX_GAP = 0.22  # inner-lip gap over mouth width (a parted smile is calm)
+NEUTRAL_MIN_EYE = 0.18  # eye aspect ratio
+CALIBRATION_FRAMES = 6
+# "Near" the neutral: lip gap within this much (over mouth width), eyes within this share.
+NEAR_GAP, NEAR_EYE = 0.02, 0.1
+NEUTRAL_RATE = 0.02
+# Landmark models read a closed eye as partly open: closing is amplified. Small mouth
+# openings of real speech are amplified a little too, so that the rig's mouth reads open.
+EYELID_GAIN, JAW_GAIN = 3.0, 1.5
+
+FEATURES = ("eye_close_r", "eye_close_l", "jaw", "width", "smile", "upper_lip", "brow_r",
+            "brow_l")  # fmt: skip
+_RIGID = np.array(t.RIGID)
+# Distances the features need, in one numpy call: right lids, right corners, left lids,
+# left corners, mouth corners.
+_PAIRS = np.array([*t.RIGHT_EYE_LIDS, t.RIGHT_EYE_CORNERS, *t.LEFT_EYE_LIDS,
+                   t.LEFT_EYE_CORNERS, t.MOUTH_CORNERS])  # fmt: skip
+_GAP = np.array(t.INNER_LIP_GAP)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One frame of the visitor: rotation angles (degrees) and the expression values."""
+
+    yaw: float
+    pitch: float
+    roll: float
+    values: np.ndarray  # len(FEATURES), in FEATURES order
+    centre: np.ndarray  # (2,) face centre in the frame's pixels
+    size: float  # the face's scale (frame pixels per canonical unit)
+
+
+def canonical_fit(points: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """(R, s, t) with points ≈ s · R · canonical + t over the rigid points (3-D Kabsch)."""
+    canon = t.canonical_points()[_RIGID].astype(np.float64)
+    cm = canon.mean(0)
+    obs = points[_RIGID]
+    om = obs.mean(0)
+    a, b = canon - cm, obs - om
+    u, sv, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(u @ vt))
+    fix = np.diag([1.0, 1.0, d])
+    rotation = (u @ fix @ vt).T
+    scale = float((sv * np.diag(fix)).sum() / (a**2).sum())
+    return rotation, scale, om - scale * rotation @ cm
+
+
+def raw_features(canonical: np.ndarray) -> np.ndarray:
+    """Shape numbers of a face in the canonical frame (see ``FEATURES``), before the
+    neutral: eye aspect ratios, lip gap / mouth width, width, lifts and brow heights."""
+    p = canonical
+
+    d = np.linalg.norm(p[_PAIRS[:, 0]] - p[_PAIRS[:, 1]], axis=1)
+    eye_r, eye_l, width = d[0:3].mean() / d[3], d[4:7].mean() / d[7], d[8]
+    gap = (p[_GAP[:, 1], 1] - p[_GAP[:, 0], 1]).mean()
+    corners = (p[61, 1] + p[291, 1]) / 2
+    return np.array([
+        eye_r, eye_l,
+        gap / width,
+        width,
+        # Corners above the upper lip (a smile); the corners' share of the jaw's opening
+        # (the rig's jaw shape lowers them by 0.3 of it) is taken out.
+        p[13, 1] - corners + 0.3 * gap,
+        p[2, 1] - p[0, 1],  # nose base to upper lip: smaller when the lip rises
+        p[[33, 133], 1].mean() - p[[105, 66], 1].mean(),  # brow above the eye's corners
+        p[[263, 362], 1].mean() - p[[334, 296], 1].mean(),
+    ])  # fmt: skip
+
+
+@dataclass
+class ExpressionReader:
+    """Per-session state: the current track's neutral."""
+
+    track: int | None = None
+    neutral: np.ndarray | None = None
+    neutral_pitch: float = 0.0
+    samples: int = 0
+    _sum: np.ndarray | None = field(default=None, repr=False)
+
+    def reset(self) -> None:
+        self.neutral, self.samples, self._sum, self.neutral_pitch = None, 0, None, 0.0
+
+    def read(self, landmarks: np.ndarray, track: int | None = None) -> Reading:
+        """The pose and the expression values (zeros until a neutral is learned)."""
+        if track != self.track:
+            self.track = track
+            self.reset()
+        points = np.asarray(landmarks, np.float64)
+        rotation, scale, shift = canonical_fit(points)
+        yaw, pitch, roll = head_angles(rotation)
+        canonical = (points - shift) @ rotation / scale
+        raw = raw_features(canonical)
+        self._learn(raw, yaw, pitch, roll)
+        values = np.zeros(len(FEATURES))
+        if self.neutral is not None:
+            values = self._values(raw)
+        return Reading(yaw, pitch - self.neutral_pitch, roll, values,
+                       points[:, :2].mean(0), scale)  # fmt: skip
+
+    def _learn(self, raw: np.ndarray, yaw: float, pitch: float, roll: float) -> None:
+        frontal = (abs(yaw) < NEUTRAL_MAX_YAW and abs(pitch) < NEUTRAL_MAX_PITCH
+                   and abs(roll) < NEUTRAL_MAX_ROLL)  # fmt: skip
+        calm = raw[2] < NEUTRAL_MAX_GAP and min(raw[0], raw[1]) > NEUTRAL_MIN_EYE
+        if not (frontal and calm):
+            return
+        if self.samples < CALIBRATION_FRAMES:
+            self.samples += 1
+            self._sum = raw if self._sum is None else self._sum + raw
+            self.neutral = self._sum / self.samples
+            self._pitch_sum = pitch if self.samples == 1 else self._pitch_sum + pitch
+            self.neutral_pitch = self._pitch_sum / self.samples
+            return
+        n = self.neutral
+        # A mouth more closed / eyes more open than the neutral: it was learned while the
+        # person talked or blinked; correct it quickly. Otherwise follow slowly, and only
+        # while the face is near its neutral (a held expression never becomes neutral).
+        fast = np.zeros(len(raw), bool)
+        fast[2] = raw[2] < n[2]
+        fast[:2] = raw[:2] > n[:2]
+        near = raw[2] < n[2] + NEAR_GAP and (np.abs(raw[:2] / n[:2] - 1) < NEAR_EYE).all()
+        rate = np.where(fast, 0.2, NEUTRAL_RATE if near else 0.0)
+        self.neutral = n + rate * (raw - n)
+        if near:
+            self.neutral_pitch += NEUTRAL_RATE * (pitch - self.neutral_pitch)
+
+    def _values(self, raw: np.ndarray) -> np.ndarray:
+        n = self.neutral
+        eye = np.clip((1 - raw[:2] / np.maximum(n[:2], 1e-6)) * EYELID_GAIN, -0.3, 1.0)
+        width_n = max(n[3], 1e-6)
+        return np.array([
+            eye[0], eye[1],
+            np.clip((raw[2] - n[2]) * JAW_GAIN, 0.0, 1.2),
+            np.clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
+            np.clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
+            np.clip((n[5] - raw[5]) / width_n, -0.06, 0.08),
+            np.clip((raw[6] - n[6]) / width_n, -0.2, 0.3),
+            np.clip((raw[7] - n[7]) / width_n, -0.2, 0.3),
+        ])  # fmt: skip

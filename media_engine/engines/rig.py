@@ -1,0 +1,199 @@
+"""The head of a presenter as a 2.5-D mesh: expressions as shapes, turns as 3-D rotations.
+
+The head is the presenter's 468 face-mesh points (with their depth) plus two rings around
+the face oval that reach out to the edge of the head layer (ears, hair), set further back so
+that they turn like the back of a head. Expressions move the face points by fixed shapes
+(blend shapes built once from the presenter's own face: an eye closing, the jaw opening, the
+mouth widening, the corners lifting, the upper lip rising, a brow rising), weighted by the
+visitor's normalised values. The head is then rotated in 3-D about the neck pivot and
+projected (orthographically): triangles that turn their back to the camera are culled, and
+the rest are drawn far to near, so a nose in front of a cheek hides it and no folded
+triangle is drawn over another.
+"""
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from media_engine.engines import face_regions as fr
+from media_engine.engines.expression import FEATURES
+
+# What the rig can show, degrees.
+MAX_YAW, MAX_PITCH, MAX_ROLL = 40.0, 25.0, 30.0
+# The rings around the face: how far back they sit (a share of the way from the oval to the
+# pivot's depth: the head's outline turns about its centre and stays roughly in place) and
+# how far out they reach (a share of the way from the oval to the head layer's edge).
+RING_DEPTHS = (0.6, 1.0)
+RING_REACH = (0.5, 1.08)
+_LOWER_LIP = [14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375]
+_JAW = [152, 148, 176, 149, 150, 377, 400, 378, 379, 175, 199, 200, 18, 201, 421, 428, 208]
+_UPPER_LIP_OUT = [0, 37, 267, 39, 269, 40, 270, 13, 82, 312, 81, 311, 80, 310]
+_INNER_UP = np.array([191, 80, 81, 82, 13, 312, 311, 310, 415])
+_INNER_DOWN = np.array([95, 88, 178, 87, 14, 317, 402, 318, 324])
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """The 3×3 rotation (image axes: x right, y down, z away) with perception's angle
+    conventions: yaw(pitch(roll(points)))."""
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
+    rp = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
+    rr = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return ry @ rp @ rr
+
+
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    a, b, c = (points[triangles[:, k], :2] for k in range(3))
+    e1, e2 = b - a, c - a
+    return 0.5 * (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+
+
+def _shepard(xy: np.ndarray, index: list[int], moves: np.ndarray, sigma: float) -> np.ndarray:
+    """Displacements: ``index`` points move by ``moves`` exactly; the others by a
+    Gaussian-weighted mean of those moves near them, fading to nothing far away."""
+    d2 = ((xy[:, None, :] - xy[index][None, :, :]) ** 2).sum(-1)
+    w = np.exp(-d2 / (2 * sigma**2))
+    out = (w[..., None] * moves[None]).sum(1) / np.maximum(w.sum(1, keepdims=True), 1.0)
+    out[index] = moves
+    return out
+
+
+def _shape(xy, moving, move, fixed, sigma) -> np.ndarray:
+    moves = np.vstack([np.asarray(move, float).reshape(-1, 2) * np.ones((len(moving), 1)),
+                       np.zeros((len(fixed), 2))])  # fmt: skip
+    return _shepard(xy, list(moving) + list(fixed), moves, sigma)
+
+
+def blend_shapes(face: np.ndarray) -> np.ndarray:
+    """(len(FEATURES), 468, 2): each feature's displacement of the face at value 1."""
+    xy = face[:, :2].astype(np.float64)
+    eye_w = float(np.linalg.norm(xy[33] - xy[133]) + np.linalg.norm(xy[263] - xy[362])) / 2
+    mouth_w = float(np.linalg.norm(xy[61] - xy[291]))
+    up, lo = fr.UPPER_LIDS, fr.LOWER_LIDS
+    half = len(up) // 2
+    shapes = []
+    for side, corners, brow in ((slice(0, half), (33, 133), fr.RIGHT_BROW),
+                                (slice(half, None), (263, 362), fr.LEFT_BROW)):  # fmt: skip
+        fixed = [*lo[side], *corners, *brow]
+        shapes.append(_shape(xy, up[side], xy[lo[side]] - xy[up[side]], fixed,
+                             0.18 * eye_w))  # fmt: skip
+    upper_face = [*fr.RIGHT_EYE, *fr.LEFT_EYE, 234, 454, 93, 323]
+    still = [0, 13, 37, 267, 82, 312, 1, 2, 98, 327, *upper_face]
+    # The lower lip drops most in its middle, little at the corners (an open mouth is an
+    # oval, not a box); the chin follows.
+    centre_x = (xy[61, 0] + xy[291, 0]) / 2
+    across = np.clip(np.abs(xy[_LOWER_LIP, 0] - centre_x) / (mouth_w / 2), 0, 1)
+    lip_drop = (0.3 + 0.7 * (1 - across**2)) * mouth_w
+    moves = np.vstack([np.column_stack([np.zeros(len(_LOWER_LIP)), lip_drop]),
+                       np.tile([0, 0.85 * mouth_w], (len(_JAW), 1)),
+                       np.tile([0, 0.3 * mouth_w], (4, 1)), np.zeros((len(still), 2))])  # fmt: skip
+    jaw = _shepard(xy, _LOWER_LIP + _JAW + [61, 291, 78, 308] + still, moves, 0.3 * mouth_w)
+    shapes.append(jaw)
+    mids, corners = [0, 17, 13, 14, 1, 2, 152, *upper_face], [61, 78, 291, 308]
+    half_w = 0.5 * mouth_w
+    width_moves = np.array([[-half_w, 0], [-half_w, 0], [half_w, 0], [half_w, 0]])
+    shapes.append(
+        _shepard(
+            xy, corners + mids, np.vstack([width_moves, np.zeros((len(mids), 2))]), 0.25 * mouth_w
+        )
+    )
+    shapes.append(_shape(xy, corners, [0, -mouth_w], mids, 0.25 * mouth_w))
+    shapes.append(_shape(xy, _UPPER_LIP_OUT, [0, -mouth_w], [1, 2, 98, 327, *_LOWER_LIP,
+                                                             *upper_face],
+                         0.2 * mouth_w))  # fmt: skip
+    eyes = [*fr.RIGHT_EYE, *fr.LEFT_EYE, 168, 6]
+    for brow in (fr.RIGHT_BROW, fr.LEFT_BROW):
+        shapes.append(_shape(xy, brow, [0, -mouth_w], eyes, 0.35 * eye_w))
+    assert len(shapes) == len(FEATURES)
+    return np.stack(shapes)
+
+
+def keep_lips_apart(points: np.ndarray) -> None:
+    """Never let the lower inner lip rise above the upper one (the mesh would fold)."""
+    up, lo = points[_INNER_UP], points[_INNER_DOWN]
+    crossed = lo[:, 1] < up[:, 1] + 0.3
+    if crossed.any():
+        mid = (up[crossed] + lo[crossed]) / 2
+        points[_INNER_UP[crossed], 1] = mid[:, 1] - 0.15
+        points[_INNER_DOWN[crossed], 1] = mid[:, 1] + 0.15
+
+
+@functools.cache
+def ring_triangles() -> np.ndarray:
+    """Triangles joining the face oval to ring 1 (468 + i) and ring 1 to ring 2."""
+    n = len(fr.FACE_OVAL)
+    loops = [list(fr.FACE_OVAL), [468 + i for i in range(n)], [468 + n + i for i in range(n)]]
+    tris = []
+    for a, b in itertools.pairwise(loops):
+        for i in range(n):
+            j = (i + 1) % n
+            tris += [(a[i], a[j], b[j]), (a[i], b[j], b[i])]
+    return np.array(tris, np.int32)
+
+
+def _reach(alpha: np.ndarray, centre: np.ndarray, direction: np.ndarray, start: float) -> float:
+    """How far from ``centre`` along ``direction`` the layer's alpha still has pixels."""
+    h, w = alpha.shape
+    steps = np.arange(start, max(h, w), 2.0)
+    pts = np.round(centre + direction * steps[:, None]).astype(int)
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+    hits = np.zeros(len(steps), bool)
+    hits[inside] = alpha[pts[inside, 1], pts[inside, 0]] > 8
+    return float(steps[np.flatnonzero(hits)[-1]]) if hits.any() else start
+
+
+def head_points(face: np.ndarray, head_alpha: np.ndarray, pivot_z: float) -> np.ndarray:
+    """(468 + 2·36, 3): the face and the two rings out to the head layer's edge."""
+    oval = face[fr.FACE_OVAL].astype(np.float64)
+    centre = (oval[:, :2].min(0) + oval[:, :2].max(0)) / 2
+    face_w = float(np.ptp(oval[:, 0]))
+    v = oval[:, :2] - centre
+    dist = np.linalg.norm(v, axis=1)
+    direction = v / np.maximum(dist, 1e-6)[:, None]
+    rings = []
+    for depth, reach in zip(RING_DEPTHS, RING_REACH, strict=True):
+        ring = np.empty_like(oval)
+        for i in range(len(oval)):
+            edge = max(_reach(head_alpha, centre, direction[i], dist[i]), dist[i] * 1.06)
+            r = dist[i] + reach * (edge - dist[i]) + 0.04 * face_w * (reach > 1)
+            ring[i, :2] = centre + direction[i] * r
+        ring[:, 2] = oval[:, 2] + depth * (pivot_z - oval[:, 2])
+        rings.append(ring)
+    return np.vstack([face.astype(np.float64), *rings])
+
+
+@dataclass(frozen=True)
+class Pose:
+    yaw: float
+    pitch: float
+    roll: float
+    offset: np.ndarray  # (2,) pixels the head moves (bounded by the engine)
+
+
+@dataclass(frozen=True)
+class PosedHead:
+    points: np.ndarray  # (N, 2) posed, frame pixels
+    depth: np.ndarray  # (N,) posed z (larger: further)
+    triangles: np.ndarray  # drawn triangles, far to near
+    culled: int  # triangles turned away from the camera
+
+
+def clamp_pose(yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
+    return (float(np.clip(yaw, -MAX_YAW, MAX_YAW)), float(np.clip(pitch, -MAX_PITCH, MAX_PITCH)),
+            float(np.clip(roll, -MAX_ROLL, MAX_ROLL)))  # fmt: skip
+
+
+def pose_head(
+    rest: np.ndarray, pivot: np.ndarray, triangles: np.ndarray, rest_area: np.ndarray, pose: Pose
+) -> PosedHead:
+    """The head points (N×3, expression already applied) rotated about ``pivot`` (3,)."""
+    turned = (rest - pivot) @ rotation(pose.yaw, pose.pitch, pose.roll).T + pivot
+    xy = turned[:, :2] + pose.offset
+    area = signed_areas(xy, triangles)
+    facing = (np.sign(area) == np.sign(rest_area)) & (np.abs(area) > 1e-3)
+    drawn = triangles[facing]
+    order = np.argsort(-turned[:, 2][drawn].sum(axis=1), kind="stable")
+    drawn = drawn[order]
+    return PosedHead(xy, turned[:, 2], drawn, int((~facing).sum()))

@@ -1,0 +1,138 @@
+"""The receiver's bandwidth estimate, read from real aiortc senders' RTCP (no network)."""
+
+import aiortc
+from aiortc import (
+    RTCCertificate,
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCIceTransport,
+    RTCRtpCodecParameters,
+    RTCRtpSender,
+    VideoStreamTrack,
+)
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
+
+from media_engine import bandwidth
+from media_engine.bandwidth import START_BITRATE_BPS, receiver_estimate, watch_bandwidth
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+
+
+def make_sender() -> RTCRtpSender:
+    ice = RTCIceTransport(RTCIceGatherer())
+    dtls = RTCDtlsTransport(ice, [RTCCertificate.generateCertificate()])
+    return RTCRtpSender(VideoStreamTrack(), dtls)
+
+
+def remb(bitrate: int, ssrcs: list[int]) -> RtcpPsfbPacket:
+    return RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs)
+    )
+
+
+def encoder_of(sender: RTCRtpSender):
+    return sender._RTCRtpSender__encoder
+
+
+def test_pinned_aiortc_still_hands_remb_to_the_sender():
+    # The tap wraps these two methods; this fails when aiortc renames them.
+    assert aiortc.__version__ == "1.16.0"
+    assert callable(RTCRtpSender._handle_rtcp_packet)
+    assert callable(RTCRtpSender._next_encoded_frame)
+
+
+async def test_no_estimate_until_the_receiver_reports_then_its_report():
+    sender = make_sender()
+    watch_bandwidth(sender)
+    assert receiver_estimate(sender) is None
+    # the encoder exists with aiortc's 0.5 Mb/s default: that is not an estimate
+    await sender._next_encoded_frame(VP8)
+    assert receiver_estimate(sender) is None
+    await sender._handle_rtcp_packet(remb(2_400_000, [sender._ssrc]))
+    assert receiver_estimate(sender) == 2_400_000
+    # aiortc still steers its encoder by the report (clamped to VP8's ceiling)
+    assert encoder_of(sender).target_bitrate == 1_500_000
+    await sender._handle_rtcp_packet(remb(600_000, [sender._ssrc]))
+    assert receiver_estimate(sender) == 600_000
+
+
+async def test_reports_on_other_streams_and_other_rtcp_are_ignored():
+    sender = make_sender()
+    watch_bandwidth(sender)
+    await sender._handle_rtcp_packet(remb(300_000, [sender._ssrc ^ 1]))
+    await sender._handle_rtcp_packet(
+        RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc)
+    )
+    await sender._handle_rtcp_packet(
+        RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=b"junk")
+    )
+    assert receiver_estimate(sender) is None
+
+
+async def test_the_encoder_starts_at_a_lans_rate_unless_the_receiver_spoke_first():
+    sender = make_sender()
+    watch_bandwidth(sender)
+    await sender._next_encoded_frame(VP8)
+    assert encoder_of(sender).target_bitrate == START_BITRATE_BPS
+    # a report always wins over the start rate
+    early = make_sender()
+    watch_bandwidth(early)
+    await early._handle_rtcp_packet(remb(400_000, [early._ssrc]))
+    await early._next_encoded_frame(VP8)
+    assert encoder_of(early).target_bitrate == 500_000  # aiortc's default, not raised
+    await early._handle_rtcp_packet(remb(400_000, [early._ssrc]))
+    assert encoder_of(early).target_bitrate == 400_000
+
+
+async def test_a_stale_report_is_no_estimate(monkeypatch):
+    sender = make_sender()
+    watch_bandwidth(sender)
+    await sender._handle_rtcp_packet(remb(2_000_000, [sender._ssrc]))
+    estimate = sender._kiosk_receiver_estimate
+    assert estimate.current(estimate.at + bandwidth.STALE_AFTER_S - 0.1) == 2_000_000
+    assert estimate.current(estimate.at + bandwidth.STALE_AFTER_S + 0.1) is None
+
+
+async def test_unwatched_senders_have_no_estimate():
+    assert receiver_estimate(None) is None
+    assert receiver_estimate(make_sender()) is None
+
+
+async def test_watching_twice_wraps_once():
+    sender = make_sender()
+    watch_bandwidth(sender)
+    handler = sender._handle_rtcp_packet
+    watch_bandwidth(sender)
+    assert sender._handle_rtcp_packet is handler
+
+
+async def test_an_estimate_is_a_limit_only_while_it_is_under_what_we_send():
+    sender = make_sender()
+    watch_bandwidth(sender)
+    estimate = sender._kiosk_receiver_estimate
+    t = 1000.0
+
+    def sent(octets: int, at: float) -> None:
+        sender._RTCRtpSender__octet_count = octets
+        estimate.sample_sent(octets, at)
+
+    # we send 2 Mb/s and the receiver says 1.2: congestion, the estimate is the limit
+    sent(0, t)
+    sent(250_000, t + 1.0)
+    assert estimate.sent_bps() == 2_000_000
+    bandwidth.note_report(sender, estimate, remb(1_200_000, [sender._ssrc]), now=t + 1.0)
+    assert estimate.limit(t + 1.0) == 1_200_000
+    # the next report is over what we send: no longer a limit
+    bandwidth.note_report(sender, estimate, remb(2_500_000, [sender._ssrc]), now=t + 1.1)
+    assert estimate.limit(t + 1.1) is None
+    # a sparse stream (20 kb/s): a low estimate (0.3 Mb/s) is no pressure
+    sent(252_500, t + 3.0)
+    sent(255_000, t + 4.0)
+    assert estimate.sent_bps() == 20_000
+    bandwidth.note_report(sender, estimate, remb(300_000, [sender._ssrc]), now=t + 4.0)
+    assert estimate.limit(t + 4.0) is None
+    # before we have measured what we send, no report is taken as congestion
+    fresh = make_sender()
+    watch_bandwidth(fresh)
+    await fresh._handle_rtcp_packet(remb(100_000, [fresh._ssrc]))
+    assert bandwidth.path_limit(fresh) is None and receiver_estimate(fresh) == 100_000

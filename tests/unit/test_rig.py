@@ -1,0 +1,258 @@
+"""The presenter rig: pose apart from expression, a neutral per person, a head that turns
+on a still torso, and presenters read from files or cut from a photo."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from media_engine.engines import face_regions as fr
+from media_engine.engines import rig as rg
+from media_engine.engines.avatar import AvatarEngine
+from media_engine.engines.base import IdentityImage
+from media_engine.engines.expression import FEATURES, ExpressionReader
+from media_engine.engines.portraits import default_avatar
+from media_engine.engines.presenter import (
+    PresenterError,
+    presenter_from_photo,
+    read_presenter,
+    slug_of_asset,
+)
+from media_engine.engines.registry import EngineUnavailable, create_engine
+from media_engine.perception.measures import head_angles, head_rotation
+from media_engine.perception.types import Face
+from tests.engine_helpers import face_from_landmarks, open_mouth, placed_landmarks
+
+W, H = 640, 480
+
+
+def turned(landmarks: np.ndarray, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
+    """Landmarks rotated in 3-D about their centroid (perception's angle conventions)."""
+    p = landmarks.astype(np.float64)
+    c = p.mean(axis=0)
+    return ((p - c) @ rg.rotation(yaw, pitch, roll).T + c).astype(np.float32)
+
+
+def tracked(landmarks: np.ndarray, track: int) -> Face:
+    face = face_from_landmarks(landmarks)
+    return Face(face.landmarks, face.box, face.score, face.measures, track_id=track)
+
+
+def other_person(landmarks: np.ndarray) -> np.ndarray:
+    """A differently shaped face: smaller eyes, a wider mouth, higher brows."""
+    p = landmarks.copy()
+    for eye in (fr.RIGHT_EYE, fr.LEFT_EYE):
+        c = p[eye, :2].mean(axis=0)
+        p[eye, 1] = c[1] + (p[eye, 1] - c[1]) * 0.7
+    mouth = np.unique(np.concatenate([fr.LIPS_OUTER, fr.LIPS_INNER]))
+    c = p[mouth, :2].mean(axis=0)
+    p[mouth, 0] = c[0] + (p[mouth, 0] - c[0]) * 1.2
+    p[np.concatenate([fr.RIGHT_BROW, fr.LEFT_BROW]), 1] -= 6
+    return p
+
+
+def test_a_new_track_starts_a_new_neutral():
+    reader = ExpressionReader()
+    first = placed_landmarks(W, H, 200)
+    for _ in range(10):
+        values = reader.read(first, track=1).values
+    np.testing.assert_allclose(values, 0, atol=1e-6)
+    second = other_person(first)
+    # Read against the first person's neutral, the second face is all expression ...
+    assert np.abs(reader.read(second, track=1).values).max() > 0.1
+    # ... but a new track learns its own neutral: at rest, nothing moves.
+    for _ in range(10):
+        values = reader.read(second, track=2).values
+    np.testing.assert_allclose(values, 0, atol=1e-6)
+    assert reader.track == 2
+
+
+def test_the_neutral_is_never_learned_from_a_turned_or_talking_face():
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    for _ in range(20):
+        reader.read(turned(face, yaw=35), track=1)
+        reader.read(open_mouth(face, 0.6), track=1)
+    assert reader.neutral is None
+    reading = reader.read(face, track=1)
+    assert reader.neutral is not None and reader.samples == 1
+    assert abs(reading.yaw) < 1 and np.abs(reading.values).max() < 1e-6
+
+
+def test_expression_values_are_normalised_not_offsets():
+    """The same expression on a face twice the size, elsewhere in the frame, reads the same."""
+    small, big = ExpressionReader(), ExpressionReader()
+    a = placed_landmarks(W, H, 150, centre=(200, 200))
+    b = placed_landmarks(W, H, 300, centre=(380, 260))
+    for _ in range(8):
+        small.read(a, 1)
+        big.read(b, 1)
+    va = small.read(open_mouth(a, 0.5), 1).values
+    vb = big.read(open_mouth(b, 0.5), 1).values
+    assert va[FEATURES.index("jaw")] > 0.2
+    np.testing.assert_allclose(va, vb, atol=0.02)
+
+
+def test_the_visitors_rotation_is_read_apart_from_the_expression():
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    for _ in range(8):
+        reader.read(face, 1)
+    reading = reader.read(turned(open_mouth(face, 0.5), yaw=25, pitch=-10, roll=8), 1)
+    assert reading.yaw == pytest.approx(25, abs=2.5)
+    assert reading.roll == pytest.approx(8, abs=2.5)
+    assert reading.pitch == pytest.approx(-10, abs=3)
+    assert reading.values[FEATURES.index("jaw")] > 0.2
+
+
+def engine_after_calibration(face=None) -> AvatarEngine:
+    engine = AvatarEngine.for_identity(None)
+    lm = placed_landmarks(W, H, 160) if face is None else face
+    for _ in range(8):
+        engine.render(np.zeros((H, W, 3), np.uint8), tracked(lm, 1))
+    return engine
+
+
+@pytest.mark.parametrize("yaw,pitch", [(40, 0), (-40, 0), (0, 25), (0, -25), (30, 20)])
+def test_a_large_turn_draws_no_folded_triangle(yaw, pitch):
+    lm = placed_landmarks(W, H, 160)
+    engine = engine_after_calibration(lm)
+    engine.render(np.zeros((H, W, 3), np.uint8), tracked(turned(lm, yaw, pitch), 1))
+    posed = engine.last
+    fit = engine.fitted(W, H)
+    # Every drawn triangle keeps its orientation; the ones that turned away are not drawn.
+    drawn = rg.signed_areas(posed.points, posed.triangles)
+    rest = rg.signed_areas(fit.rest, posed.triangles)
+    assert (np.sign(drawn) == np.sign(rest)).all() and (np.abs(drawn) > 0).all()
+    assert 0 < posed.culled < len(engine.triangles) // 3
+    # It is a turn, drawn far to near: the depth never decreases along the drawing order.
+    depth = posed.depth[posed.triangles].mean(axis=1)
+    assert (np.diff(depth) <= 1e-9).all()
+    angles = head_angles(head_rotation(np.column_stack([posed.points[:468], posed.depth[:468]])))
+    assert angles[0] == pytest.approx(yaw, abs=3) and angles[1] == pytest.approx(pitch, abs=3)
+
+
+def torso_pixels(engine: AvatarEngine) -> np.ndarray:
+    fit = engine.fitted(W, H)
+    mask = fit.torso[1] > 128
+    x0, y0, x1, y1 = fit.neck_box
+    mask[max(0, y0 - 10) : y1 + 10, max(0, x0 - 10) : x1 + 10] = False
+    return mask
+
+
+def test_the_torso_never_moves_with_the_head():
+    lm = placed_landmarks(W, H, 160)
+    engine = engine_after_calibration(lm)
+    frame = np.zeros((H, W, 3), np.uint8)
+    rest = engine.render(frame, tracked(lm, 1))
+    mask = torso_pixels(engine)
+    assert mask.sum() > 0.05 * W * H
+    moves = [
+        turned(lm, 40),
+        turned(lm, -35, 20),
+        turned(lm, 10, -25, 25),
+        lm + np.array([150, 90, 0], np.float32),
+    ]
+    for moved in moves:
+        for _ in range(6):
+            out = engine.render(frame, tracked(moved, 1))
+        same = (np.abs(out.astype(int) - rest.astype(int)).max(axis=2) <= 2)[mask]
+        assert same.mean() >= 0.99
+    # The head did move.
+    assert np.abs(out.astype(int) - rest.astype(int)).max(axis=2).mean() > 1
+
+
+@pytest.mark.parametrize("centre", [(5, 5), (635, 475), (635, 5), (5, 475)])
+def test_the_head_stays_inside_the_frame_under_large_translation(centre):
+    engine = engine_after_calibration()
+    moved = placed_landmarks(W, H, 220, centre=centre)
+    for tilt in (0, 25, -25):
+        for _ in range(20):
+            engine.render(np.zeros((H, W, 3), np.uint8), tracked(turned(moved, 30, tilt, tilt), 1))
+        head = engine.last.points
+        assert head[:, 0].min() >= 0 and head[:, 0].max() <= W
+        assert head[:, 1].min() >= 0 and head[:, 1].max() <= H
+
+
+def test_a_blink_and_an_open_mouth_reach_the_avatar():
+    lm = placed_landmarks(W, H, 160)
+    engine = engine_after_calibration(lm)
+    rest_points = engine.last.points.copy()
+    closed = lm.copy()
+    closed[fr.UPPER_LIDS, :2] = closed[fr.LOWER_LIDS, :2] * 0.6 + closed[fr.UPPER_LIDS, :2] * 0.4
+    engine.render(np.zeros((H, W, 3), np.uint8), tracked(open_mouth(closed, 0.6), 1))
+    p = engine.last.points
+    gap = np.linalg.norm(p[fr.UPPER_LIDS] - p[fr.LOWER_LIDS], axis=1)
+    assert gap.max() < 1.0
+    assert p[14, 1] - p[13, 1] > rest_points[14, 1] - rest_points[13, 1] + 10
+
+
+def test_a_photo_becomes_a_rig_with_the_person_removed_from_the_backdrop():
+    avatar = default_avatar()
+    rig = presenter_from_photo(avatar.image, avatar.landmarks)
+    assert rig.background.shape == avatar.image.shape
+    for layer in (rig.head, rig.neck, rig.torso):
+        assert layer.shape == (*avatar.image.shape[:2], 4)
+    # At rest the layers give the photo back.
+    assert np.abs(rig.at_rest().astype(int) - avatar.image.astype(int)).mean() < 4
+    # Where the face was, the backdrop is now backdrop-coloured (not skin).
+    x, y = avatar.landmarks[fr.NOSE_TIP, :2].astype(int)
+    corner = avatar.image[20, 20].astype(int)
+    assert np.abs(rig.background[y, x].astype(int) - corner).max() < 40
+    assert np.abs(avatar.image[y, x].astype(int) - corner).max() > 60
+
+
+def write_presenter(folder, rig) -> None:
+    folder.mkdir()
+    cv2.imwrite(str(folder / "background.png"), rig.background)
+    for part in ("hair_back", "torso", "neck", "head", "hair_front"):
+        cv2.imwrite(str(folder / f"{part}.png"), getattr(rig, part))
+    np.save(folder / "face.npy", rig.face)
+    (folder / "rig.json").write_text(json.dumps({
+        "slug": "test", "display_name": {"en": "Test", "zh-hans": "测试"}, "version": "1",
+        "synthetic": True, "neck_pivot": rig.neck_pivot.tolist(), "description": "test",
+    }))  # fmt: skip
+
+
+def test_a_presenter_folder_drives_the_engine(tmp_path):
+    avatar = default_avatar()
+    write_presenter(tmp_path / "test", presenter_from_photo(avatar.image, avatar.landmarks))
+    rig = read_presenter(tmp_path / "test")
+    assert rig.slug == "test" and rig.display_name == "Test" and rig.mouth is None
+    engine = AvatarEngine(rig)
+    out = engine.render(np.zeros((H, W, 3), np.uint8), None)
+    assert out.shape == (H, W, 3) and out.std() > 10
+
+
+@pytest.mark.parametrize("damage", ["missing_face", "small_head", "bad_json", "bad_face"])
+def test_a_damaged_presenter_is_refused_clearly(tmp_path, damage):
+    avatar = default_avatar()
+    folder = tmp_path / "test"
+    write_presenter(folder, presenter_from_photo(avatar.image, avatar.landmarks))
+    if damage == "missing_face":
+        (folder / "face.npy").unlink()
+    elif damage == "small_head":
+        cv2.imwrite(str(folder / "head.png"), np.zeros((10, 10, 4), np.uint8))
+    elif damage == "bad_json":
+        (folder / "rig.json").write_text("{")
+    else:
+        np.save(folder / "face.npy", np.zeros((10, 3)))
+    with pytest.raises(PresenterError):
+        read_presenter(folder)
+
+
+def test_an_identity_naming_an_unknown_presenter_is_a_clear_error():
+    assert slug_of_asset("presenter:anna") == "anna" == slug_of_asset("presenter_anna")
+    assert slug_of_asset("avatar_default") is None and slug_of_asset("presenter_") is None
+    identity = IdentityImage(3, "Nobody", np.zeros((8, 8, 3), np.uint8), presenter="nobody")
+    with pytest.raises(EngineUnavailable, match="nobody"):
+        create_engine("avatar", identity)
+
+
+def test_a_damaged_photo_face_is_refused():
+    avatar = default_avatar()
+    bad = avatar.landmarks.copy()
+    bad[5] = np.nan
+    with pytest.raises(PresenterError):
+        presenter_from_photo(avatar.image, bad)
