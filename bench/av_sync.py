@@ -82,19 +82,26 @@ user, _ = get_user_model().objects.get_or_create(username="bench-agent")
 user.groups.add(Group.objects.get(name="agent"))
 profile = {"display_name": "Bench", "identity": avatar}
 AgentProfile.objects.get_or_create(user=user, defaults=profile)
+from tests.dashboard_support import login
+from tests.support.enrolment import cookie, enrol
 client = Client()
-client.force_login(user)
+login(client, user)  # an agent logs in with the second factor
 print("COOKIE=" + client.cookies["sessionid"].value)
+print("DEVICE=" + cookie("bench", enrol("bench")))
 """
 
 
-def prepare_site(env: dict) -> str:
+def prepare_site(env: dict) -> tuple[str, str]:
+    """Migrate, make the bench kiosk (enrolled) and its agent; returns the agent's session
+    cookie and the kiosk device's cookie."""
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True)
     out = subprocess.run(
         [*manage, "shell", "-c", SETUP], cwd=REPO_ROOT, env=env, check=True, capture_output=True
     ).stdout.decode()
-    return next(line[7:] for line in out.splitlines() if line.startswith("COOKIE="))
+    lines = out.splitlines()
+    session = next(line[7:] for line in lines if line.startswith("COOKIE="))
+    return session, next(line[7:] for line in lines if line.startswith("DEVICE="))
 
 
 class ClickMicrophone:
@@ -176,7 +183,7 @@ async def click_times(track, into: list[float]) -> None:
         pass
 
 
-async def one_call(base: str, cookie: str, args) -> dict:
+async def one_call(base: str, cookie: str, device: str, args) -> dict:
     from tests.support.loopclient import StampedCamera
     from tests.support.portalclient import (
         Peer,
@@ -186,7 +193,7 @@ async def one_call(base: str, cookie: str, args) -> dict:
     )
 
     async with (
-        Socket.open(base, "/ws/kiosk/bench/portal/") as customer,
+        Socket.open(base, "/ws/kiosk/bench/portal/", device=device) as customer,
         Socket.open(base, "/ws/portal/agent/", cookie) as agent,
     ):
         camera = StampedCamera(args.width, args.height, args.fps)
@@ -291,11 +298,12 @@ async def run_mode(args, lipsync: bool) -> dict:
             DJANGO_DEBUG="1",
             MEDIA_ENGINE_IN_PROCESS="1",
             MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
+            KIOSK_NETWORKS="127.0.0.0/8",  # the bench's peers are on loopback
             KIOSK_LOG_LEVEL="WARNING",
             PYTHONPATH=str(REPO_ROOT),
             PORTAL_LIPSYNC="1" if lipsync else "0",
         )
-        cookie = prepare_site(env)
+        cookie, device = prepare_site(env)
         port = free_port()
         log = Path(var_dir) / "daphne.log"
         daphne = start_daphne(port, env, log)
@@ -308,7 +316,7 @@ async def run_mode(args, lipsync: bool) -> dict:
                     await asyncio.sleep(0.1)
             results = []
             for _ in range(args.calls):
-                results.append(await one_call(f"http://127.0.0.1:{port}", cookie, args))
+                results.append(await one_call(f"http://127.0.0.1:{port}", cookie, device, args))
                 await asyncio.sleep(1.0)
         except Exception:
             print(log.read_text()[-4000:], file=sys.stderr)

@@ -19,7 +19,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consent.models import EndReason
-from kiosk import selectors as kiosk_selectors
+from kiosk import calls, limits, signaling
+from kiosk import services as kiosk_services
+from kiosk.consumers import (
+    CLOSE_NOT_ENROLLED,
+    CLOSE_RATE_LIMITED,
+    client_address,
+    device_token,
+)
+from kiosk.dashboard.second_factor import needs_second_factor, session_verified
+from kiosk.ice_policy import policy_from_settings
 from kiosk.portal import notify, protocol, selectors, services
 from kiosk.portal.models import CallStatus, Service
 from media_engine import protocol as media
@@ -28,15 +37,38 @@ logger = logging.getLogger(__name__)
 
 CLOSE_REFUSED = 4403
 CLOSE_TOO_MANY_ERRORS = 4400
+# The kiosk socket's own codes where the refusal is the kiosk's (kiosk/consumers.py).
+CLOSE_CODES = {"not_enrolled": CLOSE_NOT_ENROLLED, "rate_limited": CLOSE_RATE_LIMITED}
 MAX_BAD_MESSAGES = 20
 KEEPALIVE_S = 10.0
 db = database_sync_to_async
 
 
-def kiosk_allowed(scope: dict, slug: str) -> Any:
-    """The kiosk this socket speaks for, or ``None``. The one place a kiosk's credential is
-    checked for the portal: it must stay the same check as the kiosk's own socket."""
-    return kiosk_selectors.get_kiosk(slug)
+def kiosk_allowed(scope: dict, slug: str) -> kiosk_services.Admission:
+    """Whether this socket may speak for kiosk ``slug``: the kiosk socket's own admission
+    (rate limits, the kiosk, its enrolled device's cookie), never a copy of it."""
+    return kiosk_services.admit_kiosk_socket(slug, device_token(scope, slug), client_address(scope))
+
+
+def link_allowed(scope: dict, token: str) -> bool:
+    """A one-time link's socket: rate-limited per link and per address like a kiosk's."""
+    return limits.allow("connect", "link:" + token[:64], client_address(scope))
+
+
+def staff_allowed(scope: dict, user: Any, permission: str) -> bool:
+    """The permission, and the second factor (TOTP) wherever the user needs one."""
+    if user is None or not user.is_authenticated or not user.has_perm(permission):
+        return False
+    return not needs_second_factor(user) or session_verified(user, scope.get("session"))
+
+
+def screened_offer(sdp: str) -> str:
+    """The offer's SDP after the kiosk's candidate screening and its candidate limit."""
+    try:
+        sdp, _count = signaling.screen_offer_candidates(sdp, policy_from_settings())
+    except signaling.SignalingError as exc:
+        raise protocol.PortalProtocolError(exc.code, exc.message) from None
+    return sdp
 
 
 class PortalSocket(AsyncWebsocketConsumer):
@@ -69,7 +101,7 @@ class PortalSocket(AsyncWebsocketConsumer):
     async def refuse(self, code: str, message: str | None = None, close: bool = False) -> None:
         await self.send_message(protocol.error(code, message))
         if close:
-            await self.close(code=CLOSE_REFUSED)
+            await self.close(code=CLOSE_CODES.get(code, CLOSE_REFUSED))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -151,18 +183,29 @@ class CustomerConsumer(PortalSocket):
         self.token: str | None = kwargs.get("token")
         self.accepted = False
         self.offered = False
+        self.claimed = False
+        self.kiosk = None
+        self.device_id: int | None = None
         if self.token is not None:
+            if not await db(link_allowed)(self.scope, self.token):
+                await self.refuse("rate_limited", close=True)
+                return
             usable = await db(services.home_link_usable)(self.token)
             self.kiosk = await db(services.home_kiosk)() if usable else None
             if self.kiosk is None:
                 await self.refuse("link_invalid", close=True)
                 return
         else:
-            self.kiosk = await db(kiosk_allowed)(self.scope, kwargs.get("slug", ""))
-            if self.kiosk is None:
-                await self.refuse("unknown_kiosk", close=True)
+            admission = await db(kiosk_allowed)(self.scope, kwargs.get("slug", ""))
+            if admission.error:
+                await self.refuse(admission.error, close=True)
                 return
+            self.kiosk, self.device_id = admission.kiosk, admission.device_id
         await self.send_message(await db(customer_hello)())
+
+    @property
+    def at_kiosk(self) -> bool:
+        return self.token is None
 
     async def handle(self, message: Any) -> None:
         if self.kiosk is None:
@@ -183,7 +226,13 @@ class CustomerConsumer(PortalSocket):
     async def on_join(self, message: protocol.Join) -> None:
         if self.call_id is not None:
             raise protocol.PortalProtocolError("already_queued")
-        if self.token is not None:
+        if self.at_kiosk:
+            refusal = await db(kiosk_services.admit_visit)(
+                self.kiosk, self.device_id, client_address(self.scope)
+            )
+            if refusal:
+                raise protocol.PortalProtocolError(refusal)
+        else:
             await db(services.redeem_home_link)(self.token)
         call = await db(services.join_queue)(
             self.kiosk,
@@ -230,6 +279,8 @@ class CustomerConsumer(PortalSocket):
         while not self.ended:
             await asyncio.sleep(KEEPALIVE_S)
             await db(services.touch)(self.call_id)
+            if self.claimed:
+                await db(calls.beat)(self.kiosk.pk, self.session_id)
 
     async def portal_queue_changed(self, event: dict) -> None:
         if self.call_id is not None and not self.accepted and not self.ended:
@@ -245,14 +296,25 @@ class CustomerConsumer(PortalSocket):
             raise protocol.PortalProtocolError("not_in_call", "wait until an agent accepts")
         if self.offered:
             raise protocol.PortalProtocolError("duplicate_offer")
+        sdp = screened_offer(message.sdp)
         self.offered = True
+        if self.at_kiosk:
+            refusal = await db(kiosk_services.admit_call)(
+                self.kiosk, self.device_id, self.session_id
+            )
+            if refusal:
+                await self.refuse(refusal)
+                reason = EndReason.OPERATOR if refusal == "not_enrolled" else EndReason.BUSY
+                await self.end_call(reason, f"kiosk refused the call: {refusal}")
+                return
+            self.claimed = True
         call = await db(selectors.get_call)(self.call_id)
         if settings.MEDIA_ENGINE_IN_PROCESS:
             from kiosk.consumers import start_embedded_media_engine
 
             await start_embedded_media_engine()
         await self.channel_layer.send(
-            media.OFFERS_CHANNEL, call_offer(call, message.sdp, self.channel_name)
+            media.OFFERS_CHANNEL, call_offer(call, sdp, self.channel_name)
         )
         await self.send_message({"type": "state", "state": "connecting"})
 
@@ -272,6 +334,17 @@ class CustomerConsumer(PortalSocket):
         # a call that was accepted has lost its customer.
         if self.call_id is not None and not self.ended and getattr(self, "accepted", False):
             await self.end_call(EndReason.DISCONNECT, f"customer socket closed ({code})")
+        await self.release_kiosk()
+
+    async def after_end(self) -> None:
+        await self.release_kiosk()
+
+    async def release_kiosk(self) -> None:
+        """Free the kiosk's one call (kiosk/calls.py) when this socket held it."""
+        if getattr(self, "claimed", False):
+            self.claimed = False
+            with contextlib.suppress(Exception):
+                await db(calls.release)(self.kiosk.pk, self.session_id)
 
 
 def customer_hello() -> dict[str, Any]:
@@ -330,7 +403,7 @@ class AgentConsumer(PortalSocket):
         if self.user is None or not self.user.is_authenticated:
             await self.refuse("login_required", close=True)
             return
-        if not await db(self.user.has_perm)("portal.take_calls"):
+        if not await db(staff_allowed)(self.scope, self.user, "portal.take_calls"):
             await self.refuse("not_agent", close=True)
             self.user = None
             return
@@ -393,7 +466,7 @@ class AgentConsumer(PortalSocket):
             raise protocol.PortalProtocolError("not_in_call")
         if self.pending_offer is not None:
             raise protocol.PortalProtocolError("duplicate_offer")
-        self.pending_offer = message.sdp
+        self.pending_offer = screened_offer(message.sdp)
         await self.send_offer()
 
     async def portal_media_ready(self, event: dict) -> None:
@@ -427,7 +500,7 @@ class AgentConsumer(PortalSocket):
                 "type": "call.offer",
                 "role": "preview",
                 "session_id": self.session_id,
-                "sdp": message.sdp,
+                "sdp": screened_offer(message.sdp),
                 "reply_channel": self.channel_name,
                 "ice_servers": settings.ICE_SERVERS,
             },
@@ -474,6 +547,10 @@ class SupervisorConsumer(PortalSocket):
         if self.user is None or not self.user.is_authenticated:
             await self.refuse("login_required", close=True)
             return
+        if not await db(staff_allowed)(self.scope, self.user, "portal.supervise_calls"):
+            await self.refuse("not_agent", close=True)
+            self.user = None
+            return
         self.call_id = str(self.scope["url_route"]["kwargs"]["call_id"])
         call = await db(selectors.get_call)(self.call_id)
         if call is None:
@@ -491,6 +568,7 @@ class SupervisorConsumer(PortalSocket):
     async def handle(self, message: Any) -> None:
         match message:
             case protocol.Offer():
+                sdp = screened_offer(message.sdp)
                 call = await db(services.supervisor_joins)(self.call_id, self.user)
                 await self.channel_layer.send(
                     call.control_channel,
@@ -498,7 +576,7 @@ class SupervisorConsumer(PortalSocket):
                         "type": "call.offer",
                         "role": "supervisor",
                         "session_id": self.session_id,
-                        "sdp": message.sdp,
+                        "sdp": sdp,
                         "reply_channel": self.channel_name,
                         "ice_servers": settings.ICE_SERVERS,
                     },

@@ -16,7 +16,6 @@ import wave
 import cv2
 import numpy as np
 import pytest
-from django.test import Client
 
 from consent.models import EndReason, Identity
 from kiosk.models import Kiosk
@@ -28,9 +27,10 @@ from tests.browser.conftest import (
     chromium_args,
     ensure_consent_texts,
     in_thread,
+    open_enrolled_kiosk,
 )
 from tests.conftest import child_env
-from tests.dashboard_support import PASSWORD
+from tests.dashboard_support import PASSWORD, code_from_secret
 from tests.support import framestamp
 from tests.support.portalclient import carries_label
 from tests.support.servers import running, start_daphne, wait_for_other_connections_to_close
@@ -70,6 +70,7 @@ def launch(playwright, y4m, wav):
 
 
 def make_agent() -> str:
+    """An agent driving the shipped synthetic avatar; returns the username."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -82,9 +83,22 @@ def make_agent() -> str:
     user = get_user_model().objects.create_user(username="agent-bo", password=PASSWORD)
     user.groups.add(Group.objects.get(name="agent"))
     AgentProfile.objects.create(user=user, display_name="Bo", engine="avatar", identity=avatar)
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
+    return user.get_username()
+
+
+def log_in_agent(page, base: str, username: str) -> None:
+    """Password, then the second factor: a first login enrols TOTP (the code computed here
+    from the secret the page shows, as tests/browser/test_dashboard_switch.py does)."""
+    page.goto(f"{base}/portal/agent/")
+    page.wait_for_url("**/accounts/login/**")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url("**/dashboard/second-factor/**")
+    page.wait_for_selector("#otp-qr svg")
+    page.fill("#id_token", code_from_secret(page.locator("#otp-secret").inner_text()))
+    page.click("#otp-submit")
+    page.wait_for_url("**/portal/agent/")
 
 
 def grab(page, video_id: str) -> np.ndarray:
@@ -164,11 +178,11 @@ def portal_site(transactional_db, settings):
 
 
 @pytest.fixture
-def parties(portal_site, tmp_path):
+def parties(portal_site, tmp_path, csp_watch):
     kiosk_server = portal_site
     from playwright.sync_api import sync_playwright
 
-    cookie = in_thread(make_agent)
+    username = in_thread(make_agent)
     write_agent_y4m(tmp_path / "agent.y4m")
     write_wav(tmp_path / "agent.wav", 660.0)
     write_wav(tmp_path / "customer.wav", 440.0)
@@ -178,16 +192,19 @@ def parties(portal_site, tmp_path):
     with sync_playwright() as playwright:
         customer_browser = launch(playwright, tmp_path / "customer.y4m", tmp_path / "customer.wav")
         agent_browser = launch(playwright, tmp_path / "agent.y4m", tmp_path / "agent.wav")
+        csp_watch.attach(customer_browser)
+        csp_watch.attach(agent_browser)
         try:
-            agent_context = agent_browser.new_context()
-            agent_context.add_cookies([{"name": "sessionid", "value": cookie, "url": kiosk_server}])
-            customer_page, agent_page = customer_browser.new_page(), agent_context.new_page()
+            customer_page, agent_page = customer_browser.new_page(), agent_browser.new_page()
             for name, page in (("customer", customer_page), ("agent", agent_page)):
                 page.on("console", lambda m, n=name: print(f"[{n}] {m.type}: {m.text}"))
+            open_enrolled_kiosk(customer_page, kiosk_server, "demo")  # the kiosk's device
+            log_in_agent(agent_page, kiosk_server, username)
             yield customer_page, agent_page, kiosk_server
         finally:
             customer_browser.close()
             agent_browser.close()
+    assert csp_watch.violations == [], csp_watch.violations
 
 
 def last_call() -> PortalCall:

@@ -26,7 +26,9 @@ from kiosk.portal.models import AgentProfile, PortalCall
 from kiosk.switch import disable_fusion
 from tests.browser.conftest import ensure_consent_texts
 from tests.conftest import child_env
-from tests.dashboard_support import PASSWORD, staff_user
+from tests.dashboard_support import PASSWORD, login, staff_user
+from tests.support.enrolment import cookie as device_cookie
+from tests.support.enrolment import enrol
 from tests.support.loopclient import StampedCamera
 from tests.support.portalclient import Peer, PreviewPeer, Socket, ToneMicrophone, wait_until
 from tests.support.servers import running, start_daphne, wait_for_other_connections_to_close
@@ -48,8 +50,14 @@ def make_agent(username: str = "agent-ann") -> str:
     user.groups.add(Group.objects.get(name="agent"))
     AgentProfile.objects.create(user=user, display_name="Ann", engine="avatar", identity=avatar)
     client = Client()
-    client.force_login(user)
+    login(client, user)  # the agent can act: password and second factor
     return client.cookies["sessionid"].value
+
+
+def kiosk_device(slug: str = "demo") -> str:
+    """The enrolled kiosk device's cookie (``name=token``): the portal's customer side at a
+    kiosk is for that device only."""
+    return device_cookie(slug, enrol(slug))
 
 
 @pytest.fixture
@@ -128,7 +136,8 @@ class Call:
 
 
 async def open_call(base: str, cookie: str, service: str = "cards"):
-    customer_cm = Socket.open(base, "/ws/kiosk/demo/portal/")
+    device = await sync_to_async(kiosk_device)()
+    customer_cm = Socket.open(base, "/ws/kiosk/demo/portal/", device=device)
     agent_cm = Socket.open(base, "/ws/portal/agent/", cookie)
     customer = await customer_cm.__aenter__()
     agent = await agent_cm.__aenter__()
@@ -242,11 +251,15 @@ async def test_the_switch_pauses_the_agent_to_a_still_and_the_customer_can_end(p
         await close()
 
 
-async def refused_at_open(base: str, path: str, cookie: str = "") -> tuple[dict, int | None]:
+async def refused_at_open(
+    base: str, path: str, cookie: str = "", device: str = ""
+) -> tuple[dict, int | None]:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
+    cookies = [f"sessionid={cookie}"] if cookie else []
+    cookies += [device] if device else []
+    headers = {"Cookie": "; ".join(cookies)} if cookies else None
     ws_url = base.replace("http://", "ws://", 1) + path
     async with connect(ws_url, origin=base, additional_headers=headers) as socket:
         first = json.loads(await asyncio.wait_for(socket.recv(), 30))
@@ -259,11 +272,20 @@ async def refused_at_open(base: str, path: str, cookie: str = "") -> tuple[dict,
 async def test_clients_mistakes_get_error_codes_never_a_traceback(portal_server):
     first, code = await refused_at_open(portal_server, "/ws/kiosk/nowhere/portal/")
     assert (first["code"], code) == ("unknown_kiosk", 4403)
+    first, code = await refused_at_open(portal_server, "/ws/kiosk/demo/portal/")
+    assert (first["code"], code) == ("not_enrolled", 4401)
+    bad_device = f"kiosk_device_demo={'x' * 43}"
+    first, code = await refused_at_open(portal_server, "/ws/kiosk/demo/portal/", device=bad_device)
+    assert (first["code"], code) == ("not_enrolled", 4401)
     first, code = await refused_at_open(portal_server, "/ws/portal/agent/")
     assert (first["code"], code) == ("login_required", 4403)
+    password_only = await sync_to_async(password_only_agent)()
+    first, code = await refused_at_open(portal_server, "/ws/portal/agent/", password_only)
+    assert (first["code"], code) == ("not_agent", 4403)
     first, code = await refused_at_open(portal_server, "/ws/portal/link/made-up-token/")
     assert (first["code"], code) == ("link_invalid", 4403)
-    async with Socket.open(portal_server, "/ws/kiosk/demo/portal/") as customer:
+    device = await sync_to_async(kiosk_device)()
+    async with Socket.open(portal_server, "/ws/kiosk/demo/portal/", device=device) as customer:
         for message, error in [
             ("{not json", "bad_json"),
             ({"type": "offer", "sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"}, "not_in_call"),
@@ -289,17 +311,18 @@ async def test_the_queue_survives_a_daphne_restart(transactional_db, settings):
     await sync_to_async(services.ensure_portal_setup)()
     await sync_to_async(Kiosk.objects.get_or_create)(slug="demo", defaults={"name": "Demo"})
     cookie = await sync_to_async(make_agent)()
+    device = await sync_to_async(kiosk_device)()
     env = child_env(settings.DATABASES["default"], MEDIA_ENGINE_IN_PROCESS="1", DJANGO_DEBUG="1")
     env.pop("REDIS_URL", None)
     first, base = await sync_to_async(start_daphne)(env)
     with running([first]):
-        async with Socket.open(base, "/ws/kiosk/demo/portal/") as customer:
+        async with Socket.open(base, "/ws/kiosk/demo/portal/", device=device) as customer:
             await customer.send({"type": "join", "service": "cards", "language": "en"})
             call_id = (await customer.expect("queued"))["call_id"]
     await sync_to_async(first.stop)()
     second, base = await sync_to_async(start_daphne)(env)
     with running([second]):
-        async with Socket.open(base, "/ws/kiosk/demo/portal/") as customer:
+        async with Socket.open(base, "/ws/kiosk/demo/portal/", device=device) as customer:
             await customer.send({"type": "resume", "call_id": call_id})
             assert (await customer.expect("queued"))["position"] == 1
             async with Socket.open(base, "/ws/portal/agent/", cookie) as agent:
@@ -357,6 +380,18 @@ def make_supervisor() -> str:
 
     user = get_user_model().objects.create_user(username="boss", password=PASSWORD)
     user.groups.add(Group.objects.get(name="supervisor"))
+    client = Client()
+    login(client, user)  # the supervisor can act: password and second factor
+    return client.cookies["sessionid"].value
+
+
+def password_only_agent() -> str:
+    """An agent logged in with the password but not the second factor."""
+    from django.contrib.auth.models import Group
+
+    services.ensure_portal_setup()
+    user = staff_user(None, "agent-no-otp")
+    user.groups.add(Group.objects.get(name="agent"))
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value

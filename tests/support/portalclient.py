@@ -41,9 +41,15 @@ class Socket:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, base_url: str, path: str, cookie: str = "") -> AsyncIterator[Socket]:
+    async def open(
+        cls, base_url: str, path: str, cookie: str = "", device: str = ""
+    ) -> AsyncIterator[Socket]:
+        """``cookie``: a staff session id; ``device``: a kiosk's device cookie (``name=token``,
+        tests/support/enrolment.py ``cookie``)."""
         ws_url = base_url.replace("http://", "ws://", 1) + path
-        headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
+        cookies = [f"sessionid={cookie}"] if cookie else []
+        cookies += [device] if device else []
+        headers = {"Cookie": "; ".join(cookies)} if cookies else None
         async with connect(
             ws_url, origin=base_url, open_timeout=WAIT_S, additional_headers=headers
         ) as socket:
