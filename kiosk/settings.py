@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "media_engine.apps.MediaEngineConfig",
     "kiosk.dashboard",
     "kiosk.provenance",
+    "kiosk.portal.apps.PortalConfig",
 ]
 
 MIDDLEWARE = [
@@ -354,6 +355,17 @@ PROVENANCE_INSTALLATION = os.environ.get("PROVENANCE_INSTALLATION", "kiosk-servi
 # POST /provenance/verify: verifications per staff member per minute, and the largest upload.
 PROVENANCE_VERIFY_PER_MINUTE = int(os.environ.get("PROVENANCE_VERIFY_PER_MINUTE", "10"))
 PROVENANCE_MAX_UPLOAD_BYTES = int(os.environ.get("PROVENANCE_MAX_UPLOAD_BYTES", str(20 << 20)))
+
+# --- Customer-service portal (kiosk/portal, docs/portal.md) --------------------------------
+# A waiting customer whose socket has not been seen for this long leaves the queue.
+PORTAL_QUEUE_STALE_S = int(os.environ.get("PORTAL_QUEUE_STALE_S", "45"))
+# How long an agent's one-time link for a customer's own browser stays usable.
+PORTAL_LINK_TTL_S = int(os.environ.get("PORTAL_LINK_TTL_S", "86400"))
+# Added to the measured video pipeline delay when holding back the agent's voice (the video
+# encoder's and jitter buffer's share; bench/av_sync.py measures what is left).
+PORTAL_AUDIO_EXTRA_MS = float(os.environ.get("PORTAL_AUDIO_EXTRA_MS", "0"))
+# Hold the agent's voice back by the video pipeline's delay (off only for the bench baseline).
+PORTAL_LIPSYNC = os.environ.get("PORTAL_LIPSYNC", "1") != "0"
 
 # --- Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -15,4 +15,5 @@ urlpatterns = [
     path("consent/", include("consent.urls")),
     path("provenance/", include("kiosk.provenance.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("portal/", include("kiosk.portal.urls")),
 ]

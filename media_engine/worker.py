@@ -40,7 +40,7 @@ from django.conf import settings
 
 from consent.models import EndReason
 from kiosk import logformat, metrics
-from media_engine import capacity, events, protocol
+from media_engine import capacity, conversation, events, protocol
 from media_engine.assembly import build_pipeline
 from media_engine.engines.registry import EngineUnavailable
 from media_engine.ice import offer_loopback_candidates
@@ -284,7 +284,7 @@ class MediaWorker:
         while True:
             await self._room.wait()
             message = await self._receive(protocol.OFFERS_CHANNEL)
-            if message.get("type") != "media.offer":
+            if message.get("type") not in ("media.offer", "call.offer"):
                 logger.warning("ignored %r on the offers channel", message.get("type"))
                 continue
             self._update_room()
@@ -295,7 +295,8 @@ class MediaWorker:
                 continue
             self._pending += 1
             self._update_room()
-            task = asyncio.ensure_future(self._serve_offer(message))
+            serve = self._serve_call if message["type"] == "call.offer" else self._serve_offer
+            task = asyncio.ensure_future(serve(message))
             self._session_tasks.add(task)
             task.add_done_callback(self._session_tasks.discard)
 
@@ -411,6 +412,26 @@ class MediaWorker:
             self._update_room()
             self._stop_when_drained()
 
+    async def _serve_call(self, offer: dict) -> None:
+        """A portal call's first offer (the customer's): build the call, answer, hold it."""
+        pending, call = True, None
+        try:
+            call = await conversation.open_call(self, offer)
+            if call is None:
+                return
+            self.sessions[call.session_id] = call
+            self._pending -= 1
+            pending = False
+            if await conversation.answer_customer(self, call, offer):
+                await call.ended.wait()
+        finally:
+            if pending:
+                self._pending -= 1
+            if call is not None and self.sessions.get(call.session_id) is call:
+                del self.sessions[call.session_id]
+            self._update_room()
+            self._stop_when_drained()
+
     async def _refuse(self, reply: str, session_id: Any, code: str, message: str) -> None:
         logger.info("refused offer %s: %s (%s)", session_id, code, message)
         metrics.refused(code)
@@ -455,6 +476,9 @@ class MediaWorker:
             return
         session = self.sessions.get(message.get("session_id"))
         if session is None:
+            return
+        if isinstance(kind, str) and kind.startswith("call.") and hasattr(session, "control"):
+            await session.control(message)  # a portal call (media_engine/conversation.py)
             return
         if kind == "session.candidate":
             await session.add_remote_candidate(message.get("candidate"))

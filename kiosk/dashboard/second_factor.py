@@ -21,7 +21,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 # Paths a user without the second factor may still reach (besides the second-factor pages).
 OPEN_PREFIXES = ("/accounts/", "/i18n/", "/static/")
-GUARDED_PREFIXES = ("/dashboard/", "/consent/", "/admin/", "/provenance/")
+GUARDED_PREFIXES = (
+    "/dashboard/", "/consent/", "/admin/", "/provenance/", "/portal/agent/", "/portal/supervise/"
+)
 
 
 def can_act(user: Any) -> bool:

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,8 +14,9 @@ from consent import services
 from consent.models import ConsentGrant, Identity
 from kiosk.cookies import cookie_name
 from kiosk.models import Kiosk
+from kiosk.portal.models import AgentProfile
 from kiosk.services import ensure_demo_kiosk
-from tests.dashboard_support import login, staff_user
+from tests.dashboard_support import PASSWORD, login, staff_user
 from tests.support.enrolment import enrol
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -108,3 +110,45 @@ def test_proofs_and_exports_are_never_stored(client, site):
         response = client.get(url)
         assert response.status_code == 200, url
         assert "no-store" in response["Cache-Control"], url
+
+
+def portal_pages() -> tuple[list[str], User]:
+    """The portal's pages: the kiosk's customer, a one-time link, the agent's desk and a
+    supervisor's view of a waiting call."""
+    from kiosk.portal import services as portal
+
+    portal.ensure_portal_setup()
+    agent = User.objects.create_user(username="agent-csp", password=PASSWORD)
+    agent.groups.add(Group.objects.get(name="agent"), Group.objects.get(name="supervisor"))
+    avatar = Identity.objects.create(
+        name="avatar", kind="avatar", asset="avatar_default", synthetic=True
+    )
+    AgentProfile.objects.create(user=agent, display_name="Ann", engine="avatar", identity=avatar)
+    call = portal.join_queue(
+        Kiosk.objects.get(slug="demo"),
+        service="cards",
+        language="en",
+        text_sha256="",
+        blur=False,
+        customer_channel="test.customer",
+    )
+    return [
+        reverse("portal:kiosk-customer", args=["demo"]),
+        reverse("portal:home-customer", args=[portal.create_home_link(agent, "cards")]),
+        reverse("portal:agent"),
+        reverse("portal:supervise", args=[call.pk]),
+    ], agent
+
+
+def test_the_portal_pages_have_the_strict_policy_and_no_inline_code(client, site):
+    urls, agent = portal_pages()
+    login(client, agent)
+    client.cookies[cookie_name("demo")] = enrol("demo")
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_strict(response)
+        html = response.content.decode()
+        for pattern, what in INLINE:
+            found = pattern.search(html)
+            assert found is None, f"{url}: {what}: {html[found.start() - 80 : found.end() + 80]}"

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from kiosk.dashboard import selectors
 from kiosk.dashboard.roles import END_SESSION, OPERATE_SWITCH, VIEW_DASHBOARD
 from kiosk.dashboard.views.access import render_page, staff_only
+from kiosk.portal.selectors import live_calls as portal_live_calls
 from kiosk.selectors import global_switch, kiosks_with_switch
 
 
@@ -50,6 +51,7 @@ def live_page(request: HttpRequest) -> HttpResponse:
             "can_end": can_end,
             "can_switch": request.user.has_perm(OPERATE_SWITCH),
             "live_config": config,
+            "portal_calls": portal_live_calls(),
         },
     )
 
