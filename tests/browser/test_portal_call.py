@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 import wave
 
 import cv2
@@ -25,15 +24,12 @@ from tests.browser.conftest import (
     CHROMIUM,
     astronaut_frames,
     chromium_args,
-    ensure_consent_texts,
     in_thread,
     open_enrolled_kiosk,
 )
-from tests.conftest import child_env
 from tests.dashboard_support import PASSWORD, code_from_secret
 from tests.support import framestamp
 from tests.support.portalclient import carries_label
-from tests.support.servers import running, start_daphne, wait_for_other_connections_to_close
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 SCREENSHOTS = os.environ.get("KIOSK_SCREENSHOTS", "")
@@ -160,21 +156,9 @@ def start_call(customer, agent, base: str) -> None:
 
 
 @pytest.fixture
-def portal_site(transactional_db, settings):
-    """daphne on its embedded default (as ``kiosk_server``), its log shown when a test fails."""
-    ensure_consent_texts()
-    env = child_env(
-        settings.DATABASES["default"],
-        MEDIA_ENGINE_IN_PROCESS="1",
-        MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
-        DJANGO_DEBUG="1",
-    )
-    env.pop("REDIS_URL", None)
-    process, base = start_daphne(env)
-    with running([process]):
-        yield base
-        sys.stderr.write(f"----- daphne -----\n{process.output()[-6000:]}\n")
-    wait_for_other_connections_to_close(settings.DATABASES["default"])
+def portal_site(kiosk_server):
+    """daphne on its embedded default: the kiosk page's own server (tests/browser/conftest.py)."""
+    return kiosk_server
 
 
 @pytest.fixture
