@@ -45,7 +45,6 @@ def visitor_frame() -> np.ndarray:
 def before_after() -> np.ndarray:
     from media_engine.engines import presenter as pc
     from media_engine.engines.avatar import AvatarEngine
-    from media_engine.engines.portraits import Portrait
     from media_engine.label import apply_label
     from media_engine.perception import Perceiver
 
@@ -54,8 +53,7 @@ def before_after() -> np.ndarray:
     face = None
     for i in range(10):  # the tracker settles; the avatar learns the visitor's neutral
         face = perceiver.process(frame, timestamp=i / 15) or face
-    image, landmarks = pc.flat_presenter(pc.DEFAULT_PRESENTER)
-    engine = AvatarEngine(Portrait("presenter", image, landmarks))
+    engine = AvatarEngine(pc.load_presenter(pc.DEFAULT_PRESENTER))  # the layered rig
     out = frame
     for _ in range(10):
         out = engine.render(frame, face)
