@@ -2,7 +2,7 @@
 
 aiortc's video jitter buffer hands a frame to the decoder only when the first packet of the
 *next* frame arrives: one frame interval (33 ms at 30 fps) on every hop, about 66 of the 80 ms
-an aiortc echo takes on loopback (``../shared/DESIGN.md``). ``CompleteFrameJitterBuffer``
+an aiortc echo takes on loopback (``docs/architecture.md``). ``CompleteFrameJitterBuffer``
 releases a frame as soon as
 
 - its marker-bit packet (the frame's last packet) has arrived, and
