@@ -322,11 +322,15 @@ def _send_relay(event_ids: list[str]) -> None:
 
     try:
         relay_outbox.delay(event_ids)
-    except Exception:
+    except Exception as exc:
         # The broker is unreachable or the eager relay failed: the events wait in the
-        # outbox, and the periodic sweep relays them.
+        # outbox, and the periodic sweep relays them. An expected condition during a broker
+        # outage: one line per batch, not a traceback per batch.
         log.warning(
-            "audit relay of %d event(s) deferred to the sweep", len(event_ids), exc_info=True
+            "audit relay of %d event(s) deferred to the sweep: %s: %s",
+            len(event_ids),
+            type(exc).__name__,
+            exc,
         )
 
 
