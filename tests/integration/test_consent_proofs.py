@@ -109,6 +109,7 @@ def test_record_of_processing_for_the_dpo(client, auditor, settings):
     assert {t["purpose"] for t in data["consent_texts_in_force"]} == {
         "face_processing",
         "presenter_face",
+        "agent_call",  # the portal's call consent (kiosk/portal)
     }
     assert "Security measures" in client.get("/consent/record-of-processing/").content.decode()
 

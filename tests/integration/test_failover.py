@@ -262,6 +262,9 @@ async def test_restarting_postgresql_wedges_nothing(transactional_db, settings, 
             MEDIA_ENGINE_IN_PROCESS="0",
             MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
             AUDIT_MEDIA_EVENTS="0",
+            # Restarts, not rate limits, are under test: the kiosks reconnect and re-consent
+            # more often than a visitor would (kiosk/limits.py).
+            KIOSK_RATE_LIMITS='{"consent_kiosk": [1000, 60], "consent_address": [1000, 60]}',
         )
         for command in (
             ["manage.py", "migrate", "--noinput", "-v", "0"],
