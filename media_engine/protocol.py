@@ -30,7 +30,17 @@ anyone -> CONTROL_GROUP (every worker listens)
 worker -> STATS_GROUP (the dashboard listens)
     session.stats    session_id, kiosk, worker, stats
     session.ended    session_id, kiosk, worker, reason
+
+A worker reads a ``media.offer`` through :meth:`MediaOffer.from_message` (the signaling
+side's parsers in ``kiosk/signaling.py`` have the same shape): a validated offer, or an
+:class:`OfferRefused` with its refusal code.
 """
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
 
 OFFERS_CHANNEL = "media-engine.offers"
 CONTROL_GROUP = "media-engine.control"
@@ -71,3 +81,68 @@ def fusion_switch(kiosk: str | None, enabled: bool | None = None) -> dict:
     if enabled is not None:
         message["enabled"] = enabled
     return message
+
+
+class OfferRefused(Exception):
+    """A ``media.offer`` a worker will not serve; ``code`` is one of REFUSAL_CODES."""
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in REFUSAL_CODES:
+            raise ValueError(f"unknown refusal code {code!r}")
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+def reply_channel_of(message: dict) -> str | None:
+    """Where an offer's answer or refusal goes; ``None``: nobody can be told (drop it)."""
+    reply = message.get("reply_channel")
+    return reply if isinstance(reply, str) and reply else None
+
+
+@dataclass(frozen=True)
+class MediaOffer:
+    """A kiosk's ``media.offer``, checked. The SDP and ICE servers are checked by the
+    session that uses them (``media_engine/session.py``)."""
+
+    session_id: str
+    reply_channel: str
+    kiosk: str
+    engine: str
+    identity_id: int | None
+    sdp: Any
+    sdp_type: Any
+    ice_servers: Any
+
+    @classmethod
+    def from_message(cls, message: dict, *, now: float | None = None) -> MediaOffer:
+        """Validate ``message`` (its reply channel already known: see ``reply_channel_of``);
+        raise :class:`OfferRefused` (``bad_offer`` or ``expired``) on any fault."""
+        reply = reply_channel_of(message)
+        if reply is None:
+            raise ValueError("a media.offer without a reply channel cannot be refused")
+        session_id = message.get("session_id")
+        if not isinstance(session_id, str) or not session_id:
+            raise OfferRefused("bad_offer", "the offer has no session_id")
+        deadline = message.get("deadline")
+        if isinstance(deadline, int | float) and (now or time.time()) > deadline:
+            raise OfferRefused("expired", "the offer came too late")
+        kiosk = message.get("kiosk")
+        engine = message.get("engine") or "label"
+        if not isinstance(kiosk, str) or not isinstance(engine, str):
+            raise OfferRefused("bad_offer", "kiosk and engine are needed")
+        identity_id = message.get("identity_id")
+        if identity_id is not None and (
+            isinstance(identity_id, bool) or not isinstance(identity_id, int)
+        ):
+            raise OfferRefused("bad_offer", "identity_id must be a number")
+        return cls(
+            session_id=session_id,
+            reply_channel=reply,
+            kiosk=kiosk,
+            engine=engine,
+            identity_id=identity_id,
+            sdp=message.get("sdp"),
+            sdp_type=message.get("sdp_type"),
+            ice_servers=message.get("ice_servers"),
+        )

@@ -30,7 +30,6 @@ import gc
 import logging
 import os
 import socket
-import time
 import uuid
 from typing import Any
 
@@ -306,111 +305,130 @@ class MediaWorker:
         except Exception as exc:
             logger.warning("could not hand back offer %s: %s", offer.get("session_id"), exc)
 
-    async def _serve_offer(self, offer: dict) -> None:
-        reply = offer.get("reply_channel")
-        session_id = offer.get("session_id")
+    async def _serve_offer(self, message: dict) -> None:
+        """A kiosk's offer: check it, build its session, answer, hold it until it ends."""
+        session_id = message.get("session_id")
         # every log line of this task and of the session's tasks names the session
         logformat.current_session.set(session_id if isinstance(session_id, str) else None)
-        pending = True
+        pending, session = True, None
         try:
-            if not isinstance(reply, str) or not reply:
-                logger.warning("dropped an offer without a reply channel")
+            offer = await self._check_offer(message)
+            if offer is None:
                 return
-            if not isinstance(session_id, str) or not session_id:
-                await self._refuse(reply, session_id, "bad_offer", "the offer has no session_id")
+            session = await self._build_session(offer)
+            if session is None:
                 return
-            deadline = offer.get("deadline")
-            if isinstance(deadline, int | float) and time.time() > deadline:
-                await self._refuse(reply, session_id, "expired", "the offer came too late")
-                return
-            if session_id in self.sessions:
-                await self._refuse(reply, session_id, "bad_offer", "this session already runs")
-                return
-            kiosk = offer.get("kiosk")
-            engine_name = offer.get("engine") or "label"
-            identity_id = offer.get("identity_id")
-            if not isinstance(kiosk, str) or not isinstance(engine_name, str):
-                await self._refuse(reply, session_id, "bad_offer", "kiosk and engine are needed")
-                return
-            if identity_id is not None and not isinstance(identity_id, int):
-                await self._refuse(reply, session_id, "bad_offer", "identity_id must be a number")
-                return
-            epoch = self._switch_epoch
-            allowed = await read_fusion_allowed(kiosk)
-            if epoch != self._switch_epoch:
-                allowed = False  # the switch moved during the read: start paused, re-read soon
-                self._nudge.set()
-            try:
-                pipeline = await asyncio.to_thread(
-                    build_pipeline, engine_name, identity_id, session_id
-                )
-            except (EngineUnavailable, IdentityUnavailable) as exc:
-                await self._refuse(reply, session_id, "engine_unavailable", str(exc))
-                return
-            session = MediaSession(
-                session_id=session_id,
-                kiosk=kiosk,
-                reply_channel=reply,
-                worker=self.name,
-                channel_layer=self.layer,
-                pipeline=pipeline,
-                engine_name=engine_name,
-                fusion_allowed=allowed,
-                identity_id=identity_id,
-            )
-            self.sessions[session_id] = session
+            self.sessions[offer.session_id] = session
             self._pending -= 1
             pending = False
-            try:
-                answer = await session.start(
-                    offer.get("sdp"), offer.get("sdp_type"), offer.get("ice_servers")
-                )
-            except SessionRefused as refused:
-                del self.sessions[session_id]
-                await self._refuse(reply, session_id, refused.code, refused.message)
-                return
-            except Exception as exc:
-                del self.sessions[session_id]
-                logger.exception("session %s could not start", session_id)
-                await self._refuse(reply, session_id, "bad_offer", f"the call failed: {exc}")
-                return
-            events.emit(
-                "session.engine",
-                session_id=session_id,
-                kiosk=kiosk,
-                engine=engine_name,
-                identity_id=identity_id,
-            )
-            await self.layer.send(
-                reply,
-                {
-                    "type": "media.answer",
-                    "session_id": session_id,
-                    "sdp": answer,
-                    "sdp_type": "answer",
-                    "worker": self.name,
-                    "control_channel": self.control_channel,
-                },
-            )
-            await session.ended.wait()
+            if await self._start_session(session, offer):
+                await session.ended.wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.exception("offer %s failed", session_id)
-            if isinstance(reply, str) and reply and session_id not in self.sessions:
-                await self._refuse(reply, session_id, "bad_offer", f"offer failed: {exc}")
-            session = self.sessions.get(session_id)
-            if session is not None:
-                await session.end(EndReason.ERROR, f"the media worker failed: {exc}")
+            await self._offer_failed(message, exc)
         finally:
             if pending:
                 self._pending -= 1
-            if isinstance(session_id, str):
-                current = self.sessions.get(session_id)
-                if current is not None and current.ended.is_set():
-                    del self.sessions[session_id]
+            self._forget_ended(session_id)
             self._update_room()
             self._stop_when_drained()
+
+    async def _check_offer(self, message: dict) -> protocol.MediaOffer | None:
+        """The validated offer, or ``None`` once it was refused (or dropped: no reply)."""
+        reply = protocol.reply_channel_of(message)
+        if reply is None:
+            logger.warning("dropped an offer without a reply channel")
+            return None
+        try:
+            offer = protocol.MediaOffer.from_message(message)
+        except protocol.OfferRefused as refused:
+            await self._refuse(reply, message.get("session_id"), refused.code, refused.message)
+            return None
+        if offer.session_id in self.sessions:
+            await self._refuse(reply, offer.session_id, "bad_offer", "this session already runs")
+            return None
+        return offer
+
+    async def _build_session(self, offer: protocol.MediaOffer) -> MediaSession | None:
+        """The session with its pipeline and the switch as read now (``None``: refused)."""
+        epoch = self._switch_epoch
+        allowed = await read_fusion_allowed(offer.kiosk)
+        if epoch != self._switch_epoch:
+            allowed = False  # the switch moved during the read: start paused, re-read soon
+            self._nudge.set()
+        try:
+            pipeline = await asyncio.to_thread(
+                build_pipeline, offer.engine, offer.identity_id, offer.session_id
+            )
+        except (EngineUnavailable, IdentityUnavailable) as exc:
+            await self._refuse(
+                offer.reply_channel, offer.session_id, "engine_unavailable", str(exc)
+            )
+            return None
+        return MediaSession(
+            session_id=offer.session_id,
+            kiosk=offer.kiosk,
+            reply_channel=offer.reply_channel,
+            worker=self.name,
+            channel_layer=self.layer,
+            pipeline=pipeline,
+            engine_name=offer.engine,
+            fusion_allowed=allowed,
+            identity_id=offer.identity_id,
+        )
+
+    async def _start_session(self, session: MediaSession, offer: protocol.MediaOffer) -> bool:
+        """Negotiate and send ``media.answer`` (True), or refuse and forget it (False)."""
+        try:
+            answer = await session.start(offer.sdp, offer.sdp_type, offer.ice_servers)
+        except SessionRefused as refused:
+            del self.sessions[offer.session_id]
+            await self._refuse(offer.reply_channel, offer.session_id, refused.code, refused.message)
+            return False
+        except Exception as exc:
+            del self.sessions[offer.session_id]
+            logger.exception("session %s could not start", offer.session_id)
+            await self._refuse(
+                offer.reply_channel, offer.session_id, "bad_offer", f"the call failed: {exc}"
+            )
+            return False
+        events.emit(
+            "session.engine",
+            session_id=offer.session_id,
+            kiosk=offer.kiosk,
+            engine=offer.engine,
+            identity_id=offer.identity_id,
+        )
+        await self.layer.send(
+            offer.reply_channel,
+            {
+                "type": "media.answer",
+                "session_id": offer.session_id,
+                "sdp": answer,
+                "sdp_type": "answer",
+                "worker": self.name,
+                "control_channel": self.control_channel,
+            },
+        )
+        return True
+
+    async def _offer_failed(self, message: dict, exc: Exception) -> None:
+        """An unexpected fault while serving an offer: refuse it, or end its session."""
+        session_id = message.get("session_id")
+        logger.exception("offer %s failed", session_id)
+        reply = protocol.reply_channel_of(message)
+        if reply is not None and session_id not in self.sessions:
+            await self._refuse(reply, session_id, "bad_offer", f"offer failed: {exc}")
+        session = self.sessions.get(session_id)
+        if session is not None:
+            await session.end(EndReason.ERROR, f"the media worker failed: {exc}")
+
+    def _forget_ended(self, session_id: Any) -> None:
+        if isinstance(session_id, str):
+            current = self.sessions.get(session_id)
+            if current is not None and current.ended.is_set():
+                del self.sessions[session_id]
 
     async def _serve_call(self, offer: dict) -> None:
         """A portal call's first offer (the customer's): build the call, answer, hold it."""
