@@ -19,6 +19,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from consent import audit, chain
+from consent.audit import store
 from consent.audit_models import AuditAnchor, AuditChainHead, AuditEvent
 from consent.verification import ChainBroken, _rows, chain_start, checkpoint_key
 
@@ -50,7 +51,7 @@ def prune_audit_trail(
     result = RetentionResult(cutoff=cutoff)
     with transaction.atomic():
         # Hold the chain's lock: no append runs between the cut and the anchor.
-        head = audit._lock_head()
+        head = store._lock_head()
         start_seq, start_hash, _ = chain_start()
         keep_from = (
             AuditEvent.objects.filter(seq__gte=start_seq, recorded_at__gte=cutoff)

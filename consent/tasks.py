@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from consent import audit
+from consent.audit import outbox, store
 
 RELIABLE = {
     "acks_late": True,
@@ -27,14 +27,14 @@ RELIABLE = {
 @shared_task(name="consent.relay_outbox", **RELIABLE)
 def relay_outbox(event_ids: list[str] | None = None) -> int:
     """Relay these outbox events (those already relayed are simply gone)."""
-    result = audit.relay_outbox(event_ids)
+    result = outbox.relay_outbox(event_ids)
     return result.stored
 
 
 @shared_task(name="consent.sweep_outbox", **RELIABLE)
 def sweep_outbox() -> int:
     """Periodic (beat): relay whatever is left in the outbox."""
-    return audit.sweep_outbox()
+    return outbox.sweep_outbox()
 
 
 @shared_task(name="consent.ingest_events", **RELIABLE)
@@ -42,7 +42,7 @@ def ingest_events(events: list[dict[str, Any]]) -> int:
     """Append a batch of wire-form events (the media engine's spool sends these)."""
     if not isinstance(events, list):
         events = [events]
-    return audit.ingest_event_dicts(events).stored
+    return store.ingest_event_dicts(events).stored
 
 
 @shared_task(name="consent.write_checkpoint", acks_late=True, reject_on_worker_lost=True)

@@ -1,14 +1,11 @@
-"""Writing the audit trail: record an event, append batches to the chain, relay the outbox.
+"""An audit event: who did what to what, validated; recorded in the caller's transaction.
 
 The public entry point for web code (views, consumers, admin actions, the dashboard) is
 :func:`record_event`: it writes the event to the outbox **in the caller's transaction**
 (so an event exists exactly when the change it describes was committed) and, once that
-transaction commits, asks Celery to relay it. :func:`append_events` is the only writer of
-the chain; it serialises appenders on the chain-head row (row lock on PostgreSQL, the write
-lock on SQLite) and stores each event id once.
-
-Events from the media engine arrive as plain dicts (see :func:`event_from_dict`) through
-the ``consent.ingest_events`` task.
+transaction commits, asks Celery to relay it (``consent.relay_outbox``, by name: this module
+imports neither the tasks nor the relay). Events from the media engine arrive as plain dicts
+(see :func:`event_from_dict`) through the ``consent.ingest_events`` task.
 """
 
 from __future__ import annotations
@@ -17,30 +14,24 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
-from consent import chain, chain_head
-from consent.audit_models import (
-    ActorKind,
-    AuditAnchor,
-    AuditChainHead,
-    AuditEvent,
-    AuditOutbox,
-)
+from consent import chain
+from consent.audit_models import ActorKind, AuditOutbox
 
 log = logging.getLogger(__name__)
 
+RELAY_TASK = "consent.relay_outbox"
 MAX_DETAILS_BYTES = 8192
 # Never in the audit trail (privacy): the visitor's frames, landmarks or images.
 FORBIDDEN_DETAIL_KEYS = frozenset(
     {"frame", "frames", "image", "images", "landmarks", "pixels", "portrait", "embedding"}
 )
-RELAY_BATCH = 500
 ACTOR_KINDS = frozenset(ActorKind.values)
 
 
@@ -256,7 +247,27 @@ def event_from_dict(data: Mapping[str, Any]) -> PendingEvent:
     )
 
 
-# --- the outbox (web requests) ------------------------------------------------------------
+def rejected_event(item: Any, reason: str) -> PendingEvent:
+    eid = item.get("event_id") if isinstance(item, Mapping) else None
+    try:
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"rejected:{uuid.UUID(str(eid))}")
+    except ValueError:
+        event_id = uuid.uuid4()
+    action = item.get("action") if isinstance(item, Mapping) else None
+    return make_event(
+        Actor.system("audit"),
+        "audit.event_rejected",
+        "audit",
+        details={
+            "reason": reason[:500],
+            "event_id": str(eid)[:64] if eid is not None else None,
+            "action": str(action)[:64] if action is not None else None,
+        },
+        event_id=event_id,
+    )
+
+
+# --- the outbox row (web requests) -------------------------------------------------------
 
 
 def record_event(
@@ -318,10 +329,12 @@ def _relay_after_commit(event_id: uuid.UUID) -> None:
 
 
 def _send_relay(event_ids: list[str]) -> None:
-    from consent.tasks import relay_outbox
+    # By name through the Celery app (consent.tasks registers it in every process: see
+    # consent/apps.py), so this module does not import the tasks that import it.
+    from celery import current_app
 
     try:
-        relay_outbox.delay(event_ids)
+        current_app.tasks[RELAY_TASK].delay(event_ids)
     except Exception as exc:
         # The broker is unreachable or the eager relay failed: the events wait in the
         # outbox, and the periodic sweep relays them. An expected condition during a broker
@@ -332,202 +345,3 @@ def _send_relay(event_ids: list[str]) -> None:
             type(exc).__name__,
             exc,
         )
-
-
-# --- the chain ---------------------------------------------------------------------------
-
-
-@dataclass
-class AppendResult:
-    stored: int = 0
-    duplicates: int = 0
-    last_seq: int = 0
-
-
-def _lock_head() -> AuditChainHead:
-    """Take the chain's lock and return the head (recreated from the rows when missing)."""
-    now = timezone.now()
-    if not AuditChainHead.objects.filter(pk=1).update(updated_at=now):
-        seq, head_hash = _derive_head()
-        AuditChainHead.objects.bulk_create(
-            [AuditChainHead(pk=1, seq=seq, hash=head_hash)], ignore_conflicts=True
-        )
-        AuditChainHead.objects.filter(pk=1).update(updated_at=now)
-    return AuditChainHead.objects.get(pk=1)
-
-
-def _derive_head() -> tuple[int, str]:
-    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    if last:
-        return last
-    anchor = AuditAnchor.objects.order_by("-first_seq").first()
-    if anchor:
-        return anchor.first_seq - 1, anchor.prev_hash
-    return 0, chain.GENESIS_HASH
-
-
-def append_events(events: Iterable[PendingEvent]) -> AppendResult:
-    """Append events to the chain in one transaction; an event id already stored is skipped.
-
-    Appenders are serialised on the chain-head row, so each row's ``prev_hash`` is the row
-    before it and ``seq`` stays contiguous. Call inside or outside a transaction.
-    """
-    batch = list(events)
-    result = AppendResult()
-    if not batch:
-        return result
-    with transaction.atomic():
-        head = _lock_head()
-        ids = [e.event_id for e in batch]
-        stored = set(AuditEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
-        seq, prev = head.seq, head.hash
-        recorded_at = timezone.now()
-        rows = []
-        for event in batch:
-            if event.event_id in stored:
-                result.duplicates += 1
-                continue
-            stored.add(event.event_id)
-            seq += 1
-            values = {
-                "seq": seq,
-                "event_id": event.event_id,
-                "occurred_at": event.occurred_at,
-                "recorded_at": recorded_at,
-                "actor_kind": event.actor_kind,
-                "actor": event.actor,
-                "action": event.action,
-                "target": event.target,
-                "session_id": event.session_id,
-                "details": event.details,
-                "prev_hash": prev,
-            }
-            prev = values["hash"] = chain.row_hash(values)
-            rows.append(values)
-        if rows:
-            _insert(rows)
-            AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
-            chain_head.sign_head_after_commit(seq, prev)
-        result.stored = len(rows)
-        result.last_seq = seq
-    return result
-
-
-_COPY_COLUMNS = chain.STORED_FIELDS
-
-
-def _insert(rows: list[dict[str, Any]]) -> None:
-    """Insert chain rows: PostgreSQL's COPY (several times faster than an INSERT of many
-    rows through the ORM), an ORM bulk insert elsewhere."""
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
-        AuditEvent.objects.bulk_create([AuditEvent(**row) for row in rows], batch_size=500)
-        return
-    # The rows as COPY's text format, built here in one string: several times faster than
-    # adapting each value through psycopg's write_row.
-    lines = []
-    for row in rows:
-        fields = []
-        for column in _COPY_COLUMNS:
-            value = row[column]
-            if value is None:
-                fields.append("\\N")
-                continue
-            if column == "details":
-                value = json.dumps(value, ensure_ascii=False, allow_nan=False)
-            elif column in ("occurred_at", "recorded_at"):
-                value = chain.canonical_time(value)
-            fields.append(_copy_escape(str(value)))
-        lines.append("\t".join(fields))
-    data = ("\n".join(lines) + "\n").encode("utf-8")
-    statement = f"COPY consent_auditevent ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.write(data)
-
-
-def _copy_escape(text: str) -> str:
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = (
-            text.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-        )
-    return text
-
-
-def relay_outbox(
-    event_ids: Iterable[str | uuid.UUID] | None = None, limit: int = RELAY_BATCH
-) -> AppendResult:
-    """Move outbox rows into the chain and delete them, in one transaction.
-
-    With ``event_ids``: those events (already relayed ones are simply absent). Without:
-    the oldest ``limit`` rows (the sweep). Rows another relay holds are skipped.
-    """
-    with transaction.atomic():
-        pending = AuditOutbox.objects.select_for_update(skip_locked=True)
-        if event_ids is not None:
-            pending = pending.filter(event_id__in=[str(i) for i in event_ids])
-        rows = list(pending.order_by("created_at", "occurred_at")[:limit])
-        if not rows:
-            return AppendResult()
-        result = append_events(
-            PendingEvent(
-                event_id=r.event_id,
-                occurred_at=r.occurred_at,
-                actor_kind=r.actor_kind,
-                actor=r.actor,
-                action=r.action,
-                target=r.target,
-                session_id=r.session_id,
-                details=r.details,
-            )
-            for r in rows
-        )
-        AuditOutbox.objects.filter(event_id__in=[r.event_id for r in rows]).delete()
-    return result
-
-
-def sweep_outbox(limit: int = RELAY_BATCH, max_batches: int = 100) -> int:
-    """Relay everything left in the outbox (the periodic job); returns rows moved."""
-    moved = 0
-    for _ in range(max_batches):
-        result = relay_outbox(None, limit)
-        batch = result.stored + result.duplicates
-        moved += batch
-        if batch < limit:
-            break
-    return moved
-
-
-def ingest_event_dicts(items: Iterable[Any]) -> AppendResult:
-    """Validate wire-form events (media engine) and append them; bad ones are recorded as
-    ``audit.event_rejected`` with the reason, so nothing is silently lost."""
-    events = []
-    for item in items:
-        try:
-            events.append(event_from_dict(item))
-        except InvalidAuditEvent as exc:
-            log.warning("rejected audit event: %s", exc)
-            events.append(rejected_event(item, str(exc)))
-    return append_events(events)
-
-
-def rejected_event(item: Any, reason: str) -> PendingEvent:
-    eid = item.get("event_id") if isinstance(item, Mapping) else None
-    try:
-        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"rejected:{uuid.UUID(str(eid))}")
-    except ValueError:
-        event_id = uuid.uuid4()
-    action = item.get("action") if isinstance(item, Mapping) else None
-    return make_event(
-        Actor.system("audit"),
-        "audit.event_rejected",
-        "audit",
-        details={
-            "reason": reason[:500],
-            "event_id": str(eid)[:64] if eid is not None else None,
-            "action": str(action)[:64] if action is not None else None,
-        },
-        event_id=event_id,
-    )

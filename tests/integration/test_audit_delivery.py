@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from consent import audit, chain
 from consent.models import AuditEvent, AuditOutbox
@@ -85,7 +86,7 @@ def test_exactly_once_through_worker_kill_and_broker_restart(tmp_path, broker, c
                 if i % 2:
                     event = {
                         "event_id": str(uuid.uuid4()),
-                        "occurred_at": chain.canonical_time(audit.timezone.now()),
+                        "occurred_at": chain.canonical_time(timezone.now()),
                         "actor": "system:media-engine@test",
                         "action": "session.resolution",
                         "target": "kiosk:demo",
@@ -152,7 +153,7 @@ def test_media_events_wait_in_the_spool_while_the_broker_is_down(tmp_path, broke
     events = [
         {
             "event_id": str(uuid.uuid4()),
-            "occurred_at": chain.canonical_time(audit.timezone.now()),
+            "occurred_at": chain.canonical_time(timezone.now()),
             "actor": "system:media-engine@test",
             "action": "session.started",
             "target": "kiosk:demo",
