@@ -15,7 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.db import models, transaction
@@ -182,6 +182,15 @@ class PendingEvent:
     session_id: uuid.UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def as_row(self) -> dict[str, Any]:
+        """The event's columns, as ``AuditOutbox`` and ``AuditEvent`` name them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_row(cls, row: Any) -> PendingEvent:
+        """The event an ``AuditOutbox`` row holds."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
 
 def make_event(
     actor: Any,
@@ -296,16 +305,7 @@ def record_event(
     event = make_event(
         actor, action, target, session=session, details=details, occurred_at=occurred_at
     )
-    AuditOutbox.objects.create(
-        event_id=event.event_id,
-        occurred_at=event.occurred_at,
-        actor_kind=event.actor_kind,
-        actor=event.actor,
-        action=event.action,
-        target=event.target,
-        session_id=event.session_id,
-        details=event.details,
-    )
+    AuditOutbox.objects.create(**event.as_row())
     _relay_after_commit(event.event_id)
     return event.event_id
 

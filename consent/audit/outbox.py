@@ -33,19 +33,7 @@ def relay_outbox(
         rows = list(pending.order_by("created_at", "occurred_at")[:limit])
         if not rows:
             return AppendResult()
-        result = append_events(
-            PendingEvent(
-                event_id=r.event_id,
-                occurred_at=r.occurred_at,
-                actor_kind=r.actor_kind,
-                actor=r.actor,
-                action=r.action,
-                target=r.target,
-                session_id=r.session_id,
-                details=r.details,
-            )
-            for r in rows
-        )
+        result = append_events(PendingEvent.from_row(r) for r in rows)
         AuditOutbox.objects.filter(event_id__in=[r.event_id for r in rows]).delete()
     return result
 

@@ -76,16 +76,9 @@ def append_events(events: Iterable[PendingEvent]) -> AppendResult:
             stored.add(event.event_id)
             seq += 1
             values = {
+                **event.as_row(),
                 "seq": seq,
-                "event_id": event.event_id,
-                "occurred_at": event.occurred_at,
                 "recorded_at": recorded_at,
-                "actor_kind": event.actor_kind,
-                "actor": event.actor,
-                "action": event.action,
-                "target": event.target,
-                "session_id": event.session_id,
-                "details": event.details,
                 "prev_hash": prev,
             }
             prev = values["hash"] = chain.row_hash(values)
