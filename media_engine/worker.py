@@ -310,7 +310,7 @@ class MediaWorker:
         session_id = message.get("session_id")
         # every log line of this task and of the session's tasks names the session
         logformat.current_session.set(session_id if isinstance(session_id, str) else None)
-        pending, session = True, None
+        pending = True
         try:
             offer = await self._check_offer(message)
             if offer is None:
