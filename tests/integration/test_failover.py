@@ -11,27 +11,31 @@ aiortc kiosks speaking docs/signaling.md.
 import asyncio
 import time
 
-import aioice.ice
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connections
 from websockets.exceptions import ConnectionClosed
 
 from consent.audit_models import AuditEvent, AuditOutbox
-from consent.models import ConsentGrant, KioskSession
-from kiosk.models import Engine, Kiosk, KioskCall
-from media_engine import ice, protocol
+from consent.models import ConsentGrant
+from kiosk.models import KioskCall
+from media_engine import protocol
 from tests.conftest import child_env
 from tests.support.enrolment import enrol_with_manage
+from tests.support.kiosk_service import (
+    kiosk_service,
+    offer_loopback,
+    prepare_kiosks,
+    session_row,
+    stamped_frames_back,
+    start_call,
+)
 from tests.support.kioskclient import ENROL, CallRefused, SignalingClient, follow_reoffer
 from tests.support.loopclient import KioskPeer
 from tests.support.redis_server import private_redis
 from tests.support.servers import (
-    Process,
     running,
     start_daphne,
     start_media_worker,
-    wait_for_other_connections_to_close,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -43,46 +47,17 @@ KIOSKS = ("hall-1", "hall-2", "hall-3")
 @pytest.fixture
 def private_service(transactional_db, settings, monkeypatch):
     """daphne + two media workers (one session each) on a private Redis and the test db."""
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    for slug in KIOSKS:
-        Kiosk.objects.create(slug=slug, name=slug.title(), engine=Engine.LABEL)
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
-    ice.offer_loopback_candidates()
-    with private_redis() as redis_server:
-        env = child_env(
-            settings.DATABASES["default"],
-            REDIS_URL=redis_server.url,
-            MEDIA_ENGINE_IN_PROCESS="0",
-            MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
-            MEDIA_ENGINE_MAX_SESSIONS="1",
-            AUDIT_MEDIA_EVENTS="0",
-        )
-        daphne, base = start_daphne(env)
-        with running([daphne]) as processes:
-            processes.append(start_media_worker(env, "worker-a"))
-            processes.append(start_media_worker(env, "worker-b"))
-            yield Service(base, env, processes, redis_server)
-            for process in processes:  # shown by pytest when the test failed
-                print(f"----- {process.name}\n{process.output()[-5000:]}")
-    wait_for_other_connections_to_close(settings.DATABASES["default"])
-
-
-class Service:
-    def __init__(self, base: str, env: dict, processes: list[Process], redis_server) -> None:
-        self.base, self.env, self.processes, self.redis = base, env, processes, redis_server
-
-    def worker(self, name: str) -> Process:
-        return next(p for p in self.processes if p.name == name)
-
-    def restart_daphne(self) -> None:
-        old = self.processes[0]
-        old.stop()
-        port = int(self.base.rsplit(":", 1)[1])
-        self.processes[0], _ = start_daphne(self.env, port)
-
-
-async def session_row(session_id: str) -> KioskSession:
-    return await database_sync_to_async(KioskSession.objects.get)(pk=session_id)
+    prepare_kiosks(monkeypatch, KIOSKS)
+    with (
+        private_redis() as redis_server,
+        kiosk_service(
+            settings.DATABASES["default"], redis_server.url, AUDIT_MEDIA_EVENTS="0"
+        ) as service,
+    ):
+        service.redis = redis_server
+        yield service
+        for process in service.processes:  # shown by pytest when the test failed
+            print(f"----- {process.name}\n{process.output()[-5000:]}")
 
 
 def actions_for(session_ids: list[str]) -> set[tuple[str, str]]:
@@ -96,29 +71,12 @@ def actions_for(session_ids: list[str]) -> set[tuple[str, str]]:
     return out
 
 
-async def frames_back(peer: KioskPeer, count: int, wait_s: float = WAIT_S) -> None:
-    await asyncio.wait_for(peer.track_arrived.wait(), wait_s)
-    start = peer.returned.stamped
-    deadline = time.monotonic() + wait_s
-    while peer.returned.stamped - start < count:
-        assert time.monotonic() < deadline, f"{count} frames did not come back"
-        await asyncio.sleep(0.02)
-
-
-async def start_call(client: SignalingClient) -> KioskPeer:
-    if not client.session_id:
-        await client.consent()
-    peer = KioskPeer()
-    await peer.accept(await client.offer(await peer.offer()))
-    return peer
-
-
 async def test_kill_9_of_the_serving_worker_moves_the_call_to_the_other(private_service):
     peers: list[KioskPeer] = []
     try:
         async with SignalingClient.connect(private_service.base, "hall-1") as kiosk:
             peers.append(first := await start_call(kiosk))
-            await frames_back(first, 20)
+            await stamped_frames_back(first, 20)
             old_id = kiosk.session_id
             old_row = await session_row(old_id)
             victim = private_service.worker(old_row.worker.split(":")[0])
@@ -131,12 +89,12 @@ async def test_kill_9_of_the_serving_worker_moves_the_call_to_the_other(private_
             peers.append(
                 second := (await follow_reoffer(kiosk, KioskPeer))[0]
             )  # same socket, new peer connection
-            await frames_back(second, 1)
+            await stamped_frames_back(second, 1)
             live_s = time.monotonic() - killed_at
             print(f"failover: noticed in {noticed_s:.2f} s, live again in {live_s:.2f} s")
             assert noticed_s < 2.0, noticed_s
             assert live_s < 5.0, live_s
-            await frames_back(second, 30)
+            await stamped_frames_back(second, 30)
             assert second.returned.unlabelled == 0 and second.returned.labelled > 0
 
             new_id = kiosk.session_id
@@ -182,8 +140,8 @@ async def test_a_full_cluster_answers_busy_at_once(private_service):
         ):
             peers.append(await start_call(one))
             peers.append(await start_call(two))
-            await frames_back(peers[0], 10)
-            await frames_back(peers[1], 10)
+            await stamped_frames_back(peers[0], 10)
+            await stamped_frames_back(peers[1], 10)
             await asyncio.sleep(1.0)  # a heartbeat with the sessions measured
             await three.consent()
             asked = time.monotonic()
@@ -210,7 +168,7 @@ async def new_visit_call(
             async with SignalingClient.connect(base, slug, token) as client:
                 peer = await start_call(client)
                 try:
-                    await frames_back(peer, 20)
+                    await stamped_frames_back(peer, 20)
                     await client.bye()
                     await client.expect("ended", skip=("stats", "state"))
                 finally:
@@ -226,10 +184,10 @@ async def test_restarting_redis_and_daphne_wedges_nothing(private_service):
     async with SignalingClient.connect(private_service.base, "hall-1") as kiosk:
         peer = await start_call(kiosk)
         try:
-            await frames_back(peer, 10)
+            await stamped_frames_back(peer, 10)
             await asyncio.to_thread(private_service.redis.restart, 1.0)
             # media flows peer to peer: the call itself goes on while Redis is away
-            await frames_back(peer, 30)
+            await stamped_frames_back(peer, 30)
         finally:
             # daphne may close the socket (its channel-layer receive failed): the page then
             # ends its call and opens a new visit, as below
@@ -252,8 +210,7 @@ async def test_restarting_postgresql_wedges_nothing(transactional_db, settings, 
 
     from tests.support.postgres_server import private_postgres
 
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
-    ice.offer_loopback_candidates()
+    offer_loopback(monkeypatch)
     with private_postgres() as postgres, private_redis() as redis_server:
         env = child_env(
             settings.DATABASES["default"],
@@ -284,10 +241,10 @@ async def test_restarting_postgresql_wedges_nothing(transactional_db, settings, 
             async with SignalingClient.connect(base, "pg-1", tokens["pg-1"]) as kiosk:
                 peer = await start_call(kiosk)
                 try:
-                    await frames_back(peer, 10)
+                    await stamped_frames_back(peer, 10)
                     await asyncio.to_thread(postgres.restart, 2.0)
                     # fused (stamped) frames come back after the restart
-                    await frames_back(peer, 30, wait_s=60)
+                    await stamped_frames_back(peer, 30, wait_s=60)
                 finally:
                     await peer.close()
             await new_visit_call(base, "pg-2", wait_s=60, token=tokens["pg-2"])

@@ -4,24 +4,18 @@ that speak docs/signaling.md over a WebSocket and send frames stamped with their
 
 import asyncio
 
-import aioice.ice
 import pytest
-import redis
-from channels.db import database_sync_to_async
-from django.db import connections
 
-from consent.models import KioskSession
-from kiosk.models import Engine, Kiosk
-from media_engine import ice
-from tests.conftest import child_env
+from tests.support.kiosk_service import (
+    drop_channel_layer_keys,
+    kiosk_service,
+    prepare_kiosks,
+    session_row,
+    stamped_frames_back,
+    start_call,
+)
 from tests.support.kioskclient import CallRefused, SignalingClient
 from tests.support.loopclient import KioskPeer
-from tests.support.servers import (
-    running,
-    start_daphne,
-    start_media_worker,
-    wait_for_other_connections_to_close,
-)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -32,36 +26,10 @@ KIOSKS = ("hall-1", "hall-2", "hall-3")
 @pytest.fixture
 def service(transactional_db, settings, redis_url, monkeypatch):
     """daphne + two media workers (one session each) on Redis and the test database."""
-    # This test's own database calls run in threads: close them after each call so that the
-    # test database can be dropped at the end.
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    # No stale offers from an earlier run: drop the channel layer's keys (prefix "asgi"),
-    # nothing else (a Celery broker may share this Redis db).
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter("asgi*"):
-        client.delete(key)
-    for slug in KIOSKS:
-        Kiosk.objects.create(slug=slug, name=slug.title(), engine=Engine.LABEL)
-    env = child_env(
-        settings.DATABASES["default"],
-        REDIS_URL=redis_url,
-        MEDIA_ENGINE_IN_PROCESS="0",
-        MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
-        MEDIA_ENGINE_MAX_SESSIONS="1",
-    )
-    # This process's aiortc kiosks must offer 127.0.0.1 too (DESIGN.md "ICE on loopback").
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
-    ice.offer_loopback_candidates()
-    daphne, base = start_daphne(env)
-    with running([daphne]) as processes:
-        processes.append(start_media_worker(env, "worker-a"))
-        processes.append(start_media_worker(env, "worker-b"))
-        yield base
-    wait_for_other_connections_to_close(settings.DATABASES["default"])
-
-
-async def session_row(session_id: str) -> KioskSession:
-    return await database_sync_to_async(KioskSession.objects.get)(pk=session_id)
+    drop_channel_layer_keys(redis_url)
+    prepare_kiosks(monkeypatch, KIOSKS)
+    with kiosk_service(settings.DATABASES["default"], redis_url) as running:
+        yield running.base
 
 
 async def wait_for(condition, what: str, wait_s: float = WAIT_S) -> None:
@@ -70,16 +38,6 @@ async def wait_for(condition, what: str, wait_s: float = WAIT_S) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
-
-
-async def stamped_frames_arrive(peer: KioskPeer, count: int) -> None:
-    await asyncio.wait_for(peer.track_arrived.wait(), WAIT_S)
-    start = peer.returned.stamped
-
-    async def enough() -> bool:
-        return peer.returned.stamped - start >= count
-
-    await wait_for(enough, f"{count} stamped frames back")
 
 
 async def ended_with(session_id: str, reason: str) -> None:
@@ -92,14 +50,6 @@ async def ended_with(session_id: str, reason: str) -> None:
     assert row.end_reason == reason, (row.end_reason, row.end_detail)
 
 
-async def start_call(client: SignalingClient) -> KioskPeer:
-    if not client.session_id:
-        await client.consent()
-    peer = KioskPeer()
-    await peer.accept(await client.offer(await peer.offer()))
-    return peer
-
-
 async def test_the_kiosk_loop_through_two_workers(service):
     peers: list[KioskPeer] = []
     try:
@@ -110,7 +60,7 @@ async def test_the_kiosk_loop_through_two_workers(service):
             # One kiosk: stamped camera frames come back with their numbers and the label.
             assert first.hello["kiosk"]["slug"] == "hall-1"
             peers.append(one := await start_call(first))
-            await stamped_frames_arrive(one, 45)
+            await stamped_frames_back(one, 45)
             returned = one.returned
             # Every stamped full-size frame carries the label (under load the adaptive
             # resolution may send some frames smaller; loopclient checks the 640x480 ones).
@@ -124,11 +74,11 @@ async def test_the_kiosk_loop_through_two_workers(service):
             await first.send({"type": "offer", "sdp": await KioskPeer().offer()})
             error = await first.expect("error", skip=("stats", "state"))
             assert error["code"] == "duplicate_offer"
-            await stamped_frames_arrive(one, 15)
+            await stamped_frames_back(one, 15)
 
             # A second kiosk at the same time is served by the other worker.
             peers.append(two := await start_call(second))
-            await stamped_frames_arrive(two, 30)
+            await stamped_frames_back(two, 30)
             rows = [await session_row(c.session_id) for c in (first, second)]
             assert {row.worker.split(":")[0] for row in rows} == {"worker-a", "worker-b"}
 
@@ -149,7 +99,7 @@ async def test_the_kiosk_loop_through_two_workers(service):
             # Its worker session was torn down: that worker takes the next kiosk at once.
             async with SignalingClient.connect(service, "hall-3") as fourth:
                 peers.append(four := await start_call(fourth))
-                await stamped_frames_arrive(four, 20)
+                await stamped_frames_back(four, 20)
                 freed = (await session_row(first.session_id)).worker
                 assert (await session_row(fourth.session_id)).worker == freed
                 await fourth.bye()
@@ -157,7 +107,7 @@ async def test_the_kiosk_loop_through_two_workers(service):
                 await ended_with(fourth.session_id, "bye")
 
             # The second kiosk was never disturbed, and ends with Stop.
-            await stamped_frames_arrive(two, 15)
+            await stamped_frames_back(two, 15)
             await second.bye()
             ended = await second.expect("ended", skip=("stats", "state"))
             assert ended["reason"] == "bye"
@@ -187,6 +137,6 @@ async def test_bad_input_against_the_running_service(service):
         # After all that, the same socket still makes a call.
         peer = await start_call(client)
         try:
-            await stamped_frames_arrive(peer, 10)
+            await stamped_frames_back(peer, 10)
         finally:
             await peer.close()

@@ -10,30 +10,26 @@ import asyncio
 import json
 import time
 
-import aioice.ice
 import pytest
-import redis
 from channels.db import database_sync_to_async
-from django.db import connections
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from consent.audit_models import AuditEvent, AuditOutbox
 from consent.models import ConsentGrant, KioskSession
 from kiosk import devices
-from kiosk.models import Engine, Kiosk, KioskDevice
+from kiosk.models import KioskDevice
 from kiosk.settings import redis_channel_layer
-from media_engine import ice
-from tests.conftest import child_env
 from tests.support.enrolment import cookie_headers, enrol_async
+from tests.support.kiosk_service import (
+    drop_channel_layer_keys,
+    kiosk_service,
+    prepare_kiosks,
+    session_row,
+    stamped_frames_back,
+)
 from tests.support.kioskclient import SignalingClient
 from tests.support.loopclient import KioskPeer
-from tests.support.servers import (
-    running,
-    start_daphne,
-    start_media_worker,
-    wait_for_other_connections_to_close,
-)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -45,30 +41,16 @@ CONNECT_TIMEOUT_S = 4.0  # the workers give a half-open offer's slot back after 
 @pytest.fixture
 def service(transactional_db, settings, redis_url, monkeypatch):
     """Production-like: daphne + two media workers (one slot each) on Redis, no embedded."""
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     # The administrator's actions in this process announce on the service's channel layer.
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url)}
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter("asgi*"):
-        client.delete(key)
-    for slug in KIOSKS:
-        Kiosk.objects.create(slug=slug, name=slug.title(), engine=Engine.LABEL)
-    env = child_env(
+    drop_channel_layer_keys(redis_url)
+    prepare_kiosks(monkeypatch, KIOSKS)
+    with kiosk_service(
         settings.DATABASES["default"],
-        REDIS_URL=redis_url,
-        MEDIA_ENGINE_IN_PROCESS="0",
-        MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
-        MEDIA_ENGINE_MAX_SESSIONS="1",
+        redis_url,
         MEDIA_ENGINE_CONNECT_TIMEOUT_S=str(CONNECT_TIMEOUT_S),
-    )
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
-    ice.offer_loopback_candidates()
-    daphne, base = start_daphne(env)
-    with running([daphne]) as processes:
-        processes.append(start_media_worker(env, "worker-a"))
-        processes.append(start_media_worker(env, "worker-b"))
-        yield base
-    wait_for_other_connections_to_close(settings.DATABASES["default"])
+    ) as running:
+        yield running.base
 
 
 async def first_message(base: str, slug: str, token: str | None, origin: str | None = None):
@@ -85,10 +67,6 @@ async def first_message(base: str, slug: str, token: str | None, origin: str | N
         return message, socket.close_code
 
 
-async def session_row(session_id: str) -> KioskSession:
-    return await database_sync_to_async(KioskSession.objects.get)(pk=session_id)
-
-
 async def ended(session_id: str, within: float = WAIT_S) -> KioskSession:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -97,15 +75,6 @@ async def ended(session_id: str, within: float = WAIT_S) -> KioskSession:
             return row
         await asyncio.sleep(0.1)
     raise AssertionError(f"session {session_id} did not end in {within} s")
-
-
-async def stamped_frames(peer: KioskPeer, count: int) -> None:
-    await asyncio.wait_for(peer.track_arrived.wait(), WAIT_S)
-    start = peer.returned.stamped
-    deadline = time.monotonic() + WAIT_S
-    while peer.returned.stamped - start < count:
-        assert time.monotonic() < deadline, "no stamped frames came back"
-        await asyncio.sleep(0.05)
 
 
 async def test_unenrolled_clients_are_refused_in_production_settings(service):
@@ -176,7 +145,7 @@ async def test_half_open_offers_no_longer_make_a_real_visitor_busy(service):
             peer = KioskPeer()
             peers.append(peer)
             await peer.accept(await visitor.offer(await peer.offer()))
-            await stamped_frames(peer, 10)
+            await stamped_frames_back(peer, 10)
             served_after = time.monotonic() - started
             await visitor.bye()
         outcomes = await asyncio.wait_for(attack_task, 60)
@@ -216,7 +185,7 @@ async def test_revoking_a_kiosk_ends_its_live_call_at_once(service):
         async with SignalingClient.connect(service, "gate-1", token=token) as client:
             await client.consent()
             await peer.accept(await client.offer(await peer.offer()))
-            await stamped_frames(peer, 10)
+            await stamped_frames_back(peer, 10)
             device = await database_sync_to_async(devices.authenticate)("gate-1", token)
             revoked_at = time.monotonic()
             await database_sync_to_async(devices.revoke)(device, "system:tests", "tablet stolen")
