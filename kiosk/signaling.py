@@ -6,6 +6,9 @@ turns a client frame into a validated message (or a :class:`SignalingError` with
 consumer stays thin and the rules can be tested one by one.
 
 Adding a client message type is one parser function and one entry in ``CLIENT_PARSERS``.
+The portal's sockets (``kiosk/portal/protocol.py``) use the same framing, field rules and
+error shape: :func:`parse_frame`, :func:`require` and :func:`error` take the socket's own
+parsers, error class and codes.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from kiosk.ice_policy import CandidateError, NetworkPolicy, candidate_address, filter_sdp_candidates
 
@@ -76,15 +79,26 @@ ERROR_CODES = {
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class SignalingError(Exception):
-    """A client message that breaks the protocol; ``code`` is one of ERROR_CODES."""
+class ProtocolError(Exception):
+    """A client message that breaks a socket's protocol: ``code`` is one of the class's
+    ``codes`` (stable, for programs), ``message`` is for people."""
+
+    codes: ClassVar[Mapping[str, str]] = {}
+    kind: ClassVar[str] = "protocol"
 
     def __init__(self, code: str, message: str | None = None) -> None:
-        if code not in ERROR_CODES:
-            raise ValueError(f"unknown signaling error code {code!r}")
+        if code not in self.codes:
+            raise ValueError(f"unknown {self.kind} error code {code!r}")
         self.code = code
-        self.message = message or ERROR_CODES[code]
+        self.message = message or self.codes[code]
         super().__init__(f"{code}: {self.message}")
+
+
+class SignalingError(ProtocolError):
+    """A client message that breaks the kiosk protocol; ``code`` is one of ERROR_CODES."""
+
+    codes = ERROR_CODES
+    kind = "signaling"
 
 
 # --- client messages -----------------------------------------------------------------------
@@ -135,13 +149,20 @@ class Stats:
 ClientMessage = Consent | Offer | Candidate | Bye | Withdraw | Stats
 
 
-def _require(data: dict, name: str, kind: type | tuple[type, ...], what: str) -> Any:
+def require(
+    data: dict,
+    name: str,
+    kind: type | tuple[type, ...],
+    what: str,
+    error: type[ProtocolError] = SignalingError,
+) -> Any:
+    """``data[name]``, of type ``kind`` (``what`` says it to people), or ``error``."""
     if name not in data:
-        raise SignalingError("missing_field", f"'{name}' is required ({what}).")
+        raise error("missing_field", f"'{name}' is required ({what}).")
     value = data[name]
     # bool is an int in Python; never accept it where a number is meant.
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        raise SignalingError("bad_field", f"'{name}' must be {what}.")
+        raise error("bad_field", f"'{name}' must be {what}.")
     return value
 
 
@@ -161,8 +182,8 @@ def _optional_str(data: dict, name: str, max_chars: int) -> str:
 
 
 def _parse_consent(data: dict) -> Consent:
-    given = _require(data, "given", bool, "true (I agree) or false (continue without)")
-    language = _require(data, "language", str, "one of " + ", ".join(CONSENT_LANGUAGES))
+    given = require(data, "given", bool, "true (I agree) or false (continue without)")
+    language = require(data, "language", str, "one of " + ", ".join(CONSENT_LANGUAGES))
     if language not in CONSENT_LANGUAGES:
         raise SignalingError(
             "bad_field", "'language' must be one of " + ", ".join(CONSENT_LANGUAGES) + "."
@@ -225,7 +246,7 @@ def screen_candidate(candidate: dict[str, Any] | None, policy: NetworkPolicy) ->
 
 
 def _parse_offer(data: dict) -> Offer:
-    sdp = _require(data, "sdp", str, "the offer's SDP text")
+    sdp = require(data, "sdp", str, "the offer's SDP text")
     sdp_type = data.get("sdp_type", "offer")
     if sdp_type != "offer":
         raise SignalingError("bad_field", "'sdp_type' must be 'offer' when given.")
@@ -240,7 +261,7 @@ def _parse_candidate(data: dict) -> Candidate:
         return Candidate(candidate=None)
     if not isinstance(raw, dict):
         raise SignalingError("bad_field", "'candidate' must be an RTCIceCandidateInit object.")
-    text = _require(raw, "candidate", str, "the candidate line")
+    text = require(raw, "candidate", str, "the candidate line")
     if len(text.encode("utf-8")) > MAX_CANDIDATE_BYTES:
         raise SignalingError("bad_field", f"The candidate is longer than {MAX_CANDIDATE_BYTES}.")
     if text and not text.startswith(("candidate:", "a=candidate:")):
@@ -311,28 +332,39 @@ CLIENT_PARSERS: dict[str, Callable[[dict], ClientMessage]] = {
 }
 
 
-def parse_client_message(text: str | bytes | None) -> ClientMessage:
-    """Validate one client frame; raise SignalingError with a stable code on any fault."""
+Message = TypeVar("Message")
+
+
+def parse_frame(
+    text: str | bytes | None,
+    parsers: Mapping[str, Callable[[dict], Message]],
+    error: type[ProtocolError] = SignalingError,
+) -> Message:
+    """Validate one client frame with the parser of its ``type``; raise ``error`` with a
+    stable code on any fault (the kiosk's socket and the portal's share these rules)."""
     if text is None:
-        raise SignalingError("bad_message", "Send JSON text frames, not binary frames.")
+        raise error("bad_message", "Send JSON text frames, not binary frames.")
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "replace"))
     if size > MAX_MESSAGE_BYTES:
-        raise SignalingError("message_too_large")
+        raise error("message_too_large")
     if isinstance(text, bytes):
-        raise SignalingError("bad_message", "Send JSON text frames, not binary frames.")
+        raise error("bad_message", "Send JSON text frames, not binary frames.")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise SignalingError("bad_json", f"The message is not valid JSON ({exc}).") from None
+        raise error("bad_json", f"The message is not valid JSON ({exc}).") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise SignalingError("bad_message")
-    parser = CLIENT_PARSERS.get(data["type"])
+        raise error("bad_message")
+    parser = parsers.get(data["type"])
     if parser is None:
-        known = ", ".join(sorted(CLIENT_PARSERS))
-        raise SignalingError(
-            "unknown_type", f"Unknown message type {data['type'][:40]!r}; known: {known}."
-        )
+        known = ", ".join(sorted(parsers))
+        raise error("unknown_type", f"Unknown message type {data['type'][:40]!r}; known: {known}.")
     return parser(data)
+
+
+def parse_client_message(text: str | bytes | None) -> ClientMessage:
+    """Validate one kiosk client frame; raise SignalingError with a stable code on any fault."""
+    return parse_frame(text, CLIENT_PARSERS)
 
 
 # --- server messages -----------------------------------------------------------------------
@@ -385,10 +417,13 @@ def stats(values: dict[str, Any]) -> dict[str, Any]:
     return {"type": "stats", "stats": values}
 
 
-def error(code: str, message: str | None = None) -> dict[str, Any]:
-    if code not in ERROR_CODES:
-        raise ValueError(f"unknown signaling error code {code!r}")
-    return {"type": "error", "code": code, "message": message or ERROR_CODES[code]}
+def error(
+    code: str, message: str | None = None, error_class: type[ProtocolError] = SignalingError
+) -> dict[str, Any]:
+    """The ``error`` server message for ``code`` (one of ``error_class.codes``)."""
+    if code not in error_class.codes:
+        raise ValueError(f"unknown {error_class.kind} error code {code!r}")
+    return {"type": "error", "code": code, "message": message or error_class.codes[code]}
 
 
 def ended(reason: str, detail: str = "") -> dict[str, Any]:

@@ -4,12 +4,12 @@ Two sockets, one rule book: the customer's (``/ws/kiosk/<slug>/portal/`` from a 
 ``/ws/portal/link/<token>/`` from a one-time link) and the agent's (``/ws/portal/agent/``).
 Frames, sizes and the SDP rules are the kiosk protocol's (``kiosk.signaling``); the portal
 adds its own messages and error codes. Each parser returns a typed message or raises
-``PortalProtocolError`` with a stable code.
+``PortalProtocolError`` with a stable code; the framing (``parse``), the field rule and the
+``error`` message are ``kiosk.signaling``'s own functions, given the portal's codes.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,13 +38,11 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_RESUME_CHARS = 64
 
 
-class PortalProtocolError(Exception):
-    def __init__(self, code: str, message: str | None = None) -> None:
-        if code not in ERROR_CODES:
-            raise ValueError(f"unknown portal error code {code!r}")
-        self.code = code
-        self.message = message or ERROR_CODES[code]
-        super().__init__(f"{code}: {self.message}")
+class PortalProtocolError(signaling.ProtocolError):
+    """A portal message that breaks the protocol; ``code`` is one of ERROR_CODES."""
+
+    codes = ERROR_CODES
+    kind = "portal"
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -113,12 +111,7 @@ Message = (
 
 
 def _field(data: dict, name: str, kind: type, what: str) -> Any:
-    if name not in data:
-        raise PortalProtocolError("missing_field", f"'{name}' is required ({what}).")
-    value = data[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise PortalProtocolError("bad_field", f"'{name}' must be {what}.")
-    return value
+    return signaling.require(data, name, kind, what, PortalProtocolError)
 
 
 def _service(value: Any) -> str:
@@ -199,34 +192,15 @@ SUPERVISOR_PARSERS: dict[str, Callable[[dict], Message]] = {
 
 
 def parse(text: str | bytes | None, parsers: dict[str, Callable[[dict], Message]]) -> Message:
-    """Validate one client frame against one socket's parsers."""
-    if text is None or isinstance(text, bytes):
-        raise PortalProtocolError("bad_message", "Send JSON text frames, not binary frames.")
-    if len(text.encode("utf-8", "replace")) > signaling.MAX_MESSAGE_BYTES:
-        raise PortalProtocolError("message_too_large")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise PortalProtocolError("bad_json", f"The message is not valid JSON ({exc}).") from None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise PortalProtocolError("bad_message")
-    parser = parsers.get(data["type"])
-    if parser is None:
-        known = ", ".join(sorted(parsers))
-        raise PortalProtocolError(
-            "unknown_type", f"Unknown message type {data['type'][:40]!r}; known: {known}."
-        )
-    return parser(data)
+    """Validate one client frame against one socket's parsers (the kiosk socket's framing)."""
+    return signaling.parse_frame(text, parsers, PortalProtocolError)
 
 
 # --- server messages ---------------------------------------------------------------------------
 
 
 def error(code: str, message: str | None = None) -> dict[str, Any]:
-    if code not in ERROR_CODES:
-        raise ValueError(f"unknown portal error code {code!r}")
-    return {"type": "error", "code": code, "message": message or ERROR_CODES[code]}
+    return signaling.error(code, message, PortalProtocolError)
 
 
-def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+encode = signaling.encode

@@ -60,3 +60,26 @@ def test_errors_are_only_the_documented_codes():
     assert p.error("queue_empty")["code"] == "queue_empty"
     with pytest.raises(ValueError):
         p.error("no_such_code")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        None,
+        b"{}",
+        b"x" * (p.signaling.MAX_MESSAGE_BYTES + 1),
+        "not json",
+        "[1]",
+        '{"type": 3}',
+        '{"type": "dance"}',
+        "x" * (p.signaling.MAX_MESSAGE_BYTES + 1),
+    ],
+)
+def test_the_portal_frames_follow_the_kiosk_rules(frame):
+    """One framing for both protocols (kiosk.signaling.parse_frame): the same code."""
+    with pytest.raises(p.signaling.SignalingError) as kiosk:
+        p.signaling.parse_client_message(frame)
+    with pytest.raises(p.PortalProtocolError) as portal:
+        p.parse(frame, p.CUSTOMER_PARSERS)
+    assert portal.value.code == kiosk.value.code
+    assert not isinstance(portal.value, p.signaling.SignalingError)  # the kiosk's catch
