@@ -9,14 +9,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import ensure_consent_texts, open_enrolled_kiosk
 from tests.browser.test_kiosk_page import WAIT_MS, add_kiosk, live_video, session_rows, wait_live
-from tests.conftest import child_env
+from tests.support.kiosk_service import kiosk_service
 from tests.support.redis_server import private_redis
-from tests.support.servers import (
-    running,
-    start_daphne,
-    start_media_worker,
-    wait_for_other_connections_to_close,
-)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -24,25 +18,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 @pytest.fixture
 def cluster(transactional_db, settings):
     ensure_consent_texts()
-    with private_redis() as redis_server:
-        env = child_env(
+    with (
+        private_redis() as redis_server,
+        kiosk_service(
             settings.DATABASES["default"],
-            REDIS_URL=redis_server.url,
-            MEDIA_ENGINE_IN_PROCESS="0",
-            MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
-            MEDIA_ENGINE_MAX_SESSIONS="1",
+            redis_server.url,
             AUDIT_MEDIA_EVENTS="0",
             DJANGO_DEBUG="1",
             # The call claim of a daphne that died is free after this long (kiosk/calls.py);
             # short here so that the visit after the restart is not refused as kiosk_busy.
             KIOSK_CALL_STALE_S="3",
-        )
-        daphne, base = start_daphne(env)
-        with running([daphne]) as processes:
-            processes.append(start_media_worker(env, "worker-a"))
-            processes.append(start_media_worker(env, "worker-b"))
-            yield {"base": base, "env": env, "processes": processes}
-    wait_for_other_connections_to_close(settings.DATABASES["default"])
+        ) as service,
+    ):
+        yield service
 
 
 def decoded(page) -> int:
@@ -52,13 +40,13 @@ def decoded(page) -> int:
 def test_the_page_survives_a_killed_worker_and_a_daphne_restart(cluster, browser):
     add_kiosk("failover-kiosk", "Counter F")
     page = browser.new_context().new_page()
-    open_enrolled_kiosk(page, cluster["base"], "failover-kiosk")  # once per device
+    open_enrolled_kiosk(page, cluster.base, "failover-kiosk")  # once per device
     page.get_by_role("button", name="English").click()
     page.get_by_role("button", name="I agree").click()
     wait_live(page)
     expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     (first,) = session_rows("failover-kiosk")
-    serving = next(p for p in cluster["processes"] if p.name == first.worker.split(":")[0])
+    serving = cluster.worker(first.worker.split(":")[0])
 
     serving.popen.kill()
     killed_at = time.monotonic()
@@ -81,10 +69,7 @@ def test_the_page_survives_a_killed_worker_and_a_daphne_restart(cluster, browser
 
     # daphne restarts: the page says the connection closed, then reconnects by itself and
     # the next visitor can agree and be live again
-    daphne = cluster["processes"][0]
-    port = int(cluster["base"].rsplit(":", 1)[1])
-    daphne.stop()
-    cluster["processes"][0], _ = start_daphne(cluster["env"], port)
+    cluster.restart_daphne()
     expect(page.locator("#status")).to_have_attribute("data-state", "failed", timeout=WAIT_MS)
     page.get_by_role("button", name="Back to start").click()
     page.get_by_role("button", name="I agree").click()
