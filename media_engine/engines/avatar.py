@@ -32,6 +32,7 @@ from media_engine.engines.compositing import (
     merged,
     neck_maps,
     split,
+    torso_rows,
     unmerged,
 )
 from media_engine.engines.expression import ExpressionReader, Reading
@@ -39,7 +40,13 @@ from media_engine.engines.frames import as_bgr
 from media_engine.engines.mouth import paint_mouth_interior
 from media_engine.engines.portraits import default_avatar, portrait_for
 from media_engine.engines.presenter import PresenterRig, load_presenter, presenter_from_photo
-from media_engine.engines.warp import compute_grid, grid_step_for, region_around, upsample
+from media_engine.engines.warp import (
+    Region,
+    compute_grid,
+    grid_step_for,
+    region_around,
+    upsample,
+)
 from media_engine.perception.types import Face
 
 # The head's share of the frame's height kept free above it.
@@ -260,9 +267,18 @@ class AvatarEngine:
             flags = cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR
             part = blend(part, *(cv2.warpAffine(c, m, (region.w, region.h), flags=flags)
                                  for c in fit.hair_back))  # fmt: skip
+        # Below ``bottom`` the torso is opaque over the whole region (the frame already holds
+        # it: ``static``); above ``top`` it is transparent (no torso blend there).
+        top, bottom = torso_rows(fit.torso[1][region.slices])
         map_x, map_y = neck_maps(region, jaw, fit.pivot[1], fit.collar_y)
+        if bottom < region.h:
+            region = Region(region.x, region.y, region.w, bottom)
+            part, map_x, map_y = part[:bottom], map_x[:bottom], map_y[:bottom]
         part = blend(part, *unmerged(cv2.remap(fit.neck, map_x, map_y, cv2.INTER_LINEAR)))
-        out[region.slices] = blend(part, *crop(fit.torso, region.slices))
+        if top < bottom:
+            rows = (slice(region.y + top, region.y + bottom), region.slices[1])
+            part[top:] = blend(part[top:], *crop(fit.torso, rows))
+        out[region.slices] = part
 
     def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead, full: np.ndarray):
         region = region_around(posed.points, out.shape[1], out.shape[0], margin=0.0)

@@ -44,6 +44,22 @@ def blend(
     return cv2.blendLinear(bgr, part, a, 1 - a)
 
 
+def torso_rows(alpha: np.ndarray) -> tuple[int, int]:
+    """(top, bottom) rows of an alpha crop: above ``top`` every row is transparent, from
+    ``bottom`` on every row is opaque. Blending there changes nothing (the weights are exactly
+    0 or 1), so the body blends only the rows between (and the neck only those above
+    ``bottom``)."""
+    if alpha.size == 0:
+        return 0, 0
+    row_max = cv2.reduce(alpha, 1, cv2.REDUCE_MAX).ravel()
+    row_min = cv2.reduce(alpha, 1, cv2.REDUCE_MIN).ravel()
+    shown = np.flatnonzero(row_max)
+    top = int(shown[0]) if len(shown) else len(row_max)
+    see_through = np.flatnonzero(row_min < 255)
+    bottom = int(see_through[-1]) + 1 if len(see_through) else 0
+    return min(top, bottom), bottom
+
+
 def crop(layer: Layer, slices: tuple[slice, slice]) -> Layer:
     return layer[0][slices], layer[1][slices]
 
