@@ -37,9 +37,10 @@ from media_engine.engines.compositing import (
 )
 from media_engine.engines.expression import ExpressionReader, Reading
 from media_engine.engines.frames import as_bgr
-from media_engine.engines.mouth import paint_mouth_interior
+from media_engine.engines.mouth import MIN_OPENING, opening, paint_mouth_interior
 from media_engine.engines.portraits import default_avatar, portrait_for
 from media_engine.engines.presenter import PresenterRig, load_presenter, presenter_from_photo
+from media_engine.engines.reuse import FrameReuse
 from media_engine.engines.warp import (
     Region,
     compute_grid,
@@ -182,6 +183,8 @@ class AvatarEngine:
         self._last_pose = rg.Pose(0.0, 0.0, 0.0, np.zeros(2))
         self._last_values = np.zeros(len(rg.FEATURES))
         self.last: rg.PosedHead | None = None
+        self.reuse = FrameReuse()
+        self._track: int | None = None
 
     @classmethod
     def for_identity(cls, identity: IdentityImage | None) -> "AvatarEngine":
@@ -220,6 +223,9 @@ class AvatarEngine:
         reading = None
         if face is not None and np.isfinite(face.landmarks).all():
             reading = self.reader.read(face.landmarks, face.track_id)
+            if face.track_id != self._track:  # another visitor: nothing drawn is reused
+                self.reuse.clear()
+                self._track = face.track_id
         pose, values = self.pose_for(reading, width, height, fit.face_w)
         return self._draw(fit, pose, values)
 
@@ -231,7 +237,23 @@ class AvatarEngine:
         rest[468:, :2] += np.tile(moves[fr.FACE_OVAL], (2, 1))
         rg.keep_lips_apart(rest)
         posed = rg.pose_head(rest, fit.pivot, self.triangles, fit.rest_area, pose)
+        # The picture follows from these points (and whether a painted mouth shows).
+        painted = fit.mouth is None and bool(values[2] > MOUTH_SHOWS)
+        if painted:
+            painted = opening(posed.points[:468]) >= MIN_OPENING
+        key = (fit.static.shape, painted)
+        geometry = np.vstack([posed.points, rest[:, :2]])
+        drawn = self.reuse.lookup(key, geometry)
+        if drawn is not None:
+            self.last = drawn.extra
+            return drawn.frame.copy()
         self.last = posed
+        out = self._compose(fit, rest, posed, values)
+        self.reuse.store(key, geometry, out, posed)
+        return out
+
+    def _compose(self, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
+                 values: np.ndarray) -> np.ndarray:  # fmt: skip
         out = fit.static.copy()
         ring = slice(468, None)
         full = head_affine(fit.rest[ring, :2], posed.points[ring])
