@@ -26,6 +26,7 @@ from media_engine.engines import rig as rg
 from media_engine.engines.base import IdentityImage
 from media_engine.engines.compositing import (
     Layer,
+    affine_solver,
     blend,
     crop,
     head_affine,
@@ -64,6 +65,9 @@ MOUTH_FADE_PX = 1.5
 # Where the mouth layer's throat begins below the lips' seam (models/scripts/presenter_face.py
 # paints the upper teeth down to 0.04 mouth widths below it), in mouth widths.
 THROAT_BELOW_SEAM = 0.1
+# The head points whose least-squares affines move the whole head and the neck's top.
+RING = slice(468, None)
+JAW_LINE = fr.FACE_OVAL[12:25]
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 
@@ -86,6 +90,8 @@ class Fitted:
     shapes: np.ndarray  # (F, 468, 2)
     face_w: float
     collar_y: float
+    ring_solver: np.ndarray  # (3, N): the rings' least-squares affine (affine_solver)
+    jaw_solver: np.ndarray  # (3, 13): the jaw line's
 
 
 def _fit_layers(rig: PresenterRig, width: int, height: int) -> tuple[np.ndarray, dict]:
@@ -150,7 +156,8 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     collar = float(pivot[1] + 0.6 * max(neck_box[3] - pivot[1], 1.0))
     return Fitted(static, ly["background"], torso, hair_back, merged(split(ly["neck"])), neck_box,
                   merged(split(head)), mouth, rest, rg.signed_areas(rest, tris), pivot,
-                  rg.blend_shapes(face), face_w, collar)  # fmt: skip
+                  rg.blend_shapes(face), face_w, collar, affine_solver(rest[RING, :2]),
+                  affine_solver(rest[JAW_LINE, :2]))  # fmt: skip
 
 
 @functools.cache
@@ -255,9 +262,8 @@ class AvatarEngine:
     def _compose(self, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
                  values: np.ndarray) -> np.ndarray:  # fmt: skip
         out = fit.static.copy()
-        ring = slice(468, None)
-        full = head_affine(fit.rest[ring, :2], posed.points[ring])
-        jaw = head_affine(fit.rest[fr.FACE_OVAL[12:25], :2], posed.points[fr.FACE_OVAL[12:25]])
+        full = (fit.ring_solver @ posed.points[RING]).T  # the head's overall affine
+        jaw = (fit.jaw_solver @ posed.points[JAW_LINE]).T
         self._draw_body(out, fit, full, jaw)
         self._draw_head(out, fit, posed, full)
         if fit.mouth is None:
@@ -273,7 +279,7 @@ class AvatarEngine:
         if x1 <= x0:
             return
         # Only the neck below the jaw shows (the head is drawn over the rest).
-        jaw_line = jaw[:, :2] @ fit.rest[fr.FACE_OVAL[12:25], :2].T + jaw[:, 2:]
+        jaw_line = jaw[:, :2] @ fit.rest[JAW_LINE, :2].T + jaw[:, 2:]
         y0 = max(y0, int(min(jaw_line[1].min(), fit.pivot[1]) - 0.1 * fit.face_w))
         boxes = [np.array([[x0, y0], [x1, y1]], float)]
         if fit.hair_back is not None:

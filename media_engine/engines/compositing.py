@@ -71,6 +71,12 @@ def head_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m.T
 
 
+def affine_solver(src: np.ndarray) -> np.ndarray:
+    """For fixed ``src`` points (N×2): the (3, N) matrix ``s`` with ``(s @ dst).T`` the
+    least-squares affine taking them onto ``dst`` (``head_affine`` without a solve per frame)."""
+    return np.linalg.pinv(np.hstack([src, np.ones((len(src), 1))]))
+
+
 def smoothstep(t: np.ndarray) -> np.ndarray:
     t = np.clip(t, 0.0, 1.0)
     return t * t * (3 - 2 * t)
