@@ -51,8 +51,8 @@ def torso_rows(alpha: np.ndarray) -> tuple[int, int]:
     ``bottom``)."""
     if alpha.size == 0:
         return 0, 0
-    row_max = cv2.reduce(alpha, 1, cv2.REDUCE_MAX).ravel()
-    row_min = cv2.reduce(alpha, 1, cv2.REDUCE_MIN).ravel()
+    # numpy's row reductions: several times cheaper here than ``cv2.reduce`` along rows.
+    row_max, row_min = alpha.max(axis=1), alpha.min(axis=1)
     shown = np.flatnonzero(row_max)
     top = int(shown[0]) if len(shown) else len(row_max)
     see_through = np.flatnonzero(row_min < 255)
