@@ -1,9 +1,11 @@
 """The fusion pipeline per frame, stage by stage, for each engine, on one CPU thread.
 
-Stages as the media worker runs them: colour conversion (the decoded yuv420p frame to BGR and
+Stages as the media worker runs them, through its own ``FramePipeline`` (``media_engine/
+pipeline.py``, at the camera's size): colour conversion (the decoded yuv420p frame to BGR and
 the fused BGR back to yuv420p), perception (``Perceiver``), the engine's ``render`` and the
-label. Frames: the expression-fidelity sequence (scikit-image's astronaut turning, blinking,
-opening the mouth; ``tests/fidelity.py``) centred in 640x480 and 1280x720 frames.
+label with the provenance mark. Frames: the expression-fidelity sequence (scikit-image's
+astronaut turning, blinking, opening the mouth; ``tests/fidelity.py``) centred in 640x480 and
+1280x720 frames.
 
 The stock baseline in the same run: the stock single-sheet avatar (the default portrait moved
 by landmark offsets) rendered with the naive piecewise-affine warp, one ``cv2.warpAffine`` per
@@ -30,6 +32,8 @@ from pathlib import Path
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 os.environ.setdefault("MEDIA_ENGINE_ORT_THREADS", "1")
+# The provenance mark's key comes from the settings (the embedded default's key file).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiosk.settings")
 
 import av  # noqa: E402
 import cv2  # noqa: E402
@@ -42,11 +46,16 @@ from media_engine.engines.portraits import default_avatar  # noqa: E402
 from media_engine.engines.registry import create_engine  # noqa: E402
 from media_engine.engines.retarget import Retarget  # noqa: E402
 from media_engine.engines.warp import apply_affine, compose, warp_per_triangle  # noqa: E402
-from media_engine.label import apply_label  # noqa: E402
 from media_engine.perception import Perceiver  # noqa: E402
+from media_engine.pipeline import FramePipeline  # noqa: E402
 from tests.fidelity import measure_fidelity, sequence  # noqa: E402
 
 SIZES = ((640, 480), (1280, 720))
+
+
+# The bench's stages: the pipeline's own, grouped (convert: to BGR, scaling and back to
+# yuv420p; label: the visible label and the provenance mark).
+STAGES = ("convert", "perception", "engine", "label", "total")
 
 
 def stats(values: list[float]) -> tuple[float, float]:
@@ -90,6 +99,9 @@ class Clock:
 def run_engine(
     name: str, frames: list[av.VideoFrame], count: int, graph_on_cpu: bool = False
 ) -> dict:
+    """``count`` frames through the media worker's own ``FramePipeline`` (``media_engine/
+    pipeline.py``): its stage times per frame (``last_times``), and the thread CPU and wall
+    time of each whole ``process`` call."""
     engine = create_engine(name)
     if graph_on_cpu:  # the render graph the GPU runs, here on ONNX Runtime's CPU provider
         from media_engine.engines.render_graph import OnnxRenderer
@@ -98,29 +110,22 @@ def run_engine(
         engine.renderer = OnnxRenderer(
             r.source, lab=r.lab, blend=r.blend, providers=["CPUExecutionProvider"]
         )
-    perceiver = Perceiver()
-    times: dict[str, list[float]] = {
-        k: [] for k in ("convert", "perception", "engine", "label", "total", "total_cpu")
-    }
+    pipeline = FramePipeline(engine, session_id="bench")
+    if name != "label":  # as media_engine/assembly.py builds it (fixed size: no ladder here)
+        perceiver, clock = Perceiver(), iter(range(1 << 30))
+        pipeline.perceive = lambda bgr: perceiver.process(bgr, timestamp=next(clock) / 30)
+    times: dict[str, list[float]] = {k: [] for k in (*STAGES, "total_cpu")}
     for i in range(count):
         frame = frames[i % len(frames)]
-        t0w, t0c = time.perf_counter(), time.thread_time()
-        with Clock() as c1:
-            bgr = frame.to_ndarray(format="bgr24")
-        with Clock() as c2:
-            face = perceiver.process(bgr, timestamp=i / 30) if name != "label" else None
-        with Clock() as c3:
-            fused = engine.render(bgr, face)
-        with Clock() as c4:
-            apply_label(fused)
-        with Clock() as c5:
-            av.VideoFrame.from_ndarray(fused, format="bgr24").reformat(format="yuv420p")
-        times["convert"].append(c1.wall_ms + c5.wall_ms)
-        times["perception"].append(c2.wall_ms)
-        times["engine"].append(c3.wall_ms)
-        times["label"].append(c4.wall_ms)
-        times["total"].append((time.perf_counter() - t0w) * 1000)
+        t0c = time.thread_time()
+        pipeline.process(frame, fusion_allowed=True)
         times["total_cpu"].append((time.thread_time() - t0c) * 1000)
+        last = pipeline.last_times
+        times["convert"].append(last["to_bgr"] + last.get("scale", 0.0) + last["to_frame"])
+        times["perception"].append(last.get("perceive", 0.0))
+        times["engine"].append(last["render"])
+        times["label"].append(last["label"])
+        times["total"].append(last["total"])
     out = {}
     for stage, values in times.items():
         median, p95 = stats(values[5:])  # the first frames detect and warm up

@@ -21,7 +21,8 @@ perception and engine work plug into are plain attributes, read once per frame:
 When fusion is not allowed the camera frame is not looked at: the "service paused" picture
 goes back in its place (no perception, no engine, no label). Every frame keeps the camera
 frame's time (``wire_pts``, see ``media_engine/rtptime.py``). Each stage's time is kept
-(median and p95 over the last frames) for the session stats.
+(median and p95 over the last frames) for the session stats, and the last frame's in
+``last_times`` (for ``bench/pipeline.py``: the same stages the worker runs, timed the same way).
 """
 
 import time
@@ -127,10 +128,12 @@ class FramePipeline:
         self.paused_frames = 0
         self.last_size: tuple[int, int] | None = None
         self.last_face: Face | None = None
+        self.last_times: dict[str, float] = {}
 
     def process(self, frame: av.VideoFrame, *, fusion_allowed: bool) -> av.VideoFrame:
         """The frame to send for one camera frame (the camera frame's time)."""
         start = time.perf_counter()
+        self.last_times = {}
         width, height = fit_size(frame.width, frame.height, self.processing_size)
         if not fusion_allowed:
             out = av.VideoFrame.from_ndarray(paused_frame(width, height), format="bgr24")
@@ -180,10 +183,14 @@ class FramePipeline:
             out.time_base = WIRE_TIME_BASE
         self.frames += 1
         self.last_size = (out.width, out.height)
-        self.times.add("total", (time.perf_counter() - start) * 1000.0)
+        total_ms = (time.perf_counter() - start) * 1000.0
+        self.times.add("total", total_ms)
+        self.last_times["total"] = total_ms
         return out
 
     def _lap(self, stage: str, since: float) -> float:
         now = time.perf_counter()
-        self.times.add(stage, (now - since) * 1000.0)
+        ms = (now - since) * 1000.0
+        self.times.add(stage, ms)
+        self.last_times[stage] = ms
         return now

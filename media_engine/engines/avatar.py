@@ -26,20 +26,29 @@ from media_engine.engines import rig as rg
 from media_engine.engines.base import IdentityImage
 from media_engine.engines.compositing import (
     Layer,
+    affine_solver,
     blend,
     crop,
     head_affine,
     merged,
     neck_maps,
     split,
+    torso_rows,
     unmerged,
 )
 from media_engine.engines.expression import ExpressionReader, Reading
 from media_engine.engines.frames import as_bgr
-from media_engine.engines.mouth import paint_mouth_interior
+from media_engine.engines.mouth import MIN_OPENING, opening, paint_mouth_interior
 from media_engine.engines.portraits import default_avatar, portrait_for
 from media_engine.engines.presenter import PresenterRig, load_presenter, presenter_from_photo
-from media_engine.engines.warp import compute_grid, grid_step_for, region_around, upsample
+from media_engine.engines.reuse import FrameReuse
+from media_engine.engines.warp import (
+    Region,
+    compute_grid,
+    grid_step_for,
+    region_around,
+    upsample,
+)
 from media_engine.perception.types import Face
 
 # The head's share of the frame's height kept free above it.
@@ -56,6 +65,9 @@ MOUTH_FADE_PX = 1.5
 # Where the mouth layer's throat begins below the lips' seam (models/scripts/presenter_face.py
 # paints the upper teeth down to 0.04 mouth widths below it), in mouth widths.
 THROAT_BELOW_SEAM = 0.1
+# The head points whose least-squares affines move the whole head and the neck's top.
+RING = slice(468, None)
+JAW_LINE = fr.FACE_OVAL[12:25]
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 
@@ -78,6 +90,8 @@ class Fitted:
     shapes: np.ndarray  # (F, 468, 2)
     face_w: float
     collar_y: float
+    ring_solver: np.ndarray  # (3, N): the rings' least-squares affine (affine_solver)
+    jaw_solver: np.ndarray  # (3, 13): the jaw line's
 
 
 def _fit_layers(rig: PresenterRig, width: int, height: int) -> tuple[np.ndarray, dict]:
@@ -142,7 +156,8 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     collar = float(pivot[1] + 0.6 * max(neck_box[3] - pivot[1], 1.0))
     return Fitted(static, ly["background"], torso, hair_back, merged(split(ly["neck"])), neck_box,
                   merged(split(head)), mouth, rest, rg.signed_areas(rest, tris), pivot,
-                  rg.blend_shapes(face), face_w, collar)  # fmt: skip
+                  rg.blend_shapes(face), face_w, collar, affine_solver(rest[RING, :2]),
+                  affine_solver(rest[JAW_LINE, :2]))  # fmt: skip
 
 
 @functools.cache
@@ -175,6 +190,8 @@ class AvatarEngine:
         self._last_pose = rg.Pose(0.0, 0.0, 0.0, np.zeros(2))
         self._last_values = np.zeros(len(rg.FEATURES))
         self.last: rg.PosedHead | None = None
+        self.reuse = FrameReuse()
+        self._track: int | None = None
 
     @classmethod
     def for_identity(cls, identity: IdentityImage | None) -> "AvatarEngine":
@@ -213,6 +230,9 @@ class AvatarEngine:
         reading = None
         if face is not None and np.isfinite(face.landmarks).all():
             reading = self.reader.read(face.landmarks, face.track_id)
+            if face.track_id != self._track:  # another visitor: nothing drawn is reused
+                self.reuse.clear()
+                self._track = face.track_id
         pose, values = self.pose_for(reading, width, height, fit.face_w)
         return self._draw(fit, pose, values)
 
@@ -224,11 +244,26 @@ class AvatarEngine:
         rest[468:, :2] += np.tile(moves[fr.FACE_OVAL], (2, 1))
         rg.keep_lips_apart(rest)
         posed = rg.pose_head(rest, fit.pivot, self.triangles, fit.rest_area, pose)
+        # The picture follows from these points (and whether a painted mouth shows).
+        painted = fit.mouth is None and bool(values[2] > MOUTH_SHOWS)
+        if painted:
+            painted = opening(posed.points[:468]) >= MIN_OPENING
+        key = (fit.static.shape, painted)
+        geometry = np.vstack([posed.points, rest[:, :2]])
+        drawn = self.reuse.lookup(key, geometry)
+        if drawn is not None:
+            self.last = drawn.extra
+            return drawn.frame.copy()
         self.last = posed
+        out = self._compose(fit, rest, posed, values)
+        self.reuse.store(key, geometry, out, posed)
+        return out
+
+    def _compose(self, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
+                 values: np.ndarray) -> np.ndarray:  # fmt: skip
         out = fit.static.copy()
-        ring = slice(468, None)
-        full = head_affine(fit.rest[ring, :2], posed.points[ring])
-        jaw = head_affine(fit.rest[fr.FACE_OVAL[12:25], :2], posed.points[fr.FACE_OVAL[12:25]])
+        full = (fit.ring_solver @ posed.points[RING]).T  # the head's overall affine
+        jaw = (fit.jaw_solver @ posed.points[JAW_LINE]).T
         self._draw_body(out, fit, full, jaw)
         self._draw_head(out, fit, posed, full)
         if fit.mouth is None:
@@ -244,7 +279,7 @@ class AvatarEngine:
         if x1 <= x0:
             return
         # Only the neck below the jaw shows (the head is drawn over the rest).
-        jaw_line = jaw[:, :2] @ fit.rest[fr.FACE_OVAL[12:25], :2].T + jaw[:, 2:]
+        jaw_line = jaw[:, :2] @ fit.rest[JAW_LINE, :2].T + jaw[:, 2:]
         y0 = max(y0, int(min(jaw_line[1].min(), fit.pivot[1]) - 0.1 * fit.face_w))
         boxes = [np.array([[x0, y0], [x1, y1]], float)]
         if fit.hair_back is not None:
@@ -260,9 +295,18 @@ class AvatarEngine:
             flags = cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR
             part = blend(part, *(cv2.warpAffine(c, m, (region.w, region.h), flags=flags)
                                  for c in fit.hair_back))  # fmt: skip
+        # Below ``bottom`` the torso is opaque over the whole region (the frame already holds
+        # it: ``static``); above ``top`` it is transparent (no torso blend there).
+        top, bottom = torso_rows(fit.torso[1][region.slices])
         map_x, map_y = neck_maps(region, jaw, fit.pivot[1], fit.collar_y)
+        if bottom < region.h:
+            region = Region(region.x, region.y, region.w, bottom)
+            part, map_x, map_y = part[:bottom], map_x[:bottom], map_y[:bottom]
         part = blend(part, *unmerged(cv2.remap(fit.neck, map_x, map_y, cv2.INTER_LINEAR)))
-        out[region.slices] = blend(part, *crop(fit.torso, region.slices))
+        if top < bottom:
+            rows = (slice(region.y + top, region.y + bottom), region.slices[1])
+            part[top:] = blend(part[top:], *crop(fit.torso, rows))
+        out[region.slices] = part
 
     def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead, full: np.ndarray):
         region = region_around(posed.points, out.shape[1], out.shape[0], margin=0.0)

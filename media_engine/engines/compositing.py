@@ -44,6 +44,22 @@ def blend(
     return cv2.blendLinear(bgr, part, a, 1 - a)
 
 
+def torso_rows(alpha: np.ndarray) -> tuple[int, int]:
+    """(top, bottom) rows of an alpha crop: above ``top`` every row is transparent, from
+    ``bottom`` on every row is opaque. Blending there changes nothing (the weights are exactly
+    0 or 1), so the body blends only the rows between (and the neck only those above
+    ``bottom``)."""
+    if alpha.size == 0:
+        return 0, 0
+    # numpy's row reductions: several times cheaper here than ``cv2.reduce`` along rows.
+    row_max, row_min = alpha.max(axis=1), alpha.min(axis=1)
+    shown = np.flatnonzero(row_max)
+    top = int(shown[0]) if len(shown) else len(row_max)
+    see_through = np.flatnonzero(row_min < 255)
+    bottom = int(see_through[-1]) + 1 if len(see_through) else 0
+    return min(top, bottom), bottom
+
+
 def crop(layer: Layer, slices: tuple[slice, slice]) -> Layer:
     return layer[0][slices], layer[1][slices]
 
@@ -53,6 +69,12 @@ def head_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     a = np.hstack([src, np.ones((len(src), 1))])
     m, *_ = np.linalg.lstsq(a, dst, rcond=None)
     return m.T
+
+
+def affine_solver(src: np.ndarray) -> np.ndarray:
+    """For fixed ``src`` points (N×2): the (3, N) matrix ``s`` with ``(s @ dst).T`` the
+    least-squares affine taking them onto ``dst`` (``head_affine`` without a solve per frame)."""
+    return np.linalg.pinv(np.hstack([src, np.ones((len(src), 1))]))
 
 
 def smoothstep(t: np.ndarray) -> np.ndarray:

@@ -51,11 +51,9 @@ def paint_mouth_interior(frame: np.ndarray, points: np.ndarray) -> None:
     ys = np.arange(bh, dtype=np.float32)[:, None]
     xs = np.arange(bw, dtype=np.float32)[None, :]
     centre = (top + bottom) / 2
-    dist = np.sqrt(
-        ((xs - centre[0]) / max(width / 2, 1)) ** 2 + ((ys - centre[1]) / max(gap, 1)) ** 2
-    )
-    depth = np.clip(1.0 - dist, 0.0, 1.0)[..., None]
-    interior = CAVITY * (1 - depth) + THROAT * depth
+    across = np.abs(xs - np.float32(centre[0])) / np.float32(max(width / 2, 1))  # (1, bw)
+    down = (ys - np.float32(centre[1])) / np.float32(max(gap, 1))  # (bh, 1)
+    depth = np.clip(1.0 - np.sqrt(across**2 + down**2), 0.0, 1.0)
 
     layer = np.zeros((bh, bw), np.uint8)
     # Upper teeth: a band hanging from the upper lip (a third of the gap at most).
@@ -70,18 +68,29 @@ def paint_mouth_interior(frame: np.ndarray, points: np.ndarray) -> None:
     band = np.vstack([upper, lowered])
     cv2.fillPoly(layer, [band], 255, cv2.LINE_AA, 4)
     # Teeth fade out towards the corners (the cheeks' shadow).
-    taper = np.clip(1.5 - 1.6 * np.abs(xs - centre[0]) / max(width / 2, 1), 0, 1)[..., None]
-    teeth = layer.astype(np.float32)[..., None] / 255 * 0.92 * taper
-    shade = 0.82 + 0.18 * (1 - np.abs(xs - centre[0]) / max(width / 2, 1)).clip(0, 1)[..., None]
-    interior = interior * (1 - teeth) + TEETH * shade * teeth
+    taper = np.clip(1.5 - 1.6 * across, 0, 1)
+    teeth = layer * (np.float32(0.92 / 255) * taper)
+    shade = 0.82 + 0.18 * (1 - across).clip(0, 1)
     # Tongue: an ellipse resting on the lower lip.
     layer[:] = 0
     tongue_c = (round(float(bottom[0]) * 16), round(float(bottom[1] - 0.12 * gap) * 16))
     axes = (int(0.3 * width * 16), int(max(0.28 * gap, 1) * 16))
     cv2.ellipse(layer, tongue_c, axes, 0, 180, 360, 255, -1, cv2.LINE_AA, 4)
-    tongue = layer.astype(np.float32)[..., None] / 255 * min(1.0, 4 * open_ratio) * 0.85
-    interior = interior * (1 - tongue) + TONGUE * tongue
-
-    alpha = mask.astype(np.float32)[..., None] / 255
+    tongue = layer * np.float32(min(1.0, 4 * open_ratio) * 0.85 / 255)
+    # The interior is a per-pixel mix of four colours (cavity, throat, teeth, tongue over
+    # one another): its weights as planes, the colours in one product.
+    alpha = mask * np.float32(1 / 255)
+    keep = (1 - tongue) * alpha
+    weights = np.empty((bh, bw, 5), np.float32)
+    weights[..., 1] = (1 - teeth) * keep
+    weights[..., 0] = weights[..., 1] * (1 - depth)
+    weights[..., 1] *= depth
+    weights[..., 2] = teeth * shade * keep
+    weights[..., 3] = tongue * alpha
+    weights[..., 4] = 1 - alpha
     roi = frame[y0:y1, x0:x1]
-    roi[:] = (roi * (1 - alpha) + interior * alpha + 0.5).astype(np.uint8)
+    mixed = weights[..., :4] @ _COLOURS + roi * weights[..., 4:]
+    roi[:] = (mixed + 0.5).astype(np.uint8)
+
+
+_COLOURS = np.stack([CAVITY, THROAT, TEETH, TONGUE])

@@ -116,12 +116,8 @@ def compute_grid(
     s_all = np.take(np.asarray(src, np.float64)[:, :2], triangles, axis=0)
     coef_a, coef_b, coef_c, keep = _grid_coefficients(s_all, d_all, region, step)
     d = np.take(d_all, keep, axis=0)
-    gx = (d[..., 0] - region.x + 0.5) / step - 0.5
-    gy = (d[..., 1] - region.y + 0.5) / step - 0.5
-    j0 = np.clip(np.ceil(gx.min(axis=1)), 0, gw).astype(np.intp)
-    j1 = np.clip(np.floor(gx.max(axis=1)), -1, gw - 1).astype(np.intp)
-    i0 = np.clip(np.ceil(gy.min(axis=1)), 0, gh).astype(np.intp)
-    i1 = np.clip(np.floor(gy.max(axis=1)), -1, gh - 1).astype(np.intp)
+    j0, j1 = _grid_span(d[..., 0], region.x, step, gw)
+    i0, i1 = _grid_span(d[..., 1], region.y, step, gh)
     nw = np.maximum(j1 - j0 + 1, 0)
     counts = nw * np.maximum(i1 - i0 + 1, 0)
     total = int(counts.sum())
@@ -157,6 +153,19 @@ def compute_grid(
     if fallback is None:
         _fill_uncovered(map_xy, coverage)
     return WarpGrid(region, step, map_xy, coverage)
+
+
+def _grid_span(coord: np.ndarray, origin: int, step: int, size: int):
+    """Per triangle (rows of three vertex coordinates along one axis), the first and last
+    grid index inside its extent, clipped to the grid (last < first: none). Pairwise
+    minimum/maximum: several times cheaper than axis reductions and ``np.clip`` on these
+    small arrays."""
+    g = (coord - origin + 0.5) / step - 0.5
+    lo = np.minimum(np.minimum(g[:, 0], g[:, 1]), g[:, 2])
+    hi = np.maximum(np.maximum(g[:, 0], g[:, 1]), g[:, 2])
+    first = np.minimum(np.maximum(np.ceil(lo), 0), size).astype(np.intp)
+    last = np.minimum(np.maximum(np.floor(hi), -1), size - 1).astype(np.intp)
+    return first, last
 
 
 def grid_shape(region: Region, step: int) -> tuple[int, int]:

@@ -76,6 +76,13 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
     page = context.new_page()
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    # What the page asks the camera for (recorded, then passed on unchanged).
+    page.add_init_script(
+        """(() => {
+            const md = navigator.mediaDevices, ask = md.getUserMedia.bind(md);
+            md.getUserMedia = (c) => { window.cameraAsked = c; return ask(c); };
+        })()"""
+    )
 
     open_enrolled_kiosk(page, kiosk_server, "browser-kiosk")  # once per device
     page.goto(kiosk_server + "/")
@@ -97,6 +104,10 @@ def test_visitor_agrees_sees_live_video_and_stops(kiosk_server, browser):
     seconds_to_live = wait_live(page)
     expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     first = live_video(page)
+    # 1280x720 is asked for as an ideal: the fake camera (a 640x480 file) cannot give it, and
+    # the call still goes live at the camera's own size.
+    asked = page.evaluate("window.cameraAsked.video")
+    assert asked["width"] == {"ideal": 1280} and asked["height"] == {"ideal": 720}
     assert (first["width"], first["height"]) == (640, 480)
 
     # Frames keep being decoded, and the page measures its loop and reports it.

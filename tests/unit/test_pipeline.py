@@ -90,6 +90,20 @@ def test_processing_size_scales_down_and_perception_sees_that_size():
     assert "scale" in pipeline.times.summary() and "perceive" in pipeline.times.summary()
 
 
+def test_the_last_frames_stage_times_are_kept_for_the_bench():
+    pipeline = FramePipeline(create_engine("label"), perceive=lambda bgr: None,
+                             processing_size=(320, 240))  # fmt: skip
+    pipeline.process(camera_frame(640, 480), fusion_allowed=True)
+    last = pipeline.last_times
+    assert set(last) == {"to_bgr", "scale", "perceive", "render", "label", "to_frame", "total"}
+    assert all(ms >= 0 for ms in last.values())
+    assert last["total"] >= sum(ms for stage, ms in last.items() if stage != "total")
+    # A frame without scaling or perception reports only its own stages.
+    pipeline.processing_size, pipeline.perceive = None, None
+    pipeline.process(camera_frame(640, 480), fusion_allowed=True)
+    assert set(pipeline.last_times) == {"to_bgr", "render", "label", "to_frame", "total"}
+
+
 def test_fit_size():
     assert fit_size(640, 480, None) == (640, 480)
     assert fit_size(640, 480, (1280, 720)) == (640, 480)  # never scales up

@@ -295,8 +295,13 @@
     say("connecting", "camera");
     try {
       // The camera only now, after "I agree".
+      // 1280x720 as an ideal, not a requirement: a camera that cannot do it still opens (at
+      // its nearest size), and the 720p rung of the processing ladder gets real pixels.
       v.stream = await navigator.mediaDevices.getUserMedia({
-        video: { width: 640, height: 480, frameRate: 30 }, audio: false,
+        video: {
+          width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 },
+        },
+        audio: false,
       });
     } catch (err) {
       send(v, { type: "bye", reason: "camera unavailable" });
