@@ -56,6 +56,9 @@ MOUTH_FADE_PX = 1.5
 # Where the mouth layer's throat begins below the lips' seam (models/scripts/presenter_face.py
 # paints the upper teeth down to 0.04 mouth widths below it), in mouth widths.
 THROAT_BELOW_SEAM = 0.1
+# The lower teeth (painted 0.24-0.36 mouth widths below the seam) rise into view once the
+# lower lip has dropped this far (mouth widths), by up to this much.
+LOWER_TEETH_FROM, LOWER_TEETH_RISE = 0.2, 0.28
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 
@@ -313,8 +316,16 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     # second time): between the teeth and the lower lip is the dark throat.
     seam = (fit.rest[13, 1] + fit.rest[14, 1]) / 2
     throat = seam + THROAT_BELOW_SEAM * abs(fit.rest[291, 0] - fit.rest[61, 0])
+    # A wide opening shows the lower teeth and the tongue behind the lower lip, as on a real
+    # face (without them a wide mouth is a black hole whose lower lip perception misplaces):
+    # they rise into view as the jaw drops beyond a speaking opening.
+    width = abs(fit.rest[291, 0] - fit.rest[61, 0])
+    rise = float(np.clip(d_lo[1] - LOWER_TEETH_FROM * width, 0.0, LOWER_TEETH_RISE * width))
     map_x = (qx - np.where(lower, d_lo[0], d_up[0])).astype(np.float32)
-    map_y = np.where(lower, np.maximum(qy - d_lo[1], throat), qy - d_up[1]).astype(np.float32)
+    # Nor does the upper half reach down past the throat's top (a wide opening would show
+    # the lower teeth there, hanging in the middle of the mouth).
+    map_y = np.where(lower, np.maximum(qy - d_lo[1] + rise, throat),
+                     np.minimum(qy - d_up[1], throat)).astype(np.float32)  # fmt: skip
     bgr, alpha = (cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR) for c in fit.mouth)
     mask = np.zeros((region.h, region.w), np.uint8)
     poly = np.round((lips - [region.x, region.y]) * 4).astype(np.int32)
