@@ -340,3 +340,23 @@ def test_the_presenters_mouth_reads_back_wider_over_the_whole_jaw_range(slug):
     back as narrower)."""
     read = _mouth_read_back(slug)
     assert np.all(np.diff(read) > 0.015), read
+
+
+def _teeth_pixels(slug: str, jaw: float) -> int:
+    """Bright (teeth-white) pixels inside the posed inner lips, the presenter at ``jaw``."""
+    engine = AvatarEngine(load_presenter(slug))
+    values = np.zeros(len(rg.FEATURES))
+    values[rg.FEATURES.index("jaw")] = jaw
+    out = engine._draw(engine.fitted(W, H), rg.Pose(0.0, 0.0, 0.0, np.zeros(2)), values)
+    inside = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(inside, [np.round(engine.last.points[fr.LIPS_INNER]).astype(np.int32)], 1)
+    grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
+    return int(((grey > 170) & (inside > 0)).sum())
+
+
+@pytest.mark.parametrize("slug", ["mei", "daniel"])
+def test_slightly_parted_lips_show_a_dark_line_and_an_open_mouth_its_teeth(slug):
+    """Lips barely apart show the dark mouth, not the teeth' white edge (which read back as a
+    much wider opening than drawn); a speaking opening shows the upper teeth."""
+    assert _teeth_pixels(slug, 0.03) <= 3
+    assert _teeth_pixels(slug, 0.3) > 40
