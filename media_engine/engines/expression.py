@@ -31,7 +31,7 @@ CALIBRATION_FRAMES = 6
 NEAR_GAP, NEAR_EYE = 0.02, 0.1
 NEUTRAL_RATE = 0.02
 JAW_NEUTRAL_RISE = 0.002
-JAW_NEUTRAL_PRIOR = 0.04
+JAW_NEUTRAL_PRIOR = 0.025
 # Landmark models read a closed eye as partly open: closing is amplified.
 EYELID_GAIN = 3.0
 # The jaw: the visitor's opening over their neutral, normalised by the widest opening this
