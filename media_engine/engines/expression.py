@@ -31,7 +31,6 @@ CALIBRATION_FRAMES = 6
 NEAR_GAP, NEAR_EYE = 0.02, 0.1
 NEUTRAL_RATE = 0.02
 JAW_NEUTRAL_RISE = 0.002
-JAW_NEUTRAL_PRIOR = 0.025
 # Landmark models read a closed eye as partly open: closing is amplified.
 EYELID_GAIN = 3.0
 # The jaw: the visitor's opening over their neutral, normalised by the widest opening this
@@ -151,9 +150,6 @@ class ExpressionReader:
             self.samples += 1
             self._sum = raw if self._sum is None else self._sum + raw
             self.neutral = self._sum / self.samples
-            # A closed mouth reads at most JAW_NEUTRAL_PRIOR: first frames caught talking
-            # must not make the same opening read as closed now and as open later.
-            self.neutral[2] = min(self.neutral[2], JAW_NEUTRAL_PRIOR)
             self._pitch_sum = pitch if self.samples == 1 else self._pitch_sum + pitch
             self.neutral_pitch = self._pitch_sum / self.samples
             return
