@@ -320,8 +320,8 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     # second time): between the teeth and the lower lip is the dark throat.
     seam = (fit.rest[13, 1] + fit.rest[14, 1]) / 2
     throat = seam + THROAT_BELOW_SEAM * abs(fit.rest[291, 0] - fit.rest[61, 0])
-    # A wide opening shows the lower teeth and the tongue behind the lower lip, as on a real
-    # face (without them a wide mouth is a black hole whose lower lip perception misplaces):
+    # A wide opening shows the lower teeth behind the lower lip, as on a real face
+    # (without them a wide mouth is a black hole whose lower lip perception misplaces):
     # they rise into view as the jaw drops beyond a speaking opening.
     width = abs(fit.rest[291, 0] - fit.rest[61, 0])
     rise = float(np.clip(d_lo[1] - LOWER_TEETH_FROM * width, 0.0, LOWER_TEETH_RISE * width))
