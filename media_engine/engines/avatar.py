@@ -68,6 +68,13 @@ THROAT_BELOW_SEAM = 0.1
 # The head points whose least-squares affines move the whole head and the neck's top.
 RING = slice(468, None)
 JAW_LINE = fr.FACE_OVAL[12:25]
+# The lower teeth (painted 0.24-0.36 mouth widths below the seam) rise into view once the
+# lower lip has dropped this far (mouth widths), by up to this much.
+LOWER_TEETH_FROM, LOWER_TEETH_RISE = 0.2, 0.28
+# The upper teeth (painted down to 0.04 mouth widths below the seam) sit this much higher
+# behind the upper lip while the lips are closed, and are in place once the lips are this
+# far apart (mouth widths).
+UPPER_TEETH_HIDE, UPPER_TEETH_SHOW = 0.1, 0.15
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 
@@ -357,8 +364,21 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     # second time): between the teeth and the lower lip is the dark throat.
     seam = (fit.rest[13, 1] + fit.rest[14, 1]) / 2
     throat = seam + THROAT_BELOW_SEAM * abs(fit.rest[291, 0] - fit.rest[61, 0])
+    # A wide opening shows the lower teeth behind the lower lip, as on a real face
+    # (without them a wide mouth is a black hole whose lower lip perception misplaces):
+    # they rise into view as the jaw drops beyond a speaking opening.
+    width = abs(fit.rest[291, 0] - fit.rest[61, 0])
+    rise = float(np.clip(d_lo[1] - LOWER_TEETH_FROM * width, 0.0, LOWER_TEETH_RISE * width))
+    # Slightly parted lips show a dark line, not the teeth' white edge (a real mouth's upper
+    # teeth stay behind the lip until it opens further): the teeth come down into view as
+    # the lips part, in place once they are UPPER_TEETH_SHOW mouth widths apart.
+    gap = rest[14, 1] - rest[13, 1]
+    hide = UPPER_TEETH_HIDE * width * float(np.clip(1 - gap / (UPPER_TEETH_SHOW * width), 0, 1))
     map_x = (qx - np.where(lower, d_lo[0], d_up[0])).astype(np.float32)
-    map_y = np.where(lower, np.maximum(qy - d_lo[1], throat), qy - d_up[1]).astype(np.float32)
+    # Nor does the upper half reach down past the throat's top (a wide opening would show
+    # the lower teeth there, hanging in the middle of the mouth).
+    map_y = np.where(lower, np.maximum(qy - d_lo[1] + rise, throat),
+                     np.minimum(qy - d_up[1] + hide, throat)).astype(np.float32)  # fmt: skip
     bgr, alpha = (cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR) for c in fit.mouth)
     mask = np.zeros((region.h, region.w), np.uint8)
     poly = np.round((lips - [region.x, region.y]) * 4).astype(np.int32)

@@ -31,12 +31,15 @@ CALIBRATION_FRAMES = 6
 NEAR_GAP, NEAR_EYE = 0.02, 0.1
 NEUTRAL_RATE = 0.02
 JAW_NEUTRAL_RISE = 0.002
-# Landmark models read a closed eye as partly open: closing is amplified. The openings of
-# real speech (0.05-0.12 mouth widths over the neutral) are amplified so that the rig's
-# mouth visibly follows them (read back, the rig's mouth opens about 0.35 per unit of jaw;
-# more gain makes perception read the longer face as opening eyes);
-# wide openings saturate smoothly at JAW_MAX.
-EYELID_GAIN, JAW_GAIN, JAW_MAX = 3.0, 2.5, 0.7
+# Landmark models read a closed eye as partly open: closing is amplified.
+EYELID_GAIN = 3.0
+# The jaw: the visitor's opening over their neutral, normalised by the widest opening this
+# person has shown (at least JAW_RANGE_MIN mouth widths), maps linearly onto the rig's
+# range, 0 to JAW_MAX (beyond it the presenter's face stretches and no longer reads as a
+# mouth). Speech (0.05-0.12 mouth widths over the neutral) thus moves the jaw by 2.5 times
+# its opening, while a person who opens wide is followed without a saturating ceiling. The
+# widest opening is forgotten slowly (JAW_RANGE_DECAY per frame) and with a new track.
+JAW_MAX, JAW_RANGE_MIN, JAW_RANGE_DECAY = 0.6, 0.24, 0.999
 # An eye's closure from its narrowing (1 - opening / neutral opening): a narrowing below
 # EYE_DEAD is shown as open, one of EYE_FULL or more as closed (a blink reads 0.4-0.6).
 # Looking down lowers the lids too (0.3 narrowing at 9 degrees down on real clips): the
@@ -113,10 +116,12 @@ class ExpressionReader:
     neutral: np.ndarray | None = None
     neutral_pitch: float = 0.0
     samples: int = 0
+    jaw_range: float = JAW_RANGE_MIN
     _sum: np.ndarray | None = field(default=None, repr=False)
 
     def reset(self) -> None:
         self.neutral, self.samples, self._sum, self.neutral_pitch = None, 0, None, 0.0
+        self.jaw_range = JAW_RANGE_MIN
 
     def read(self, landmarks: np.ndarray, track: int | None = None) -> Reading:
         """The pose and the expression values (zeros until a neutral is learned)."""
@@ -173,10 +178,16 @@ class ExpressionReader:
         width_n = max(n[3], 1e-6)
         return np.array([
             eye[0], eye[1],
-            JAW_MAX * np.tanh(max(raw[2] - n[2], 0.0) * JAW_GAIN / JAW_MAX),
+            self._jaw(raw[2] - n[2]),
             np.clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
             np.clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
             np.clip((n[5] - raw[5]) / width_n, -0.06, 0.08),
             np.clip((raw[6] - n[6]) / width_n, -0.2, 0.3),
             np.clip((raw[7] - n[7]) / width_n, -0.2, 0.3),
         ])  # fmt: skip
+
+    def _jaw(self, opening: float) -> float:
+        """The rig's jaw for an opening over the neutral (mouth widths), linear in it."""
+        opening = max(opening, 0.0)
+        self.jaw_range = max(JAW_RANGE_MIN, self.jaw_range * JAW_RANGE_DECAY, opening)
+        return JAW_MAX * opening / self.jaw_range

@@ -1,6 +1,7 @@
 """The presenter rig: pose apart from expression, a neutral per person, a head that turns
 on a still torso, and presenters read from files or cut from a photo."""
 
+import functools
 import json
 
 import cv2
@@ -15,6 +16,7 @@ from media_engine.engines.expression import FEATURES, ExpressionReader
 from media_engine.engines.portraits import default_avatar
 from media_engine.engines.presenter import (
     PresenterError,
+    load_presenter,
     presenter_from_photo,
     read_presenter,
     slug_of,
@@ -293,3 +295,68 @@ def test_a_damaged_photo_face_is_refused():
     bad[5] = np.nan
     with pytest.raises(PresenterError):
         presenter_from_photo(avatar.image, bad)
+
+
+def test_the_mouth_opening_transfers_linearly_up_to_the_rigs_full_range():
+    """Openings over the neutral map onto the jaw in proportion (no saturating ceiling below
+    the rig's range), rising monotonically, and the widest opening seen reaches JAW_MAX."""
+    from media_engine.engines.expression import JAW_MAX
+
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    for _ in range(8):
+        reader.read(face, 1)
+    jaw = FEATURES.index("jaw")
+    reader.read(open_mouth(face, 0.5), 1)  # the widest this person opens
+    amounts = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+    values = [reader.read(open_mouth(face, a), 1).values[jaw] for a in amounts]
+    assert np.all(np.diff(values) > 0), values
+    assert values[-1] == pytest.approx(JAW_MAX, rel=0.05)
+    assert values[4] / values[2] == pytest.approx(2.0, rel=0.1), values
+
+
+@functools.cache
+def _mouth_read_back(slug: str) -> list[float]:
+    from media_engine.engines.expression import JAW_MAX
+    from media_engine.perception import Perceiver
+
+    engine = AvatarEngine(load_presenter(slug))
+    fit = engine.fitted(W, H)
+    read = []
+    for jaw in np.linspace(0.0, JAW_MAX, 5):
+        values = np.zeros(len(rg.FEATURES))
+        values[rg.FEATURES.index("jaw")] = jaw
+        out = engine._draw(fit, rg.Pose(0.0, 0.0, 0.0, np.zeros(2)), values)
+        face = Perceiver(smoothing=False).process(out, timestamp=0.0)
+        assert face is not None
+        read.append(face.measures.mouth_open)
+    return read
+
+
+@pytest.mark.parametrize("slug", ["mei", "daniel"])
+def test_the_presenters_mouth_reads_back_wider_over_the_whole_jaw_range(slug):
+    """Perception run on the presenter's output reads its mouth opening rising with the jaw
+    up to the rig's full range (a wide opening once showed the lower teeth mid-mouth and read
+    back as narrower)."""
+    read = _mouth_read_back(slug)
+    assert np.all(np.diff(read) > 0.015), read
+
+
+def _teeth_pixels(slug: str, jaw: float) -> int:
+    """Bright (teeth-white) pixels inside the posed inner lips, the presenter at ``jaw``."""
+    engine = AvatarEngine(load_presenter(slug))
+    values = np.zeros(len(rg.FEATURES))
+    values[rg.FEATURES.index("jaw")] = jaw
+    out = engine._draw(engine.fitted(W, H), rg.Pose(0.0, 0.0, 0.0, np.zeros(2)), values)
+    inside = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(inside, [np.round(engine.last.points[fr.LIPS_INNER]).astype(np.int32)], 1)
+    grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
+    return int(((grey > 170) & (inside > 0)).sum())
+
+
+@pytest.mark.parametrize("slug", ["mei", "daniel"])
+def test_slightly_parted_lips_show_a_dark_line_and_an_open_mouth_its_teeth(slug):
+    """Lips barely apart show the dark mouth, not the teeth' white edge (which read back as a
+    much wider opening than drawn); a speaking opening shows the upper teeth."""
+    assert _teeth_pixels(slug, 0.03) <= 3
+    assert _teeth_pixels(slug, 0.3) > 40
