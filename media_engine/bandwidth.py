@@ -22,7 +22,7 @@ applies it to the encoder after aiortc's own REMB handling, and ``path_limit`` r
 pressure once a loss cut has taken it under the start rate. Keyframe requests (PLI/FIR) are
 served at most once per ``KEYFRAME_MIN_INTERVAL_S`` (libwebrtc's 300 ms): a receiver that
 asks on every broken frame would otherwise get a keyframe storm, which overflows a narrow
-link and breaks more frames.
+link and breaks more frames. Retransmissions are bounded too (``media_engine/retransmit.py``).
 
 Like ``rtptime``, this reaches into aiortc's sender (pinned to aiortc 1.16.0); anything
 missing reads as "no estimate", never an error.
@@ -44,6 +44,7 @@ from aiortc.rtp import (
 
 from media_engine import ratecontrol
 from media_engine.jitterbuffer import require_pinned_aiortc
+from media_engine.retransmit import guard_retransmissions
 
 # Where the encoder starts before the receiver has said anything: enough for the top rung
 # (adaptive.LADDER[0].min_bitrate_bps) on a LAN; VP8's ceiling in aiortc.
@@ -152,6 +153,7 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
     sender._handle_rtcp_packet = handle_rtcp_packet
     sender._next_encoded_frame = next_encoded_frame
     sender._send_keyframe = throttled_keyframe
+    guard_retransmissions(sender)
 
 
 def note_report(

@@ -19,7 +19,8 @@ an empty frame makes the VP8 decoder end the stream.
 On a lossy or reordering path the buffer never waits without bound and never hands the
 decoder a frame whose reference is missing (libwebrtc's frame buffer does the same):
 
-- a hole at the origin (a missing packet with later packets present) is NACKed again every
+- a new gap is NACKed once for its own packets (``NewHoleNacks``), and a hole at the
+  origin (a missing packet with later packets present) is NACKed again every
   ``RENACK_EVERY_S`` (aiortc NACKs a hole once, when it appears; a lost NACK or a lost
   retransmission would leave it open);
 - after ``MAX_GAP_WAIT_S`` the hole is given up: the buffer skips to the first packet after
@@ -42,7 +43,7 @@ from typing import Any
 
 import aiortc
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
 
@@ -78,6 +79,26 @@ def require_pinned_aiortc(version: str | None = None) -> None:
         )
 
 
+class NewHoleNacks(NackGenerator):
+    """aiortc's NACK generator, but a new gap NACKs only its own packets: stock aiortc
+    re-lists every packet still missing on each new gap, a retransmission storm on a lossy
+    link. Older holes are NACKed again by the buffer's own schedule (``renack_due``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outstanding: set[int] = set()
+        self._nacked: set[int] = set()
+
+    def add(self, packet: RtpPacket) -> bool:
+        self.missing = self.outstanding
+        super().add(packet)
+        self.outstanding = self.missing
+        new = self.outstanding - self._nacked
+        self._nacked = (self._nacked | new) & self.outstanding
+        self.missing = new  # what aiortc's receiver NACKs now
+        return bool(new)
+
+
 class CompleteFrameJitterBuffer(JitterBuffer):
     """aiortc's ``JitterBuffer`` that also releases a frame at its complete marker packet."""
 
@@ -95,6 +116,7 @@ class CompleteFrameJitterBuffer(JitterBuffer):
         self.empty_frames_dropped = 0
         self.highest: int | None = None  # the highest sequence number seen
         self.ssrc: int | None = None
+        self.payload_type: int | None = None
         self.blocked_since: float | None = None  # a hole at the origin, since when
         self.nacked_at: float | None = None
         self.awaiting_keyframe = False
@@ -103,7 +125,7 @@ class CompleteFrameJitterBuffer(JitterBuffer):
         self.frames_without_reference = 0  # dropped while waiting for a keyframe
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        self.ssrc = packet.ssrc
+        self.ssrc, self.payload_type = packet.ssrc, packet.payload_type
         if self.highest is None or uint16_gt(packet.sequence_number, self.highest):
             self.highest = packet.sequence_number
         pli_flag, frame = super().add(packet)
@@ -121,6 +143,20 @@ class CompleteFrameJitterBuffer(JitterBuffer):
             frame = self._remove_frame(packet.sequence_number)
             decodable = self._decodable(frame)
         return self._keyframe_request_due() or pli_flag, decodable
+
+    def next_frame(self) -> JitterFrame | None:
+        """The next decodable frame already complete in the buffer, if any (after ``add``
+        released one: frames queued behind a repaired hole)."""
+        if self._origin is None or self.highest is None:
+            return None
+        for _ in range(self.capacity):
+            frame = self._remove_frame(self.highest)
+            if frame is None:
+                return None
+            decodable = self._decodable(frame)
+            if decodable is not None:
+                return decodable
+        return None
 
     def renack_due(self) -> bool:
         """A hole at the origin has waited another ``RENACK_EVERY_S``: NACK it again."""
@@ -247,19 +283,37 @@ def install_complete_frame_release(receiver: RTCRtpReceiver) -> CompleteFrameJit
         raise RuntimeError("install the complete-frame release before media flows")
     buffer = CompleteFrameJitterBuffer(capacity=current.capacity)
     receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__nack_generator = NewHoleNacks()  # type: ignore[attr-defined]
     _renack_holes(receiver, buffer)
     return buffer
 
 
 def _renack_holes(receiver: RTCRtpReceiver, buffer: CompleteFrameJitterBuffer) -> None:
-    """After each packet, NACK a hole that still blocks the buffer (aiortc NACKs it once)."""
+    """After each packet: hand the decoder every further frame that is complete (aiortc
+    takes one frame per packet, so frames queued behind a repaired hole would otherwise
+    trickle out one packet at a time), and NACK a hole that still blocks the buffer (aiortc
+    NACKs it once)."""
     handle = receiver._handle_rtp_packet
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> Any:
         await handle(packet, arrival_time_ms)
+        _drain(receiver, buffer)
         if buffer.renack_due():
             lost = buffer.missing()
             if lost and buffer.ssrc is not None:
                 await receiver._send_rtcp_nack(buffer.ssrc, lost)
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+def _drain(receiver: RTCRtpReceiver, buffer: CompleteFrameJitterBuffer) -> None:
+    codec = receiver._RTCRtpReceiver__codecs.get(buffer.payload_type)  # type: ignore[attr-defined]
+    if codec is None or not receiver._RTCRtpReceiver__decoder_thread:  # type: ignore[attr-defined]
+        return
+    for _ in range(buffer.capacity):  # bounded: each frame removes at least one packet
+        frame = buffer.next_frame()
+        if frame is None:
+            return
+        mapper = receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
+        frame.timestamp = mapper.map(frame.timestamp)
+        receiver._RTCRtpReceiver__decoder_queue.put((codec, frame))  # type: ignore[attr-defined]

@@ -306,3 +306,17 @@ async def test_install_replaces_the_video_receivers_buffer_only():
             install_complete_frame_release(audio.receiver)
     finally:
         await pc.close()
+
+
+def test_frames_queued_behind_a_repaired_hole_come_out_at_once():
+    buffer = CompleteFrameJitterBuffer()
+    feed(buffer, frame_packets(10, 0, 1))
+    p = frame_packets(11, 3000, 2)
+    later = [frame_packets(13 + i, 6000 + 3000 * i, 1) for i in range(3)]
+    assert feed(buffer, [p[1]] + [x[0] for x in later]) == []  # 11 lost
+    assert feed(buffer, [p[0]]) == [(3000, data_of(p))]  # the retransmission
+    # aiortc takes one frame per packet; the receiver drains the rest right away
+    drained = []
+    while (frame := buffer.next_frame()) is not None:
+        drained.append((frame.timestamp, frame.data))
+    assert drained == [(6000 + 3000 * i, data_of(later[i])) for i in range(3)]
