@@ -2,7 +2,13 @@
 bursts injected at the kiosk peer's own transport (aioice's UDP protocol in this process:
 RTP and RTCP both ways; ICE and DTLS pass untouched so that the call still sets up). netem
 is not available on these machines; the media worker is a real ``manage.py media_engine``
-process behind daphne and Redis, with aiortc's own NACK, PLI and bitrate control.
+process behind daphne and Redis, with the media engine's NACK, keyframe and bitrate control
+(docs/media_engine.md); the kiosk peer's sender gets the same controls, as a browser's
+sender has GCC. The link's model is in ``tests/support/impairment.py`` (drop-tail queue of
+0.25 s under the cap); ``link_ms_up``/``link_ms_down`` are what the link itself added per
+packet each way (delay, jitter, the cap's queue), ``queue_drops_*`` the cap's tail drops,
+and ``holes_given_up_down`` / ``frames_without_reference_down`` the kiosk receiver's repairs
+that ended in a keyframe request.
 
 Each profile runs one call for ``--seconds``; halfway, every packet is dropped both ways for
 ``--blackout-ms`` (a cable pulled and plugged back), and ``recovered_ms`` is the time from
@@ -34,6 +40,7 @@ from tests.support.impairment import Impairment, Profile, is_media
 
 TARGET_FPS = 20.0
 TARGET_P95_MS = 300.0
+KIOSK_START_BPS = 500_000  # aiortc's VP8 default: the test kiosk's camera starts there
 
 
 PROFILES = [
@@ -75,6 +82,7 @@ async def run_profile(site, profile: Profile, args, links: dict) -> dict:
     links["down"].__init__(profile, 2)
     visit = await site.visit("net-bench")
     try:
+        browser_like_sender(visit.peer)
         cheap_camera(visit.peer)
         await asyncio.wait_for(visit.peer.track_arrived.wait(), 30)
         reader = LightReader(visit.peer)
@@ -114,6 +122,17 @@ async def run_profile(site, profile: Profile, args, links: dict) -> dict:
     finally:
         await visit.close()
         await asyncio.sleep(1.0)
+
+
+def browser_like_sender(peer) -> None:
+    """The kiosk stands for a browser, whose sender runs GCC (loss- and delay-based rate,
+    spaced keyframes, bounded retransmission); aiortc's stock sender has none of it and
+    would flood the capped uplink. Give the test peer's sender the product's own controls,
+    from aiortc's default start rate."""
+    from media_engine.bandwidth import watch_bandwidth
+
+    sender = next(t.sender for t in peer.pc.getTransceivers() if t.kind == "video")
+    watch_bandwidth(sender, start_bps=KIOSK_START_BPS)
 
 
 def link_delay(link: Impairment) -> dict:

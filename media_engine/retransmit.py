@@ -1,5 +1,5 @@
 """Bounded retransmission on the sender: a NACKed packet is resent at most once per round
-trip, and retransmissions together stay within a share of the encoder's target.
+trip, and retransmissions together stay within the encoder's target rate again.
 
 aiortc 1.16's sender resends every sequence number of every NACK at once. A receiver on a
 congested link NACKs the same holes again and again (aiortc's own receiver re-lists every
@@ -16,8 +16,8 @@ from aiortc import RTCRtpSender
 from aiortc.rtp import RTP_HISTORY_SIZE
 
 MIN_INTERVAL_S = 0.1  # the same packet at most this often (or once per RTT, if longer)
-BUDGET_SHARE = 0.5  # retransmissions may use this share of the encoder's target bitrate
-BURST_S = 0.2  # the budget's bucket holds this many seconds of it
+BUDGET_SHARE = 1.0  # retransmissions may use up to the encoder's target bitrate again
+BURST_S = 0.5  # the budget's bucket holds this many seconds of it (a blackout's backlog)
 
 
 class RetransmitGuard:

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from channels.layers import InMemoryChannelLayer
 
 from consent.models import EndReason
+from media_engine.bandwidth import watch_bandwidth
 from media_engine.session import MediaSession
 from tests.support.full_resolution import pipeline_for
 from tests.support.impairment import Profile, impaired_sends
 from tests.support.loopclient import KioskPeer
+
+KIOSK_START_BPS = 500_000  # aiortc's VP8 default
 
 
 @dataclass
@@ -22,6 +25,7 @@ class Sample:
     at: float  # seconds since the answer
     target_bps: float | None  # the session's encoder target
     rung: str | None
+    reason: str | None  # why the ladder last moved
     frames: int  # frames the kiosk has got so far
 
 
@@ -43,6 +47,7 @@ class WeakCall:
             at=time.monotonic() - self.started,
             target_bps=float(target) if target else None,
             rung=adaptive.rung.name if adaptive else None,
+            reason=adaptive.state.reason if adaptive else None,
             frames=returned.frames if returned else 0,
         )
         self.samples.append(s)
@@ -82,6 +87,10 @@ async def weak_call(profile: Profile, body) -> WeakCall:
         fusion_allowed=True,
     )
     peer = KioskPeer(width=640, height=480, fps=fps)
+    # the kiosk stands for a browser, whose sender runs GCC: give the test peer's stock
+    # aiortc sender the product's controls (it would flood the capped uplink otherwise)
+    kiosk_sender = next(t.sender for t in peer.pc.getTransceivers() if t.kind == "video")
+    watch_bandwidth(kiosk_sender, start_bps=KIOSK_START_BPS)
     with impaired_sends(profile) as links:
         try:
             answer = await session.start(await peer.offer(), "offer", [])
