@@ -77,6 +77,7 @@ class ReceiverEstimate:
     )
     start_bps: float = START_BITRATE_BPS
     keyframe_at: float | None = None  # when a keyframe request was last served
+    sender_reports: dict = field(default_factory=dict)  # LSR -> wall time it left
     keyframes_skipped: int = 0
 
     def current(self, now: float | None = None) -> float | None:
@@ -152,7 +153,15 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
 
     sender._handle_rtcp_packet = handle_rtcp_packet
     sender._next_encoded_frame = next_encoded_frame
+    original_send_rtcp = sender._send_rtcp
+
+    async def send_rtcp(packets: list) -> None:
+        for packet in packets:
+            note_sender_report(estimate, packet)
+        await original_send_rtcp(packets)
+
     sender._send_keyframe = throttled_keyframe
+    sender._send_rtcp = send_rtcp
     guard_retransmissions(sender)
 
 
@@ -178,12 +187,33 @@ def note_report(
 
 
 def note_losses(estimate: ReceiverEstimate, ssrc: int, packet: Any, now: float) -> None:
-    """Feed the loss-based controller with a receiver report's fraction lost on ``ssrc``."""
+    """Feed the controller with a receiver report on ``ssrc``: its round trip, then its
+    fraction lost."""
     if not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
         return
     for report in packet.reports:
         if report.ssrc == ssrc:
+            rtt = round_trip(estimate, report)  # first: a queue holds back the probe
+            if rtt is not None:
+                estimate.rate = ratecontrol.on_rtt(estimate.rate, rtt, now)
             estimate.rate = ratecontrol.on_report(estimate.rate, report.fraction_lost / 256, now)
+
+
+def note_sender_report(estimate: ReceiverEstimate, packet: Any) -> None:
+    """Remember when each of our sender reports left (for the round trip, RFC 3550 6.4.1)."""
+    if isinstance(packet, RtcpSrPacket):
+        lsr = (packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF
+        estimate.sender_reports[lsr] = time.time()
+        while len(estimate.sender_reports) > 16:  # bounded
+            estimate.sender_reports.pop(next(iter(estimate.sender_reports)))
+
+
+def round_trip(estimate: ReceiverEstimate, report: Any) -> float | None:
+    """now − when the report's LSR left − the receiver's DLSR, in seconds; None if unknown."""
+    sent = estimate.sender_reports.get(report.lsr) if report.lsr else None
+    if sent is None or not report.dlsr:
+        return None
+    return time.time() - sent - report.dlsr / 65536
 
 
 def apply_target(sender: RTCRtpSender, estimate: ReceiverEstimate) -> None:

@@ -13,6 +13,12 @@ lost, and sends at the smaller of the two:
   (1 s);
 - in between: hold.
 
+The delay-based half of GCC is the receiver's REMB, but aiortc's estimator (the test kiosk's)
+misses a standing queue, so the sender also watches the round trip from the receiver
+reports (LSR/DLSR): a round trip ``queue_ms`` (100 ms) over the lowest seen means a queue is
+building at the bottleneck, and the rate is cut to ``queue_cut`` (0.85, GCC's overuse
+factor) of itself and not probed up while it lasts (``on_rtt``).
+
 ``on_report`` and ``target`` are pure functions of (state, report); ``media_engine/
 bandwidth.py`` feeds them from the sender's RTCP and applies ``target`` to the encoder.
 """
@@ -28,6 +34,8 @@ class RatePolicy:
     decrease_every_s: float = 0.3
     increase_every_s: float = 1.0
     min_bps: float = 250_000  # aiortc's VP8 floor
+    queue_ms: float = 100.0  # a round trip this far over the lowest seen: a queue
+    queue_cut: float = 0.85
     max_bps: float = 1_500_000  # VP8's ceiling in aiortc
 
 
@@ -38,6 +46,8 @@ class RateState:
     changed_at: float | None = None  # when the loss-based rate last moved
     fraction_lost: float = 0.0  # the latest report's, 0..1
     cuts: int = 0
+    min_rtt_s: float | None = None  # the lowest round trip seen: the path without a queue
+    queued: bool = False  # the latest round trip says a queue is building
 
 
 def on_report(
@@ -53,11 +63,27 @@ def on_report(
         rate = max(policy.min_bps, state.loss_bps * (1.0 - 0.5 * loss))
         return replace(state, loss_bps=rate, changed_at=now, cuts=state.cuts + 1)
     if loss < policy.low:
-        if since is not None and since < policy.increase_every_s:
+        if state.queued or (since is not None and since < policy.increase_every_s):
             return state
         rate = min(policy.max_bps, state.loss_bps * policy.increase)
         return replace(state, loss_bps=rate, changed_at=now)
     return state
+
+
+def on_rtt(
+    state: RateState, rtt_s: float, now: float, policy: RatePolicy = RatePolicy()
+) -> RateState:
+    """The state after a round-trip measurement: cut while a queue builds up."""
+    if rtt_s <= 0:
+        return state
+    low = rtt_s if state.min_rtt_s is None else min(state.min_rtt_s, rtt_s)
+    queued = (rtt_s - low) * 1000.0 > policy.queue_ms
+    state = replace(state, min_rtt_s=low, queued=queued)
+    since = None if state.changed_at is None else now - state.changed_at
+    if not queued or (since is not None and since < policy.decrease_every_s):
+        return state
+    rate = max(policy.min_bps, state.loss_bps * policy.queue_cut)
+    return replace(state, loss_bps=rate, changed_at=now, cuts=state.cuts + 1)
 
 
 def on_remb(state: RateState, bps: float) -> RateState:

@@ -204,3 +204,40 @@ async def test_keyframe_requests_are_served_at_most_every_300_ms(monkeypatch):
     await sender._handle_rtcp_packet(pli)
     assert sender._RTCRtpSender__force_keyframe is True
     assert sender._kiosk_receiver_estimate.keyframes_skipped == 1
+
+
+async def test_the_round_trip_comes_from_our_sender_reports_and_a_queue_cuts(monkeypatch):
+    wall = [1000.0]
+    monkeypatch.setattr(bandwidth.time, "time", lambda: wall[0])
+    sender = make_sender()
+    watch_bandwidth(sender)
+    estimate = sender._kiosk_receiver_estimate
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    def sr(ntp: int) -> RtcpSrPacket:
+        info = RtcpSenderInfo(ntp_timestamp=ntp, rtp_timestamp=0, packet_count=0, octet_count=0)
+        return RtcpSrPacket(ssrc=sender._ssrc, sender_info=info)
+
+    def rr(lsr: int, dlsr_s: float) -> RtcpRrPacket:
+        info = RtcpReceiverInfo(
+            ssrc=sender._ssrc,
+            fraction_lost=0,
+            packets_lost=0,
+            highest_sequence=0,
+            jitter=0,
+            lsr=lsr,
+            dlsr=int(dlsr_s * 65536),
+        )
+        return RtcpRrPacket(ssrc=1, reports=[info])
+
+    sent = sr(5 << 32)
+    bandwidth.note_sender_report(estimate, sent)
+    lsr = ((5 << 32) >> 16) & 0xFFFFFFFF
+    wall[0] += 0.5 + 0.04  # held 0.5 s by the receiver, 40 ms on the path
+    bandwidth.note_losses(estimate, sender._ssrc, rr(lsr, 0.5), now=10.0)
+    assert abs(estimate.rate.min_rtt_s - 0.04) < 0.002
+    assert estimate.rate.loss_bps == START_BITRATE_BPS
+    bandwidth.note_sender_report(estimate, sr(6 << 32))
+    wall[0] += 0.5 + 0.3  # 300 ms: a queue built up
+    bandwidth.note_losses(estimate, sender._ssrc, rr(((6 << 32) >> 16) & 0xFFFFFFFF, 0.5), 11.0)
+    assert estimate.rate.queued and estimate.rate.loss_bps < START_BITRATE_BPS

@@ -6,6 +6,7 @@ from media_engine.ratecontrol import (
     loss_limited,
     on_remb,
     on_report,
+    on_rtt,
     target,
 )
 
@@ -51,3 +52,17 @@ def test_the_target_is_the_smaller_of_loss_based_rate_and_remb():
 def test_pressure_is_a_loss_based_rate_under_the_start():
     assert not loss_limited(RateState(loss_bps=1_500_000), 1_500_000)
     assert loss_limited(on_report(RateState(loss_bps=1_500_000), 0.3, now=0.0), 1_500_000)
+
+
+def test_a_round_trip_over_the_lowest_seen_cuts_and_holds_the_probe():
+    state = on_rtt(RateState(loss_bps=1_000_000), 0.030, now=0.0)
+    assert state.min_rtt_s == 0.030 and not state.queued and state.loss_bps == 1_000_000
+    state = on_rtt(state, 0.090, now=1.0)  # +60 ms: no queue yet
+    assert not state.queued and state.loss_bps == 1_000_000
+    state = on_rtt(state, 0.280, now=2.0)  # +250 ms: a standing queue
+    assert state.queued and state.loss_bps == 850_000
+    # no loss, but the queue is there: no probing up
+    assert on_report(state, 0.0, now=5.0).loss_bps == 850_000
+    state = on_rtt(state, 0.040, now=6.0)  # drained
+    assert not state.queued
+    assert on_report(state, 0.0, now=7.0).loss_bps == 850_000 * POLICY.increase
