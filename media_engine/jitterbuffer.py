@@ -26,9 +26,12 @@ decoder a frame whose reference is missing (libwebrtc's frame buffer does the sa
 - after ``MAX_GAP_WAIT_S`` the hole is given up: the buffer skips to the first packet after
   it and, since every VP8 delta frame refers to the one before, drops every frame until a
   keyframe, asking for one (PLI) at once and again every ``KEYFRAME_REQUEST_EVERY_S`` while
-  it waits. aiortc's own overflow and misorder resets, which also drop frames, start the same
-  wait. Without this a lost retransmission stalled the picture until 512 packets had piled up
-  (seconds), and the frames after a dropped one failed to decode.
+  it waits; an awaited keyframe that has begun to arrive gets ``KEYFRAME_GAP_WAIT_S`` for its
+  repairs, without new requests (on a narrow link a keyframe's tail is often dropped, and
+  asking for another as big only repeats that). aiortc's own overflow and misorder
+  resets, which also drop frames, start the same wait. Without this a lost retransmission
+  stalled the picture until 512 packets had piled up (seconds), and the frames after a
+  dropped one failed to decode.
 
 The buffer is installed per receiver (``install_complete_frame_release``), so a process can
 hold stock and patched peers side by side (``bench/latency.py`` runs the stock echo as its
@@ -55,6 +58,9 @@ VIDEO_CAPACITY = 512
 RENACK_EVERY_S = 0.1
 MAX_GAP_WAIT_S = 0.3
 KEYFRAME_REQUEST_EVERY_S = 0.3
+# A keyframe that has begun to arrive, while one is awaited, is waited for this long: on a
+# narrow link its tail is often dropped and comes back by retransmission.
+KEYFRAME_GAP_WAIT_S = 1.0
 
 
 def is_vp8_keyframe(data: bytes) -> bool:
@@ -183,7 +189,7 @@ class CompleteFrameJitterBuffer(JitterBuffer):
         return frame
 
     def _keyframe_request_due(self) -> bool:
-        if not self.awaiting_keyframe:
+        if not self.awaiting_keyframe or self._repairing_keyframe():
             return False
         now = self.clock()
         asked = self.keyframe_asked_at
@@ -193,9 +199,18 @@ class CompleteFrameJitterBuffer(JitterBuffer):
         return True
 
     def _blocked_too_long(self) -> bool:
-        return self.blocked_since is not None and (
-            self.clock() - self.blocked_since >= MAX_GAP_WAIT_S
-        )
+        if self.blocked_since is None:
+            return False
+        limit = KEYFRAME_GAP_WAIT_S if self._repairing_keyframe() else MAX_GAP_WAIT_S
+        return self.clock() - self.blocked_since >= limit
+
+    def _repairing_keyframe(self) -> bool:
+        """The awaited keyframe has begun and waits for retransmissions: worth more patience
+        than a delta frame (giving it up only asks for another, as big), and no new request."""
+        if not self.awaiting_keyframe or self._origin is None:
+            return False
+        first = self._packets[self._origin % self._capacity]
+        return first is not None and self.is_keyframe(getattr(first, "_data", b""))
 
     def _give_up_hole(self) -> None:
         """Skip the origin's hole to the first packet after it; the frames from there on

@@ -320,3 +320,22 @@ def test_frames_queued_behind_a_repaired_hole_come_out_at_once():
     while (frame := buffer.next_frame()) is not None:
         drained.append((frame.timestamp, frame.data))
     assert drained == [(6000 + 3000 * i, data_of(later[i])) for i in range(3)]
+
+
+def test_an_awaited_keyframe_with_a_hole_is_repaired_not_requested_again():
+    clock = Clock()
+    buffer = CompleteFrameJitterBuffer(clock=clock)
+    feed(buffer, frame_packets(10, 0, 1))
+    buffer.add(packet(12, 3000, marker=True, data=DELTA))  # 11 lost for good
+    clock.now += 0.35
+    pli, _ = buffer.add(packet(13, 6000, marker=True, data=DELTA))
+    assert pli is True and buffer.awaiting_keyframe  # given up, a keyframe asked for
+    # the keyframe arrives with its middle packet dropped at the bottleneck
+    key = [packet(14, 9000, data=KEY), packet(15, 9000), packet(16, 9000, marker=True)]
+    feed(buffer, [key[0], key[2], packet(17, 12000, marker=True, data=DELTA)])
+    clock.now += 0.5  # past MAX_GAP_WAIT_S: a delta frame would be given up by now
+    pli, frame = buffer.add(packet(18, 15000, marker=True, data=DELTA))
+    assert pli is False and frame is None  # no new request while it is repaired
+    _, frame = buffer.add(key[1])  # the retransmission
+    assert frame is not None and frame.timestamp == 9000
+    assert buffer.gaps_given_up == 1
