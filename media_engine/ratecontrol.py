@@ -15,9 +15,10 @@ lost, and sends at the smaller of the two:
 
 The delay-based half of GCC is the receiver's REMB, but aiortc's estimator (the test kiosk's)
 misses a standing queue, so the sender also watches the round trip from the receiver
-reports (LSR/DLSR): a round trip ``queue_ms`` (100 ms) over the lowest seen means a queue is
-building at the bottleneck, and the rate is cut to ``queue_cut`` (0.85, GCC's overuse
-factor) of itself and not probed up while it lasts (``on_rtt``).
+reports (LSR/DLSR): a round trip ``queue_ms`` (100 ms) over the lowest seen, in two reports
+in a row, means a queue is building at the bottleneck, and the rate is cut to
+``queue_cut`` (0.85, GCC's overuse factor) of itself and not probed up while it lasts
+(``on_rtt``).
 
 ``on_report`` and ``target`` are pure functions of (state, report); ``media_engine/
 bandwidth.py`` feeds them from the sender's RTCP and applies ``target`` to the encoder.
@@ -36,6 +37,7 @@ class RatePolicy:
     min_bps: float = 250_000  # aiortc's VP8 floor
     queue_ms: float = 100.0  # a round trip this far over the lowest seen: a queue
     queue_cut: float = 0.85
+    queue_reports: int = 2  # ... in this many reports in a row
     max_bps: float = 1_500_000  # VP8's ceiling in aiortc
 
 
@@ -47,7 +49,8 @@ class RateState:
     fraction_lost: float = 0.0  # the latest report's, 0..1
     cuts: int = 0
     min_rtt_s: float | None = None  # the lowest round trip seen: the path without a queue
-    queued: bool = False  # the latest round trip says a queue is building
+    queued: bool = False  # the latest round trips say a queue is building
+    queued_reports: int = 0  # reports in a row with the round trip over the lowest
 
 
 def on_report(
@@ -77,8 +80,11 @@ def on_rtt(
     if rtt_s <= 0:
         return state
     low = rtt_s if state.min_rtt_s is None else min(state.min_rtt_s, rtt_s)
-    queued = (rtt_s - low) * 1000.0 > policy.queue_ms
-    state = replace(state, min_rtt_s=low, queued=queued)
+    over = (rtt_s - low) * 1000.0 > policy.queue_ms
+    runs = state.queued_reports + 1 if over else 0
+    # one late report is a busy receiver as often as a queue: it takes two in a row
+    queued = runs >= policy.queue_reports
+    state = replace(state, min_rtt_s=low, queued=queued, queued_reports=runs)
     since = None if state.changed_at is None else now - state.changed_at
     if not queued or (since is not None and since < policy.decrease_every_s):
         return state

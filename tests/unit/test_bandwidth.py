@@ -240,4 +240,8 @@ async def test_the_round_trip_comes_from_our_sender_reports_and_a_queue_cuts(mon
     bandwidth.note_sender_report(estimate, sr(6 << 32))
     wall[0] += 0.5 + 0.3  # 300 ms: a queue built up
     bandwidth.note_losses(estimate, sender._ssrc, rr(((6 << 32) >> 16) & 0xFFFFFFFF, 0.5), 11.0)
+    assert estimate.rate.queued_reports == 1 and estimate.rate.loss_bps == START_BITRATE_BPS
+    bandwidth.note_sender_report(estimate, sr(7 << 32))
+    wall[0] += 0.5 + 0.3  # and again: a standing queue
+    bandwidth.note_losses(estimate, sender._ssrc, rr(((7 << 32) >> 16) & 0xFFFFFFFF, 0.5), 12.0)
     assert estimate.rate.queued and estimate.rate.loss_bps < START_BITRATE_BPS

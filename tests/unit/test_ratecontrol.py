@@ -59,7 +59,9 @@ def test_a_round_trip_over_the_lowest_seen_cuts_and_holds_the_probe():
     assert state.min_rtt_s == 0.030 and not state.queued and state.loss_bps == 1_000_000
     state = on_rtt(state, 0.090, now=1.0)  # +60 ms: no queue yet
     assert not state.queued and state.loss_bps == 1_000_000
-    state = on_rtt(state, 0.280, now=2.0)  # +250 ms: a standing queue
+    state = on_rtt(state, 0.280, now=2.0)  # +250 ms once: a busy receiver, or a queue
+    assert not state.queued and state.loss_bps == 1_000_000
+    state = on_rtt(state, 0.290, now=3.0)  # twice in a row: a standing queue
     assert state.queued and state.loss_bps == 850_000
     # no loss, but the queue is there: no probing up
     assert on_report(state, 0.0, now=5.0).loss_bps == 850_000
