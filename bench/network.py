@@ -2,7 +2,13 @@
 bursts injected at the kiosk peer's own transport (aioice's UDP protocol in this process:
 RTP and RTCP both ways; ICE and DTLS pass untouched so that the call still sets up). netem
 is not available on these machines; the media worker is a real ``manage.py media_engine``
-process behind daphne and Redis, with aiortc's own NACK, PLI and bitrate control.
+process behind daphne and Redis, with the media engine's NACK, keyframe and bitrate control
+(docs/media_engine.md); the kiosk peer's sender gets the same controls, as a browser's
+sender has GCC. The link's model is in ``tests/support/impairment.py`` (drop-tail queue of
+0.25 s under the cap); ``link_ms_up``/``link_ms_down`` are what the link itself added per
+packet each way (delay, jitter, the cap's queue), ``queue_drops_*`` the cap's tail drops,
+and ``holes_given_up_down`` / ``frames_without_reference_down`` the kiosk receiver's repairs
+that ended in a keyframe request.
 
 Each profile runs one call for ``--seconds``; halfway, every packet is dropped both ways for
 ``--blackout-ms`` (a cable pulled and plugged back), and ``recovered_ms`` is the time from
@@ -23,29 +29,18 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.site import LightReader, bench_site, cheap_camera, percentile
+from tests.support.impairment import Impairment, Profile, is_media
 
 TARGET_FPS = 20.0
 TARGET_P95_MS = 300.0
-
-
-@dataclass
-class Profile:
-    name: str
-    loss: float = 0.0  # independent loss per packet, each way
-    delay_ms: float = 0.0  # one way, each way
-    jitter_ms: float = 0.0  # uniform extra delay: reorders packets
-    rate_bps: float | None = None  # bandwidth cap, each way
-    burst_enter: float = 0.0  # Gilbert-Elliott: good -> bad per packet
-    burst_leave: float = 0.25  # bad -> good per packet (mean burst 4 packets)
+KIOSK_START_BPS = 500_000  # aiortc's VP8 default: the test kiosk's camera starts there
 
 
 PROFILES = [
@@ -55,58 +50,6 @@ PROFILES = [
     Profile("loss_bursts", burst_enter=0.01, delay_ms=20),
     Profile("reorder_jitter", delay_ms=30, jitter_ms=20, loss=0.01),
 ]
-MAX_QUEUE_S = 0.25  # the capped link's buffer: beyond it, packets are dropped
-
-
-class Impairment:
-    """One direction of the link."""
-
-    def __init__(self, profile: Profile, seed: int) -> None:
-        self.profile = profile
-        self.random = random.Random(seed)
-        self.bad = False
-        self.blackout_until = 0.0
-        self.free_at = 0.0
-        self.sent = self.dropped = 0
-
-    def lost(self, now: float) -> bool:
-        p = self.profile
-        if now < self.blackout_until:
-            return True
-        if p.burst_enter:
-            if self.bad and self.random.random() < p.burst_leave:
-                self.bad = False
-            elif not self.bad and self.random.random() < p.burst_enter:
-                self.bad = True
-            if self.bad:
-                return True
-        return self.random.random() < p.loss
-
-    def submit(self, size: int, deliver) -> None:
-        loop = asyncio.get_running_loop()
-        now = time.monotonic()
-        self.sent += 1
-        if self.lost(now):
-            self.dropped += 1
-            return
-        p = self.profile
-        wait = p.delay_ms / 1000.0 + self.random.uniform(0, p.jitter_ms / 1000.0)
-        if p.rate_bps:
-            start = max(now, self.free_at)
-            if start - now > MAX_QUEUE_S:
-                self.dropped += 1
-                return
-            self.free_at = start + size * 8 / p.rate_bps
-            wait += self.free_at - now
-        if wait <= 0:
-            deliver()
-        else:
-            loop.call_later(wait, deliver)
-
-
-def is_media(data: bytes) -> bool:
-    """RTP and RTCP (first byte 128..191); STUN and DTLS pass untouched."""
-    return bool(data) and 128 <= data[0] <= 191
 
 
 def install(up: Impairment, down: Impairment) -> None:
@@ -118,6 +61,7 @@ def install(up: Impairment, down: Impairment) -> None:
     async def send_data(self, data: bytes, addr) -> None:
         if not is_media(data):
             return await original_send(self, data, addr)
+
         def deliver() -> None:
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.sendto(data, addr)  # (the call may have ended meanwhile)
@@ -138,6 +82,7 @@ async def run_profile(site, profile: Profile, args, links: dict) -> dict:
     links["down"].__init__(profile, 2)
     visit = await site.visit("net-bench")
     try:
+        browser_like_sender(visit.peer)
         cheap_camera(visit.peer)
         await asyncio.wait_for(visit.peer.track_arrived.wait(), 30)
         reader = LightReader(visit.peer)
@@ -163,6 +108,11 @@ async def run_profile(site, profile: Profile, args, links: dict) -> dict:
             "recovered_ms": recovered_ms,
             "loss_up": round(links["up"].dropped / max(1, links["up"].sent), 3),
             "loss_down": round(links["down"].dropped / max(1, links["down"].sent), 3),
+            "link_ms_up": link_delay(links["up"]),
+            "link_ms_down": link_delay(links["down"]),
+            "queue_drops_up": links["up"].queue_dropped,
+            "queue_drops_down": links["down"].queue_dropped,
+            **receiver_counts(visit.peer),
         }
         out["meets_target"] = bool(
             out["fps"] >= TARGET_FPS and out["p95_ms"] is not None and out["p95_ms"] < TARGET_P95_MS
@@ -172,6 +122,39 @@ async def run_profile(site, profile: Profile, args, links: dict) -> dict:
     finally:
         await visit.close()
         await asyncio.sleep(1.0)
+
+
+def browser_like_sender(peer) -> None:
+    """The kiosk stands for a browser, whose sender runs GCC (loss- and delay-based rate,
+    spaced keyframes, bounded retransmission); aiortc's stock sender has none of it and
+    would flood the capped uplink. Give the test peer's sender the product's own controls,
+    from aiortc's default start rate."""
+    from media_engine.bandwidth import watch_bandwidth
+
+    sender = next(t.sender for t in peer.pc.getTransceivers() if t.kind == "video")
+    watch_bandwidth(sender, start_bps=KIOSK_START_BPS)
+
+
+def link_delay(link: Impairment) -> dict:
+    """What the link itself added (delay, jitter, the cap's queue), per delivered packet."""
+    return {"p50": percentile(link.waits_ms, 50), "p95": percentile(link.waits_ms, 95)}
+
+
+def receiver_counts(peer) -> dict:
+    """The kiosk peer's jitter buffer: holes given up, frames dropped for a missing
+    reference (the downlink's repairs; the worker's own buffer does the same uplink)."""
+    buffer = next(
+        (
+            getattr(t.receiver, "_RTCRtpReceiver__jitter_buffer", None)
+            for t in peer.pc.getTransceivers()
+            if t.kind == "video"
+        ),
+        None,
+    )
+    return {
+        "holes_given_up_down": getattr(buffer, "gaps_given_up", None),
+        "frames_without_reference_down": getattr(buffer, "frames_without_reference", None),
+    }
 
 
 async def recovery(camera, reader, blackout_end: float, limit_s: float) -> float | None:

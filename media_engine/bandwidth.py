@@ -15,6 +15,15 @@ drops below it (to 0.85 x the incoming rate). So a low estimate while we send li
 frames, a still picture) is no pressure; an estimate under what we send is. ``path_limit``
 gives the estimate as a limit only while the receiver's latest report says so.
 
+REMB alone does not see a full drop-tail bottleneck (constant delay, heavy loss), so the
+sender's target is the smaller of the REMB and a loss-based rate driven by the receiver
+reports' fraction lost (GCC-style, ``media_engine/ratecontrol.py``): ``watch_bandwidth``
+applies it to the encoder after aiortc's own REMB handling, and ``path_limit`` reports it as
+pressure once a loss cut has taken it under the start rate. Keyframe requests (PLI/FIR) are
+served at most once per ``KEYFRAME_MIN_INTERVAL_S`` (libwebrtc's 300 ms): a receiver that
+asks on every broken frame would otherwise get a keyframe storm, which overflows a narrow
+link and breaks more frames. Retransmissions are bounded too (``media_engine/retransmit.py``).
+
 Like ``rtptime``, this reaches into aiortc's sender (pinned to aiortc 1.16.0); anything
 missing reads as "no estimate", never an error.
 """
@@ -25,9 +34,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
 
+from media_engine import ratecontrol
 from media_engine.jitterbuffer import require_pinned_aiortc
+from media_engine.retransmit import guard_retransmissions
 
 # Where the encoder starts before the receiver has said anything: enough for the top rung
 # (adaptive.LADDER[0].min_bitrate_bps) on a LAN; VP8's ceiling in aiortc.
@@ -39,6 +56,9 @@ STALE_AFTER_S = 5.0
 CONGESTED = 0.9
 # What we send: bytes over the last SENT_WINDOW_S, sampled at most every SAMPLE_EVERY_S.
 SENT_WINDOW_S, SAMPLE_EVERY_S = 2.0, 0.25
+# At most one keyframe per this interval, however many requests come (libwebrtc's
+# EncoderRtcpFeedback: kMinKeyframeSendIntervalMs = 300).
+KEYFRAME_MIN_INTERVAL_S = 0.3
 _ATTRIBUTE = "_kiosk_receiver_estimate"
 
 
@@ -52,6 +72,13 @@ class ReceiverEstimate:
     started: bool = False  # the encoder's start rate has been set (or a report came first)
     congested: bool = False  # the latest report was under what we sent
     sent: deque = field(default_factory=lambda: deque(maxlen=64))  # (time, bytes sent)
+    rate: ratecontrol.RateState = field(
+        default_factory=lambda: ratecontrol.RateState(loss_bps=START_BITRATE_BPS)
+    )
+    start_bps: float = START_BITRATE_BPS
+    keyframe_at: float | None = None  # when a keyframe request was last served
+    sender_reports: dict = field(default_factory=dict)  # LSR -> wall time it left
+    keyframes_skipped: int = 0
 
     def current(self, now: float | None = None) -> float | None:
         if self.bps is None or self.at is None:
@@ -75,9 +102,21 @@ class ReceiverEstimate:
         return (o1 - o0) * 8 / (t1 - t0)
 
     def limit(self, now: float | None = None) -> float | None:
-        """The estimate, while the receiver's latest report measures congestion."""
+        """The smaller of the estimate, while the receiver's latest report measures
+        congestion, and the loss-based rate, once loss has cut it under the start rate."""
         bps = self.current(now)
-        return bps if bps is not None and self.congested else None
+        limits = [bps] if bps is not None and self.congested else []
+        if ratecontrol.loss_limited(self.rate, self.start_bps):
+            limits.append(self.rate.loss_bps)
+        return min(limits) if limits else None
+
+    def keyframe_due(self, now: float) -> bool:
+        """Serve this keyframe request (and note it), or skip it as too soon after the last."""
+        if self.keyframe_at is not None and now - self.keyframe_at < KEYFRAME_MIN_INTERVAL_S:
+            self.keyframes_skipped += 1
+            return False
+        self.keyframe_at = now
+        return True
 
 
 def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BPS) -> None:
@@ -87,14 +126,24 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
     require_pinned_aiortc()
     if getattr(sender, _ATTRIBUTE, None) is not None:
         return
-    estimate = ReceiverEstimate()
+    estimate = ReceiverEstimate(
+        rate=ratecontrol.RateState(loss_bps=float(start_bps)), start_bps=float(start_bps)
+    )
     setattr(sender, _ATTRIBUTE, estimate)
     handle_rtcp = sender._handle_rtcp_packet
     encode = sender._next_encoded_frame
+    send_keyframe = sender._send_keyframe
 
     async def handle_rtcp_packet(packet: Any) -> None:
+        await handle_rtcp(packet)  # aiortc: NACK, PLI, and REMB straight into the encoder
         note_report(sender, estimate, packet)
-        await handle_rtcp(packet)
+        note_losses(estimate, sender._ssrc, packet, time.monotonic())
+        if estimate.started:
+            apply_target(sender, estimate)
+
+    def throttled_keyframe() -> None:
+        if estimate.keyframe_due(time.monotonic()):
+            send_keyframe()
 
     async def next_encoded_frame(codec: Any) -> Any:
         encoded = await encode(codec)
@@ -104,6 +153,16 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
 
     sender._handle_rtcp_packet = handle_rtcp_packet
     sender._next_encoded_frame = next_encoded_frame
+    original_send_rtcp = sender._send_rtcp
+
+    async def send_rtcp(packets: list) -> None:
+        for packet in packets:
+            note_sender_report(estimate, packet)
+        await original_send_rtcp(packets)
+
+    sender._send_keyframe = throttled_keyframe
+    sender._send_rtcp = send_rtcp
+    guard_retransmissions(sender)
 
 
 def note_report(
@@ -121,9 +180,49 @@ def note_report(
         now = time.monotonic() if now is None else now
         sample_sent(sender, estimate, now)
         estimate.bps, estimate.at = float(bitrate), now
+        estimate.rate = ratecontrol.on_remb(estimate.rate, bitrate)
         estimate.reports += 1
         sent = estimate.sent_bps()
         estimate.congested = sent is not None and bitrate < CONGESTED * sent
+
+
+def note_losses(estimate: ReceiverEstimate, ssrc: int, packet: Any, now: float) -> None:
+    """Feed the controller with a receiver report on ``ssrc``: its round trip, then its
+    fraction lost."""
+    if not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+        return
+    for report in packet.reports:
+        if report.ssrc == ssrc:
+            rtt = round_trip(estimate, report)  # first: a queue holds back the probe
+            if rtt is not None:
+                estimate.rate = ratecontrol.on_rtt(estimate.rate, rtt, now)
+            estimate.rate = ratecontrol.on_report(estimate.rate, report.fraction_lost / 256, now)
+
+
+def note_sender_report(estimate: ReceiverEstimate, packet: Any) -> None:
+    """Remember when each of our sender reports left (for the round trip, RFC 3550 6.4.1)."""
+    if isinstance(packet, RtcpSrPacket):
+        lsr = (packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF
+        estimate.sender_reports[lsr] = time.time()
+        while len(estimate.sender_reports) > 16:  # bounded
+            estimate.sender_reports.pop(next(iter(estimate.sender_reports)))
+
+
+def round_trip(estimate: ReceiverEstimate, report: Any) -> float | None:
+    """now − when the report's LSR left − the receiver's DLSR, in seconds; None if unknown."""
+    sent = estimate.sender_reports.get(report.lsr) if report.lsr else None
+    if sent is None or not report.dlsr:
+        return None
+    return time.time() - sent - report.dlsr / 65536
+
+
+def apply_target(sender: RTCRtpSender, estimate: ReceiverEstimate) -> None:
+    """Aim the encoder at the smaller of the loss-based rate and the REMB."""
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    if encoder is not None and hasattr(encoder, "target_bitrate"):
+        wanted = int(ratecontrol.target(estimate.rate))
+        if encoder.target_bitrate != wanted:
+            encoder.target_bitrate = wanted
 
 
 def sample_sent(sender: RTCRtpSender, estimate: ReceiverEstimate, now: float) -> None:
@@ -137,9 +236,8 @@ def start_encoder(sender: RTCRtpSender, estimate: ReceiverEstimate, start_bps: f
     encoder = getattr(sender, "_RTCRtpSender__encoder", None)
     if encoder is None or not hasattr(encoder, "target_bitrate"):
         return
-    if estimate.bps is None:
-        encoder.target_bitrate = int(start_bps)
     estimate.started = True
+    apply_target(sender, estimate)
 
 
 def _watched(sender: RTCRtpSender | None) -> ReceiverEstimate | None:

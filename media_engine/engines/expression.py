@@ -173,8 +173,11 @@ class ExpressionReader:
         n = self.neutral
         narrowing = 1 - raw[:2] / np.maximum(n[:2], 1e-6)
         narrowing = narrowing - EYE_PER_PITCH * max(0.0, self.neutral_pitch - pitch - PITCH_FREE)
-        eye = np.where(narrowing < 0, np.clip(narrowing * EYELID_GAIN, -0.3, 0.0),
-                       np.clip((narrowing - EYE_DEAD) / (EYE_FULL - EYE_DEAD), 0.0, 1.0))
+        eye = np.where(
+            narrowing < 0,
+            np.clip(narrowing * EYELID_GAIN, -0.3, 0.0),
+            np.clip((narrowing - EYE_DEAD) / (EYE_FULL - EYE_DEAD), 0.0, 1.0),
+        )
         width_n = max(n[3], 1e-6)
         return np.array([
             eye[0], eye[1],

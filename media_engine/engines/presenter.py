@@ -292,5 +292,14 @@ def presenter_from_photo(
     )
 
 
-__all__ = ["DEFAULT_PRESENTER", "SHIPPED", "PresenterError", "PresenterRig", "asset_name",
-           "flat_presenter", "load_presenter", "presenter_from_photo", "slug_of"]
+__all__ = [
+    "DEFAULT_PRESENTER",
+    "SHIPPED",
+    "PresenterError",
+    "PresenterRig",
+    "asset_name",
+    "flat_presenter",
+    "load_presenter",
+    "presenter_from_photo",
+    "slug_of",
+]

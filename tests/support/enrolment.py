@@ -44,8 +44,6 @@ def cookie_headers(slug: str, token: str | None) -> dict[str, str]:
     return {"Cookie": cookie(slug, token)} if token else {}
 
 
-
-
 def enrol_with_manage(env: dict[str, str], slug: str) -> str:
     """Enrol through ``manage.py shell`` with ``env`` (a service's own database)."""
     done = subprocess.run(

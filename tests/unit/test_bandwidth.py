@@ -10,7 +10,14 @@ from aiortc import (
     RTCRtpSender,
     VideoStreamTrack,
 )
-from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    pack_remb_fci,
+)
 
 from media_engine import bandwidth
 from media_engine.bandwidth import START_BITRATE_BPS, receiver_estimate, watch_bandwidth
@@ -79,7 +86,7 @@ async def test_the_encoder_starts_at_a_lans_rate_unless_the_receiver_spoke_first
     watch_bandwidth(early)
     await early._handle_rtcp_packet(remb(400_000, [early._ssrc]))
     await early._next_encoded_frame(VP8)
-    assert encoder_of(early).target_bitrate == 500_000  # aiortc's default, not raised
+    assert encoder_of(early).target_bitrate == 400_000  # the report, not the start rate
     await early._handle_rtcp_packet(remb(400_000, [early._ssrc]))
     assert encoder_of(early).target_bitrate == 400_000
 
@@ -136,3 +143,105 @@ async def test_an_estimate_is_a_limit_only_while_it_is_under_what_we_send():
     watch_bandwidth(fresh)
     await fresh._handle_rtcp_packet(remb(100_000, [fresh._ssrc]))
     assert bandwidth.path_limit(fresh) is None and receiver_estimate(fresh) == 100_000
+
+
+def receiver_report(ssrc: int, fraction_lost: float) -> RtcpRrPacket:
+    info = RtcpReceiverInfo(
+        ssrc=ssrc,
+        fraction_lost=int(fraction_lost * 256),
+        packets_lost=0,
+        highest_sequence=0,
+        jitter=0,
+        lsr=0,
+        dlsr=0,
+    )
+    return RtcpRrPacket(ssrc=1, reports=[info])
+
+
+async def test_receiver_reports_of_heavy_loss_cut_the_encoder_and_limit_the_path(monkeypatch):
+    clock = [500.0]
+    monkeypatch.setattr(bandwidth.time, "monotonic", lambda: clock[0])
+    sender = make_sender()
+    watch_bandwidth(sender)
+    await sender._next_encoded_frame(VP8)
+    assert encoder_of(sender).target_bitrate == START_BITRATE_BPS
+    # a full drop-tail bottleneck: the REMB stays high, a third of the packets are lost
+    await sender._handle_rtcp_packet(remb(1_500_000, [sender._ssrc]))
+    await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.33))
+    first = encoder_of(sender).target_bitrate
+    assert first < 0.85 * START_BITRATE_BPS
+    clock[0] += 1.0
+    await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.33))
+    assert encoder_of(sender).target_bitrate < first
+    assert round(bandwidth.path_limit(sender)) == encoder_of(sender).target_bitrate
+    # other streams' reports change nothing
+    before = encoder_of(sender).target_bitrate
+    clock[0] += 1.0
+    await sender._handle_rtcp_packet(receiver_report(sender._ssrc ^ 1, 0.9))
+    assert encoder_of(sender).target_bitrate == before
+    # loss gone: it probes back up, and a later REMB still caps it
+    for _ in range(3):
+        clock[0] += 1.1
+        await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.0))
+    assert encoder_of(sender).target_bitrate > before
+    await sender._handle_rtcp_packet(remb(300_000, [sender._ssrc]))
+    assert encoder_of(sender).target_bitrate == 300_000
+
+
+async def test_keyframe_requests_are_served_at_most_every_300_ms(monkeypatch):
+    clock = [500.0]
+    monkeypatch.setattr(bandwidth.time, "monotonic", lambda: clock[0])
+    sender = make_sender()
+    watch_bandwidth(sender)
+    pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc)
+    await sender._handle_rtcp_packet(pli)
+    assert sender._RTCRtpSender__force_keyframe is True
+    sender._RTCRtpSender__force_keyframe = False  # the encoder made it
+    clock[0] += 0.1
+    await sender._handle_rtcp_packet(pli)  # a storm of requests: skipped
+    assert sender._RTCRtpSender__force_keyframe is False
+    clock[0] += 0.25
+    await sender._handle_rtcp_packet(pli)
+    assert sender._RTCRtpSender__force_keyframe is True
+    assert sender._kiosk_receiver_estimate.keyframes_skipped == 1
+
+
+async def test_the_round_trip_comes_from_our_sender_reports_and_a_queue_cuts(monkeypatch):
+    wall = [1000.0]
+    monkeypatch.setattr(bandwidth.time, "time", lambda: wall[0])
+    sender = make_sender()
+    watch_bandwidth(sender)
+    estimate = sender._kiosk_receiver_estimate
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    def sr(ntp: int) -> RtcpSrPacket:
+        info = RtcpSenderInfo(ntp_timestamp=ntp, rtp_timestamp=0, packet_count=0, octet_count=0)
+        return RtcpSrPacket(ssrc=sender._ssrc, sender_info=info)
+
+    def rr(lsr: int, dlsr_s: float) -> RtcpRrPacket:
+        info = RtcpReceiverInfo(
+            ssrc=sender._ssrc,
+            fraction_lost=0,
+            packets_lost=0,
+            highest_sequence=0,
+            jitter=0,
+            lsr=lsr,
+            dlsr=int(dlsr_s * 65536),
+        )
+        return RtcpRrPacket(ssrc=1, reports=[info])
+
+    sent = sr(5 << 32)
+    bandwidth.note_sender_report(estimate, sent)
+    lsr = ((5 << 32) >> 16) & 0xFFFFFFFF
+    wall[0] += 0.5 + 0.04  # held 0.5 s by the receiver, 40 ms on the path
+    bandwidth.note_losses(estimate, sender._ssrc, rr(lsr, 0.5), now=10.0)
+    assert abs(estimate.rate.min_rtt_s - 0.04) < 0.002
+    assert estimate.rate.loss_bps == START_BITRATE_BPS
+    bandwidth.note_sender_report(estimate, sr(6 << 32))
+    wall[0] += 0.5 + 0.3  # 300 ms: a queue built up
+    bandwidth.note_losses(estimate, sender._ssrc, rr(((6 << 32) >> 16) & 0xFFFFFFFF, 0.5), 11.0)
+    assert estimate.rate.queued_reports == 1 and estimate.rate.loss_bps == START_BITRATE_BPS
+    bandwidth.note_sender_report(estimate, sr(7 << 32))
+    wall[0] += 0.5 + 0.3  # and again: a standing queue
+    bandwidth.note_losses(estimate, sender._ssrc, rr(((7 << 32) >> 16) & 0xFFFFFFFF, 0.5), 12.0)
+    assert estimate.rate.queued and estimate.rate.loss_bps < START_BITRATE_BPS

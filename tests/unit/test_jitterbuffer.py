@@ -13,6 +13,7 @@ from media_engine.jitterbuffer import (
     CompleteFrameJitterBuffer,
     UnsupportedAiortc,
     install_complete_frame_release,
+    is_vp8_keyframe,
     require_pinned_aiortc,
 )
 
@@ -219,13 +220,76 @@ def test_late_packets_of_a_released_frame_are_ignored():
     assert feed(buffer, q) == [(6000, data_of(q))]
 
 
-def test_capacity_overflow_keeps_the_stock_behaviour_and_asks_for_a_keyframe():
+KEY = b"\x10\x02\x00\x9d\x01\x2a\x80\x02\xe0\x01"  # a VP8 keyframe's header (640x480)
+DELTA = b"\x31\x02\x00" + b"\x00" * 7  # a delta frame: frame tag bit 0 set
+
+
+def test_vp8_keyframes_are_told_from_delta_frames_and_cut_frames():
+    assert is_vp8_keyframe(KEY + b"payload")
+    assert not is_vp8_keyframe(DELTA)
+    assert not is_vp8_keyframe(KEY[1:] + b"payload")  # its first packet lost
+    assert not is_vp8_keyframe(b"")
+
+
+def test_capacity_overflow_asks_for_a_keyframe_and_drops_frames_until_one():
     buffer = CompleteFrameJitterBuffer(capacity=16)
     feed(buffer, frame_packets(0, 0, 1))
     feed(buffer, [packet(1, 3000)])  # the rest of this frame never arrives
-    pli, frame = buffer.add(packet(40, 9000, marker=True))
+    pli, frame = buffer.add(packet(40, 9000, marker=True, data=DELTA))
     assert pli is True
-    assert frame is not None and frame.timestamp == 9000
+    assert frame is None  # it refers to frames the overflow dropped
+    assert buffer.frames_without_reference == 1
+    pli, frame = buffer.add(packet(41, 12000, marker=True, data=KEY))
+    assert frame is not None and frame.timestamp == 12000
+    assert not buffer.awaiting_keyframe
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_hole_is_nacked_again_then_given_up_for_a_keyframe():
+    clock = Clock()
+    buffer = CompleteFrameJitterBuffer(clock=clock)
+    feed(buffer, frame_packets(10, 0, 1))
+    p = [packet(11, 3000, data=DELTA), packet(12, 3000), packet(13, 3000, marker=True)]
+    assert feed(buffer, [p[0], p[2]]) == []  # 12 lost, and its retransmission too
+    assert buffer.missing() == [12]
+    assert not buffer.renack_due()
+    clock.now += 0.15
+    assert buffer.renack_due()  # NACK 12 again
+    assert not buffer.renack_due()  # not on every packet
+    # later frames wait behind the hole, but not without bound
+    assert feed(buffer, [packet(14, 6000, marker=True, data=DELTA)]) == []
+    clock.now += 0.2
+    pli, frame = buffer.add(packet(15, 9000, marker=True, data=DELTA))
+    assert pli is True and frame is None  # given up: a keyframe is asked for
+    assert buffer.gaps_given_up == 1 and buffer.frames_without_reference >= 1
+    # a delta frame still has no reference; no second request within 300 ms
+    pli, frame = buffer.add(packet(16, 12000, marker=True, data=DELTA))
+    assert pli is False and frame is None
+    clock.now += 0.31
+    pli, frame = buffer.add(packet(17, 15000, marker=True, data=DELTA))
+    assert pli is True and frame is None  # asked again while waiting
+    _, frame = buffer.add(packet(18, 18000, marker=True, data=KEY))
+    assert frame is not None and frame.timestamp == 18000
+    _, frame = buffer.add(packet(19, 21000, marker=True, data=DELTA))
+    assert frame is not None and frame.timestamp == 21000  # decodable again
+
+
+def test_a_frame_still_arriving_is_not_a_hole():
+    clock = Clock()
+    buffer = CompleteFrameJitterBuffer(clock=clock)
+    feed(buffer, frame_packets(10, 0, 1))
+    assert feed(buffer, [packet(11, 3000), packet(12, 3000)]) == []
+    clock.now += 1.0
+    assert not buffer.renack_due()
+    assert feed(buffer, [packet(13, 3000, marker=True)]) != []
+    assert buffer.gaps_given_up == 0
 
 
 async def test_install_replaces_the_video_receivers_buffer_only():
@@ -242,3 +306,36 @@ async def test_install_replaces_the_video_receivers_buffer_only():
             install_complete_frame_release(audio.receiver)
     finally:
         await pc.close()
+
+
+def test_frames_queued_behind_a_repaired_hole_come_out_at_once():
+    buffer = CompleteFrameJitterBuffer()
+    feed(buffer, frame_packets(10, 0, 1))
+    p = frame_packets(11, 3000, 2)
+    later = [frame_packets(13 + i, 6000 + 3000 * i, 1) for i in range(3)]
+    assert feed(buffer, [p[1]] + [x[0] for x in later]) == []  # 11 lost
+    assert feed(buffer, [p[0]]) == [(3000, data_of(p))]  # the retransmission
+    # aiortc takes one frame per packet; the receiver drains the rest right away
+    drained = []
+    while (frame := buffer.next_frame()) is not None:
+        drained.append((frame.timestamp, frame.data))
+    assert drained == [(6000 + 3000 * i, data_of(later[i])) for i in range(3)]
+
+
+def test_an_awaited_keyframe_with_a_hole_is_repaired_not_requested_again():
+    clock = Clock()
+    buffer = CompleteFrameJitterBuffer(clock=clock)
+    feed(buffer, frame_packets(10, 0, 1))
+    buffer.add(packet(12, 3000, marker=True, data=DELTA))  # 11 lost for good
+    clock.now += 0.35
+    pli, _ = buffer.add(packet(13, 6000, marker=True, data=DELTA))
+    assert pli is True and buffer.awaiting_keyframe  # given up, a keyframe asked for
+    # the keyframe arrives with its middle packet dropped at the bottleneck
+    key = [packet(14, 9000, data=KEY), packet(15, 9000), packet(16, 9000, marker=True)]
+    feed(buffer, [key[0], key[2], packet(17, 12000, marker=True, data=DELTA)])
+    clock.now += 0.5  # past MAX_GAP_WAIT_S: a delta frame would be given up by now
+    pli, frame = buffer.add(packet(18, 15000, marker=True, data=DELTA))
+    assert pli is False and frame is None  # no new request while it is repaired
+    _, frame = buffer.add(key[1])  # the retransmission
+    assert frame is not None and frame.timestamp == 9000
+    assert buffer.gaps_given_up == 1

@@ -1,0 +1,74 @@
+"""Bounded retransmission on the sender: a NACKed packet is resent at most once per round
+trip, and retransmissions together stay within the encoder's target rate again.
+
+aiortc 1.16's sender resends every sequence number of every NACK at once. A receiver on a
+congested link NACKs the same holes again and again (aiortc's own receiver re-lists every
+missing packet on each new gap), so unbounded retransmission multiplies the traffic exactly
+where the link is full and the call collapses (libwebrtc's packet history also refuses a
+packet resent within one RTT, and its pacer spends retransmissions out of the target rate).
+``RetransmitGuard.allow`` is the whole policy; ``guard_retransmissions`` wraps a sender.
+"""
+
+import time
+from typing import Any
+
+from aiortc import RTCRtpSender
+from aiortc.rtp import RTP_HISTORY_SIZE
+
+MIN_INTERVAL_S = 0.1  # the same packet at most this often (or once per RTT, if longer)
+BUDGET_SHARE = 1.0  # retransmissions may use up to the encoder's target bitrate again
+BURST_S = 0.5  # the budget's bucket holds this many seconds of it (a blackout's backlog)
+
+
+class RetransmitGuard:
+    """Per-sequence spacing and a token bucket over the retransmitted bytes."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, float] = {}  # sequence number -> when it was last resent
+        self.tokens = 0.0  # bytes
+        self.at: float | None = None
+        self.sent = self.refused = 0
+
+    def allow(
+        self, seq: int, size: int, target_bps: float, now: float, rtt_s: float | None = None
+    ) -> bool:
+        rate = BUDGET_SHARE * target_bps / 8.0
+        if self.at is not None:
+            self.tokens = min(rate * BURST_S, self.tokens + (now - self.at) * rate)
+        else:
+            self.tokens = rate * BURST_S
+        self.at = now
+        spacing = max(MIN_INTERVAL_S, rtt_s or 0.0)
+        last = self.last.get(seq)
+        if (last is not None and now - last < spacing) or size > self.tokens:
+            self.refused += 1
+            return False
+        self.tokens -= size
+        self.last[seq] = now
+        if len(self.last) > 4 * RTP_HISTORY_SIZE:  # bounded: forget the oldest
+            for old in sorted(self.last, key=self.last.__getitem__)[:RTP_HISTORY_SIZE]:
+                del self.last[old]
+        self.sent += 1
+        return True
+
+
+def guard_retransmissions(sender: RTCRtpSender) -> RetransmitGuard:
+    """Wrap this sender's retransmission with a ``RetransmitGuard`` (pinned aiortc 1.16)."""
+    guard = RetransmitGuard()
+    retransmit = sender._retransmit
+
+    async def guarded(sequence_number: int) -> Any:
+        history = getattr(sender, "_RTCRtpSender__rtp_history", {})
+        packet = history.get(sequence_number % RTP_HISTORY_SIZE)
+        if packet is None or packet.sequence_number != sequence_number:
+            return None
+        encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+        target = float(getattr(encoder, "target_bitrate", 0) or 500_000)
+        rtt = getattr(sender, "_RTCRtpSender__rtt", None)
+        size = len(packet.payload) + 12
+        if guard.allow(sequence_number, size, target, time.monotonic(), rtt):
+            return await retransmit(sequence_number)
+        return None
+
+    sender._retransmit = guarded  # type: ignore[method-assign]
+    return guard
