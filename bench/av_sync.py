@@ -23,7 +23,9 @@ calls with the agent's voice not held back (``PORTAL_LIPSYNC=0``), in the same r
     python bench/av_sync.py [--calls 3] [--seconds 12] [--period 1.0]
 
 The last line is one JSON object: offset_ms_median, offset_ms_max_abs, measurements, calls,
-video_latency_ms_median/p95 (agent camera -> customer), audio_latency_ms_median, baseline, load.
+video_latency_ms_median/p95 (agent camera -> customer), audio_latency_ms_median,
+worker_ms_median (the worker's own stats: video pipeline delay, the agent's voice in the
+worker's receive buffer, the hold), baseline, load.
 """
 
 from __future__ import annotations
@@ -227,17 +229,40 @@ async def one_call(base: str, cookie: str, device: str, args) -> dict:
         await agent.send({"type": "offer", "sdp": await agent_peer.offer()})
         await agent_peer.accept((await agent.expect("answer"))["sdp"])
         await wait_until(lambda: len(arrivals) > 0, 60)
+        worker_stats: list[dict] = []
+        collector = asyncio.ensure_future(collect_stats(customer, worker_stats))
         await asyncio.sleep(WARMUP_S + args.seconds)
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await collector
         arrivals = list(arrivals)
         if os.environ.get("BENCH_AV_DEBUG"):
-            stats = [m["stats"] for m in customer.seen if m["type"] == "stats"]
-            print("server", stats[-1] if stats else None, file=sys.stderr)
+            print("server", worker_stats[-1] if worker_stats else None, file=sys.stderr)
         await customer.send({"type": "bye"})
         for reader in readers:
             reader.cancel()
         await customer_peer.close()
         await agent_peer.close()
-        return pair(camera, arrivals, clicks, args.period)
+        return {**pair(camera, arrivals, clicks, args.period), **worker_paths(worker_stats)}
+
+
+async def collect_stats(customer, into: list[dict]) -> None:
+    """The worker's stats of the call (every ~2 s on the customer's socket)."""
+    while True:  # ends when cancelled (the socket's own recv: safe to cancel)
+        message = json.loads(await customer.socket.recv())
+        if message.get("type") == "stats":
+            into.append(message.get("stats") or {})
+
+
+WORKER_FIELDS = ("pipeline_delay_ms", "voice_buffer_ms", "audio_delay_ms")
+
+
+def worker_paths(stats: list[dict]) -> dict:
+    """The worker's own view of the two paths (after the warm-up's first report)."""
+    return {
+        field: [float(s[field]) for s in stats[1:] if isinstance(s.get(field), (int, float))]
+        for field in WORKER_FIELDS
+    }
 
 
 def pair(camera, arrivals: list, clicks: list[float], period: float) -> dict:
@@ -328,9 +353,8 @@ async def run_mode(args, lipsync: bool) -> dict:
             except subprocess.TimeoutExpired:
                 daphne.kill()
                 daphne.wait(10)
-    merged = {
-        key: [v for r in results for v in r[key]] for key in ("offsets", "video_ms", "audio_ms")
-    }
+    keys = ("offsets", "video_ms", "audio_ms", *WORKER_FIELDS)
+    merged = {key: [v for r in results for v in r[key]] for key in keys}
     return figures(merged, len(results))
 
 
@@ -349,6 +373,13 @@ def figures(merged: dict, calls: int) -> dict:
         "video_latency_ms_median": round(statistics.median(video), 1),
         "video_latency_ms_p95": round(float(np.percentile(video, 95)), 1),
         "audio_latency_ms_median": round(statistics.median(merged["audio_ms"]), 1),
+        # The worker's stats: video pipeline delay, the agent's voice in the receive buffer,
+        # and the hold applied (medians over the calls' reports).
+        "worker_ms_median": {
+            field.removesuffix("_ms"): round(statistics.median(merged[field]), 1)
+            for field in WORKER_FIELDS
+            if merged[field]
+        },
     }
 
 

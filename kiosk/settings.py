@@ -361,10 +361,12 @@ PROVENANCE_MAX_UPLOAD_BYTES = int(os.environ.get("PROVENANCE_MAX_UPLOAD_BYTES", 
 PORTAL_QUEUE_STALE_S = int(os.environ.get("PORTAL_QUEUE_STALE_S", "45"))
 # How long an agent's one-time link for a customer's own browser stays usable.
 PORTAL_LINK_TTL_S = int(os.environ.get("PORTAL_LINK_TTL_S", "86400"))
-# Added to the measured video pipeline delay when holding back the agent's voice (the video
-# encoder's and jitter buffer's share; bench/av_sync.py measures what is left).
+# Added to the measured video pipeline delay when holding back the agent's voice: how much
+# slower video is than audio outside the worker (the agent's video encoder, the customer's
+# buffers); may be negative. The hold is this plus the pipeline delay minus the audio's wait
+# in the worker's receive buffer, never below 0 (media_engine/lipsync.py).
 PORTAL_AUDIO_EXTRA_MS = float(os.environ.get("PORTAL_AUDIO_EXTRA_MS", "0"))
-# Hold the agent's voice back by the video pipeline's delay (off only for the bench baseline).
+# Hold the agent's voice back to the video (off only for the bench baseline).
 PORTAL_LIPSYNC = os.environ.get("PORTAL_LIPSYNC", "1") != "0"
 
 # --- Auth, i18n, static ------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     agent camera ─▶ NewestFrameReader ─▶ FramePipeline (engine + label) ─▶ fused ─┬▶ customer
                   (switch off: the "service paused" still instead)               └▶ agent preview
-    agent mic ─────▶ DelayedAudioTrack (held by the measured pipeline delay) ─────────▶ customer
+    agent mic ─▶ prompt audio buffer ─▶ DelayedAudioTrack (video delay − audio delay) ─▶ customer
     customer camera ─▶ MediaRelay (or the blur pipeline, when the customer asked) ────▶ agent
     customer mic ───▶ MediaRelay ──────────────────────────────────────────────────────▶ agent
     (supervisor, only while the agent allows it: the same relays, receive-only)
@@ -36,6 +36,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from consent.models import EndReason
 from media_engine import protocol
+from media_engine.audiojitter import PromptAudioJitterBuffer, install_prompt_audio_release
 from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.lipsync import DelayedAudioTrack, PipelineDelay
 from media_engine.pipeline import FramePipeline
@@ -51,6 +52,12 @@ CALL_ENGINES = frozenset({"avatar", "swap", "insightface"})
 CONNECT_TIMEOUT_S = 30.0
 AGENT_JOIN_TIMEOUT_S = 30.0
 STATS_EVERY_S = protocol.STATS_INTERVAL_S * 0.9
+
+
+def _prompt_audio(pc: RTCPeerConnection) -> PromptAudioJitterBuffer | None:
+    """The prompt audio release on the peer's (first) audio receiver (audiojitter.py)."""
+    receiver = next((t.receiver for t in pc.getTransceivers() if t.kind == "audio"), None)
+    return install_prompt_audio_release(receiver) if receiver is not None else None
 
 
 def _tracks(pc: RTCPeerConnection, kind: str) -> list[MediaStreamTrack]:
@@ -104,6 +111,7 @@ class Conversation:
         self.customer_video: MediaStreamTrack | None = None
         self.customer_audio: MediaStreamTrack | None = None
         self.agent_mic: MediaStreamTrack | None = None
+        self.voice_buffer: PromptAudioJitterBuffer | None = None
         self._layer = channel_layer
         self._readers: list[NewestFrameReader] = []
         self._tasks: list[asyncio.Future] = []
@@ -144,6 +152,7 @@ class Conversation:
         self.customer_video, self.customer_audio = videos[0], audios[0]
         receiver = next(t.receiver for t in pc.getTransceivers() if t.kind == "video")
         install_complete_frame_release(receiver)
+        _prompt_audio(pc)
         if self.customer_view is not None:
             self._start_loop(self.customer_video, self.blur_pipeline, self.customer_view, False)
         sender = pc.addTrack(self.relay.subscribe(self.agent_fused, buffered=False))
@@ -166,6 +175,9 @@ class Conversation:
         receiver = next(t.receiver for t in pc.getTransceivers() if t.kind == "video")
         install_complete_frame_release(receiver)
         keep_camera_timestamps(receiver)
+        self.voice_buffer = _prompt_audio(pc)
+        if self.voice_buffer is not None:
+            self.delay.set_audio_path(self.voice_buffer.held_ms)
         self.agent_mic = audios[0]
         self.agent_voice.attach(self.relay.subscribe(self.agent_mic, buffered=True))
         self._start_loop(videos[0], self.pipeline, self.agent_fused, True)
@@ -357,6 +369,8 @@ class Conversation:
             "voice_frames_in": self.agent_voice.frames_in,
             "voice_frames_out": self.agent_voice.frames_out,
             "pipeline_delay_ms": round(self.delay.measured_ms(), 1),
+            "voice_buffer_ms": round(self.delay.audio_ms(), 1),
+            "voice_gaps_skipped": self.voice_buffer.gaps_skipped if self.voice_buffer else 0,
             "stage_ms": self.pipeline.times.summary(),
             "uptime_s": round(time.monotonic() - self._started_at, 1),
         }

@@ -3,7 +3,9 @@
 Workers publish ``session.stats``, ``session.ended`` and ``worker.heartbeat`` to
 STATS_GROUP; a switch change is announced on CONTROL_GROUP. This consumer listens to both
 and passes them on to the page, which keeps the last minutes of numbers and draws the charts
-and the workers' load with each heartbeat's age.
+and the workers' load with each heartbeat's age. The portal announces every change of a call
+on ``kiosk.portal.notify.CALLS_GROUP``; the consumer then re-reads the calls table from the
+database and sends it whole (``calls``), also once right after connecting.
 """
 
 import logging
@@ -13,6 +15,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from kiosk.dashboard.roles import VIEW_DASHBOARD
 from kiosk.dashboard.second_factor import needs_second_factor, session_verified
+from kiosk.portal.notify import CALLS_GROUP
+from kiosk.portal.selectors import live_call_rows
 from media_engine.protocol import CONTROL_GROUP, STATS_GROUP
 
 FORBIDDEN = 4403
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 
 class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: tuple[str, ...] = ()
+    can_watch = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -32,17 +37,20 @@ class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
         if not allowed:
             await self.close(code=FORBIDDEN)
             return
-        for group in (STATS_GROUP, CONTROL_GROUP):
+        for group in (STATS_GROUP, CONTROL_GROUP, CALLS_GROUP):
             await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined = (STATS_GROUP, CONTROL_GROUP)
+        self.groups_joined = (STATS_GROUP, CONTROL_GROUP, CALLS_GROUP)
         await self.accept()
+        await self.portal_calls_changed({})
 
     def _may_watch(self, user) -> bool:
         """The dashboard permission, and the second factor where the user needs one."""
         if not user.has_perm(VIEW_DASHBOARD):
             return False
         session = self.scope.get("session")
-        return not needs_second_factor(user) or session_verified(user, session)
+        allowed = not needs_second_factor(user) or session_verified(user, session)
+        self.can_watch = allowed and user.has_perm("portal.supervise_calls")
+        return allowed
 
     async def disconnect(self, code: int) -> None:
         for group in self.groups_joined:
@@ -92,6 +100,11 @@ class LiveSessionsConsumer(AsyncJsonWebsocketConsumer):
 
     async def fusion_switch(self, event: dict) -> None:
         await self.send_json({"type": "switch", "kiosk": event.get("kiosk")})
+
+    async def portal_calls_changed(self, event: dict) -> None:
+        """A portal call changed: the whole calls table, read again from the database."""
+        rows = await database_sync_to_async(live_call_rows)(self.can_watch)
+        await self.send_json({"type": "calls", "calls": rows})
 
     async def sessions_end(self, event: dict) -> None:
         """An operator ended sessions; the workers report each as ``session.ended``."""

@@ -2,7 +2,9 @@
 
 ``QUEUE_GROUP`` carries ``portal.queue_changed`` to every agent and waiting customer (each
 re-reads its own view from the database: the database is the queue, the group only says
-"look again"). Single sends reach one party's consumer by its channel name.
+"look again"). ``CALLS_GROUP`` carries ``portal.calls_changed`` to the dashboard's live pages
+whenever a call joins, is accepted, starts, changes its supervision or ends (each re-reads
+the calls table the same way). Single sends reach one party's consumer by its channel name.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 QUEUE_GROUP = "portal.queue"
+CALLS_GROUP = "portal.calls"
 
 
 def _layer_call(method: str, target: str, message: dict[str, Any]) -> None:
@@ -36,3 +39,8 @@ def send_after_commit(channel: str, message: dict[str, Any]) -> None:
 def queue_changed_after_commit(service: str) -> None:
     message = {"type": "portal.queue_changed", "service": service}
     transaction.on_commit(lambda: _layer_call("group_send", QUEUE_GROUP, message), robust=True)
+
+
+def calls_changed_after_commit() -> None:
+    message = {"type": "portal.calls_changed"}
+    transaction.on_commit(lambda: _layer_call("group_send", CALLS_GROUP, message), robust=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import ConsentText
@@ -72,3 +73,28 @@ def live_calls() -> list[PortalCall]:
         .select_related("session__kiosk", "agent")
         .order_by("-joined_at")[:100]
     )
+
+
+def live_call_rows(can_watch: bool) -> list[dict[str, Any]]:
+    """The dashboard's calls table as data (the live socket sends it on every change): the
+    same columns as ``portal/dashboard_calls.html``; ``watch_url`` only for a supervisor
+    (``can_watch``) and only while the agent allows it."""
+    return [
+        {
+            "call_id": str(call.pk),
+            "session_id": str(call.session_id),
+            "service": call.get_service_display(),
+            "status": call.get_status_display(),
+            "kiosk": call.session.kiosk.name,
+            "from_home": call.from_home,
+            "blurred": call.blur_customer,
+            "agent": call.agent.get_username() if call.agent else "",
+            "worker": call.worker,
+            "joined_at": timezone.localtime(call.joined_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "supervisor_allowed": call.supervisor_allowed,
+            "watch_url": reverse("portal:supervise", args=[call.pk])
+            if can_watch and call.supervisor_allowed
+            else "",
+        }
+        for call in live_calls()
+    ]

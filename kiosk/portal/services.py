@@ -139,6 +139,7 @@ def join_queue(
             details={"service": service, "from_home": from_home, "blur_customer": blur},
         )
         notify.queue_changed_after_commit(service)
+        notify.calls_changed_after_commit()
     return call
 
 
@@ -214,6 +215,7 @@ def accept_call(
             {"type": "portal.accepted", "call_id": str(call.pk), "agent": profile.display_name},
         )
         notify.queue_changed_after_commit(call.service)
+        notify.calls_changed_after_commit()
     return PortalCall.objects.select_related("session__kiosk").get(pk=call.pk)
 
 
@@ -247,6 +249,7 @@ def record_media(call_id: Any, *, worker: str, control_channel: str) -> PortalCa
             call.agent_channel,
             {"type": "portal.media_ready", "call_id": str(call.pk), "control": control_channel},
         )
+        notify.calls_changed_after_commit()
     return call
 
 
@@ -282,6 +285,7 @@ def end_call(
         notify.send_after_commit(call.agent_channel, ended)
         end_live_sessions(session_id=str(call.session_id), reason=reason, detail=detail)
         notify.queue_changed_after_commit(call.service)
+        notify.calls_changed_after_commit()
     return call
 
 
@@ -306,6 +310,7 @@ def allow_supervisor(call_id: Any, user: Any, allowed: bool) -> PortalCall:
             raise PortalError("not_in_call", "this is not your live call")
         call.supervisor_allowed = allowed
         call.save(update_fields=["supervisor_allowed"])
+        notify.calls_changed_after_commit()
         audit.record_event(
             user,
             "portal.supervisor_allowed" if allowed else "portal.supervisor_refused",

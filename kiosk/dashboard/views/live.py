@@ -32,6 +32,14 @@ def live_page(request: HttpRequest) -> HttpResponse:
             "reconnecting": _("reconnecting…"),
             "end": _("End"),
             "end_title": _("End this session"),
+            "calls": {
+                "none": _("No portal calls."),
+                "blurred": _("blurred"),
+                "watch": _("Watch"),
+                # Django's own words, as the template's |yesno shows them.
+                "yes": _("yes,no,maybe").split(",")[0],
+                "no": _("yes,no,maybe").split(",")[1],
+            },
             "states": {
                 "connecting": _("connecting"),
                 "live": _("live"),

@@ -247,6 +247,54 @@
       .catch(function () {});
   }
 
+  // Portal calls: the socket sends the whole table (from the database) on every change of a
+  // call and right after connecting; the rows are rebuilt as portal/dashboard_calls.html
+  // draws them.
+  const callsBody = document.querySelector("#portal-calls tbody");
+  function callCell(tr, field, text) {
+    const td = document.createElement("td");
+    td.dataset.field = field;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+  function callRow(call) {
+    const words = config.strings.calls;
+    const tr = document.createElement("tr");
+    tr.dataset.call = call.call_id;
+    tr.dataset.session = call.session_id;
+    callCell(tr, "service", call.service);
+    callCell(tr, "status", call.status);
+    callCell(tr, "customer", (call.from_home ? "🏠 " : "") + call.kiosk + (call.blurred ? " (" + words.blurred + ")" : ""));
+    callCell(tr, "agent", call.agent || "–");
+    callCell(tr, "worker", call.worker || "–");
+    callCell(tr, "joined", call.joined_at);
+    callCell(tr, "supervisor", call.supervisor_allowed ? words.yes : words.no);
+    const watch = callCell(tr, "watch", "");
+    if (call.watch_url) {
+      const link = document.createElement("a");
+      link.href = call.watch_url;
+      link.textContent = words.watch;
+      watch.appendChild(link);
+    }
+    return tr;
+  }
+  function onCalls(message) {
+    if (!callsBody || !Array.isArray(message.calls)) return;
+    const rows = message.calls.map(callRow);
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      tr.className = "empty";
+      const td = document.createElement("td");
+      td.colSpan = 8;
+      td.className = "muted";
+      td.textContent = config.strings.calls.none;
+      tr.appendChild(td);
+      rows.push(tr);
+    }
+    callsBody.replaceChildren.apply(callsBody, rows);
+  }
+
   let retry = 1000;
   // Media workers: one row per heartbeat sender; the age counts up between heartbeats and
   // a worker silent for a minute is dropped (its row goes grey after WORKER_LOST_S).
@@ -298,6 +346,7 @@
       else if (message.type === "ended") onEnded(message);
       else if (message.type === "switch") refresh();
       else if (message.type === "worker") onHeartbeat(message);
+      else if (message.type === "calls") onCalls(message);
     };
     socket.onclose = function () {
       statusEl.textContent = config.strings.reconnecting;
