@@ -1,0 +1,29 @@
+"""The perceptual mask keeps the mark faint where it would show: a flat backdrop with a
+render's pixel dither, and the flat side of an edge (no halo round the avatar's head)."""
+
+import numpy as np
+
+from media_engine.provenance.mark import FLOOR, perceptual_mask
+
+WIDTH, HEIGHT = 640, 480
+
+
+def test_pixel_dither_on_a_flat_backdrop_is_not_texture():
+    rng = np.random.default_rng(1)
+    frame = np.full((HEIGHT, WIDTH, 3), 150, np.int16)
+    frame += rng.integers(-2, 3, (HEIGHT, WIDTH, 1))  # ±2 levels, pixel by pixel
+    mask = perceptual_mask(np.ascontiguousarray(frame.astype(np.uint8)))
+    # The whole frame is flat: every pixel gets the floor (the energy cap only lowers it).
+    assert mask.max() / 255.0 <= FLOOR * 1.05
+
+
+def test_the_flat_side_of_an_edge_gets_only_the_floor():
+    rng = np.random.default_rng(2)
+    frame = np.full((HEIGHT, WIDTH, 3), 150, np.uint8)
+    frame[:, WIDTH // 2 :] = rng.integers(40, 220, (HEIGHT, WIDTH // 2, 1), dtype=np.uint8)
+    mask = perceptual_mask(frame)
+    textured = mask[:, WIDTH // 2 + 24 :]
+    near_edge = mask[:, : WIDTH // 2 - 12]
+    assert textured.min() > 2.5 * near_edge.max()
+    # Relative to the textured side's level (the energy cap scales both alike).
+    assert near_edge.max() <= textured.max() * FLOOR * 1.1
