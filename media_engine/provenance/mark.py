@@ -28,6 +28,12 @@ FLOOR = 0.35  # share of the peak on flat regions (about ±2 levels)
 TEXTURE_FLAT = 4.0  # mean |Laplacian| (levels, on the 1/8-size luma) still counted flat
 TEXTURE_FULL = 16.0  # ... and from where the full peak goes on
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
+# A video encoder that starts (a session's first frames, or a new frame size) is starved
+# for about half a second and quantizes a faint mark away on flat regions; for that long
+# the flat regions get more (docs/provenance.md, "the encoder's first frames").
+START_FRAMES = 30  # one second at 30 fps
+START_FLOOR = 0.6
+START_RMS_BUDGET = 2.4  # PSNR >= 40.1 dB
 _PATTERN_RMS = 0.86  # RMS of the rendered ±1 pattern (cubic interpolation)
 MASK_STEP = 8  # the mask looks at every 8th pixel
 TINY = 16  # frames with a side below this (a thumbnail of a thumbnail) are not marked
@@ -41,8 +47,15 @@ def pattern_planes(secret: bytes, tag: int, width: int, height: int) -> tuple[np
     return cv2.convertScaleAbs(cv2.max(levels, 0.0)), cv2.convertScaleAbs(cv2.min(levels, 0.0))
 
 
-def perceptual_mask(frame: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """How much of the peak each pixel gets (uint8, 255 = all), from the frame's texture."""
+def perceptual_mask(
+    frame: np.ndarray,
+    strength: float = 1.0,
+    *,
+    floor: float = FLOOR,
+    budget: float = RMS_BUDGET,
+) -> np.ndarray:
+    """How much of the peak each pixel gets (uint8, 255 = all), from the frame's texture:
+    ``floor`` of it on flat regions, the whole mark's RMS within ``budget`` levels."""
     height, width = frame.shape[:2]
     # 2×2 pixels averaged per sample (bilinear at 1/8), not one pixel: a render's pixel
     # dither hides nothing at the chip's scale and must not count as texture.
@@ -55,9 +68,9 @@ def perceptual_mask(frame: np.ndarray, strength: float = 1.0) -> np.ndarray:
     spread = cv2.blur(np.abs(cv2.Laplacian(gray, cv2.CV_32F, ksize=1)), (3, 3))
     spread = cv2.erode(spread, np.ones((3, 3), np.uint8))
     ramp = np.clip((spread - TEXTURE_FLAT) / (TEXTURE_FULL - TEXTURE_FLAT), 0.0, 1.0)
-    share = FLOOR + (1.0 - FLOOR) * ramp
+    share = floor + (1.0 - floor) * ramp
     rms = float(np.sqrt(np.mean(share * share))) * PEAK * _PATTERN_RMS
-    share *= min(1.0, RMS_BUDGET / rms) * strength
+    share *= min(1.0, budget / rms) * strength
     small_mask = np.clip(share * 255.0, 0, 255).astype(np.uint8)
     return cv2.resize(small_mask, (width, height), interpolation=cv2.INTER_LINEAR)
 
@@ -79,6 +92,8 @@ class SessionMark:
         self.strength = strength
         self._key: tuple[int, int, int] | None = None
         self._planes: tuple[np.ndarray, ...] | None = None
+        self._size: tuple[int, int] | None = None
+        self._frames_at_size = 0  # frames marked since the stream (re)started at this size
 
     def tag_at(self, minute: int) -> int:
         return coding.encipher(self.secret, coding.Payload(minute, self.session_tag))
@@ -94,7 +109,13 @@ class SessionMark:
             self._planes = pattern_planes(self.secret, self.tag_at(minute), width, height)
             self._key = key
         plus, minus = self._planes
-        mask = perceptual_mask(frame, self.strength)
+        if (width, height) != self._size:
+            self._size, self._frames_at_size = (width, height), 0
+        self._frames_at_size += 1
+        if self._frames_at_size <= START_FRAMES:
+            mask = perceptual_mask(frame, self.strength, floor=START_FLOOR, budget=START_RMS_BUDGET)
+        else:
+            mask = perceptual_mask(frame, self.strength)
         plus = cv2.multiply(plus, mask, scale=1 / 255.0)
         minus = cv2.multiply(minus, mask, scale=1 / 255.0)
         cv2.add(frame, cv2.merge((plus, plus, plus)), dst=frame)

@@ -27,3 +27,21 @@ def test_the_flat_side_of_an_edge_gets_only_the_floor():
     assert textured.min() > 2.5 * near_edge.max()
     # Relative to the textured side's level (the energy cap scales both alike).
     assert near_edge.max() <= textured.max() * FLOOR * 1.1
+
+
+def test_flat_regions_get_more_while_an_encoder_starts():
+    from media_engine.provenance.mark import START_FRAMES, SessionMark
+
+    mark = SessionMark(b"k" * 40, 12345, clock=lambda: 29_000_000 * 60.0)
+    flat = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+
+    def energy(frame: np.ndarray) -> float:
+        return float(np.mean((mark.apply(frame.copy()).astype(np.float64) - frame) ** 2))
+
+    first = energy(flat)
+    for _ in range(START_FRAMES):
+        later = energy(flat)
+    assert first > 1.5 * later > 0
+    # A new frame size restarts the encoder downstream: the start's strength comes back.
+    small = np.full((HEIGHT // 2, WIDTH // 2, 3), 128, np.uint8)
+    assert energy(small) > 1.5 * later
