@@ -29,8 +29,10 @@ TEXTURE_FLAT = 4.0  # mean |Laplacian| (levels, on the 1/8-size luma) still coun
 TEXTURE_FULL = 16.0  # ... and from where the full peak goes on
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
 # A video encoder that starts (a session's first frames, or a new frame size) is starved
-# for about half a second and quantizes a faint mark away on flat regions; for that long
-# the flat regions get more (docs/provenance.md, "the encoder's first frames").
+# for about half a second and quantizes a faint mark away on flat regions, and a running
+# one at a low bitrate leaves a flat region as it was when the mark changes there (a new
+# minute's tag): for the first second after either, flat regions get more
+# (docs/provenance.md, "the encoder's first second").
 START_FRAMES = 30  # one second at 30 fps
 START_FLOOR = 0.6
 START_RMS_BUDGET = 2.4  # PSNR >= 40.1 dB
@@ -92,8 +94,7 @@ class SessionMark:
         self.strength = strength
         self._key: tuple[int, int, int] | None = None
         self._planes: tuple[np.ndarray, ...] | None = None
-        self._size: tuple[int, int] | None = None
-        self._frames_at_size = 0  # frames marked since the stream (re)started at this size
+        self._frames_since_change = 0  # frames marked since the size or the minute changed
 
     def tag_at(self, minute: int) -> int:
         return coding.encipher(self.secret, coding.Payload(minute, self.session_tag))
@@ -107,12 +108,10 @@ class SessionMark:
         key = (width, height, minute)
         if key != self._key or self._planes is None:
             self._planes = pattern_planes(self.secret, self.tag_at(minute), width, height)
-            self._key = key
+            self._key, self._frames_since_change = key, 0
         plus, minus = self._planes
-        if (width, height) != self._size:
-            self._size, self._frames_at_size = (width, height), 0
-        self._frames_at_size += 1
-        if self._frames_at_size <= START_FRAMES:
+        self._frames_since_change += 1
+        if self._frames_since_change <= START_FRAMES:
             mask = perceptual_mask(frame, self.strength, floor=START_FLOOR, budget=START_RMS_BUDGET)
         else:
             mask = perceptual_mask(frame, self.strength)
