@@ -45,3 +45,19 @@ def test_flat_regions_get_more_while_an_encoder_starts():
     # A new frame size restarts the encoder downstream: the start's strength comes back.
     small = np.full((HEIGHT // 2, WIDTH // 2, 3), 128, np.uint8)
     assert energy(small) > 1.5 * later
+
+
+def test_flat_regions_get_more_again_when_the_minute_changes():
+    from media_engine.provenance.mark import START_FRAMES, SessionMark
+
+    now = {"minute": 29_000_000}
+    mark = SessionMark(b"k" * 40, 12345, clock=lambda: now["minute"] * 60.0)
+    flat = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+
+    def energy() -> float:
+        return float(np.mean((mark.apply(flat.copy()).astype(np.float64) - flat) ** 2))
+
+    for _ in range(START_FRAMES + 1):
+        steady = energy()
+    now["minute"] += 1  # a new tag: a running encoder must be made to redraw flat regions
+    assert energy() > 1.5 * steady
