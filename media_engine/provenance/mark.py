@@ -8,10 +8,12 @@ at ``PEAK`` levels). Each frame gets a mask from its own texture, measured on th
 texture): flat regions (a smooth background, where a faint mottle would show; texture under
 ``TEXTURE_FLAT``) get ``FLOOR`` of the peak, and so does the flat side of an edge (the texture
 measure is the minimum over neighbouring samples: no halo); textured ones get up to all of
-it, and the whole mask is scaled down so
-that the mark's mean energy stays within ``RMS_BUDGET`` levels (PSNR ≥ 40 dB). The same value
-goes on B, G and R, which moves luma by that value and leaves the colour alone. About 0.5 ms
-per 640×480 frame on one thread (bench/provenance.py).
+it, and the whole mask is scaled down so that the mark's mean energy stays within
+``RMS_BUDGET`` levels (PSNR ≥ 40 dB). For the first ``START_FRAMES`` frames after the frame
+size or the minute's tag changes, flat regions get ``START_FLOOR`` within
+``START_RMS_BUDGET`` (a starting or catching-up video encoder would drop less). The same
+value goes on B, G and R, which moves luma by that value and leaves the colour alone. About
+0.4 ms per 640×480 frame on one thread (bench/provenance.py).
 """
 
 import time
