@@ -42,7 +42,7 @@ MIN_SIDE = 64  # smaller pictures cannot hold a tile
 class Detection:
     score: float  # sync peak in standard deviations of the correlation surface
     tag: int | None  # the decoded 64-bit tag, None when the CRC failed
-    tile_px: float  # the tile's size in pixels, in the picture brought down to 256 high
+    tile_px: float  # the tile's size in pixels, in the picture brought down to 192 high
     offset: tuple[int, int]  # (dy, dx) of the tile in canonical pixels
 
 

@@ -3,12 +3,17 @@ perceptual mask.
 
 The pattern depends on the key, the session and the minute only, so it is rendered once
 per (frame size, minute) and kept as two uint8 planes (its positive and its negative part,
-at ``PEAK`` levels). Each frame gets a mask from its own texture, measured on every 8th pixel
-of every 8th row: flat regions (a smooth background, where a faint mottle would show) get
-``FLOOR`` of the peak, textured ones up to all of it, and the whole mask is scaled down so
-that the mark's mean energy stays within ``RMS_BUDGET`` levels (PSNR ≥ 40 dB). The same value
-goes on B, G and R, which moves luma by that value and leaves the colour alone. About 0.5 ms
-per 640×480 frame on one thread (bench/provenance.py).
+at ``PEAK`` levels). Each frame gets a mask from its own texture, measured on the frame at
+1/8 size (2×2 pixels averaged per sample, so that a render's pixel dither is not taken for
+texture): flat regions (a smooth background, where a faint mottle would show; texture under
+``TEXTURE_FLAT``) get ``FLOOR`` of the peak, and so does the flat side of an edge (the texture
+measure is the minimum over neighbouring samples: no halo); textured ones get up to all of
+it, and the whole mask is scaled down so that the mark's mean energy stays within
+``RMS_BUDGET`` levels (PSNR ≥ 40 dB). For the first ``START_FRAMES`` frames after the frame
+size or the minute's tag changes, flat regions get ``START_FLOOR`` within
+``START_RMS_BUDGET`` (a starting or catching-up video encoder would drop less). The same
+value goes on B, G and R, which moves luma by that value and leaves the colour alone. About
+0.4 ms per 640×480 frame on one thread (bench/provenance.py).
 """
 
 import time
@@ -21,9 +26,18 @@ from media_engine.provenance import payload as coding
 from media_engine.provenance.pattern import render, tile_chips
 
 PEAK = 6.0  # levels where the picture is textured enough to hide the most
-FLOOR = 0.25  # share of the peak on flat regions (about ±1.5 levels)
-TEXTURE_FULL = 12.0  # mean |Laplacian| (levels, on the 8× subsampled luma) for the full peak
+FLOOR = 0.35  # share of the peak on flat regions (about ±2 levels)
+TEXTURE_FLAT = 4.0  # mean |Laplacian| (levels, on the 1/8-size luma) still counted flat
+TEXTURE_FULL = 16.0  # ... and from where the full peak goes on
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
+# A video encoder that starts (a session's first frames, or a new frame size) is starved
+# for about half a second and quantizes a faint mark away on flat regions, and a running
+# one at a low bitrate leaves a flat region as it was when the mark changes there (a new
+# minute's tag): for the first second after either, flat regions get more
+# (docs/provenance.md, "the encoder's first second").
+START_FRAMES = 30  # one second at 30 fps
+START_FLOOR = 0.6
+START_RMS_BUDGET = 2.4  # PSNR >= 40.1 dB
 _PATTERN_RMS = 0.86  # RMS of the rendered ±1 pattern (cubic interpolation)
 MASK_STEP = 8  # the mask looks at every 8th pixel
 TINY = 16  # frames with a side below this (a thumbnail of a thumbnail) are not marked
@@ -37,16 +51,30 @@ def pattern_planes(secret: bytes, tag: int, width: int, height: int) -> tuple[np
     return cv2.convertScaleAbs(cv2.max(levels, 0.0)), cv2.convertScaleAbs(cv2.min(levels, 0.0))
 
 
-def perceptual_mask(frame: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """How much of the peak each pixel gets (uint8, 255 = all), from the frame's texture."""
+def perceptual_mask(
+    frame: np.ndarray,
+    strength: float = 1.0,
+    *,
+    floor: float = FLOOR,
+    budget: float = RMS_BUDGET,
+) -> np.ndarray:
+    """How much of the peak each pixel gets (uint8, 255 = all), from the frame's texture:
+    ``floor`` of it on flat regions, the whole mark's RMS within ``budget`` levels."""
     height, width = frame.shape[:2]
-    small = np.ascontiguousarray(frame[::MASK_STEP, ::MASK_STEP])
+    # 2×2 pixels averaged per sample (bilinear at 1/8), not one pixel: a render's pixel
+    # dither hides nothing at the chip's scale and must not count as texture.
+    small = cv2.resize(
+        frame, (-(-width // MASK_STEP), -(-height // MASK_STEP)), interpolation=cv2.INTER_LINEAR
+    )
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    # Texture, not shading: a smooth gradient has no second derivative.
+    # Texture, not shading: a smooth gradient has no second derivative. The minimum over
+    # the neighbours keeps the mark off the flat side of an edge (no halo round the head).
     spread = cv2.blur(np.abs(cv2.Laplacian(gray, cv2.CV_32F, ksize=1)), (3, 3))
-    share = np.clip(FLOOR + (1.0 - FLOOR) * spread / TEXTURE_FULL, FLOOR, 1.0)
+    spread = cv2.erode(spread, np.ones((3, 3), np.uint8))
+    ramp = np.clip((spread - TEXTURE_FLAT) / (TEXTURE_FULL - TEXTURE_FLAT), 0.0, 1.0)
+    share = floor + (1.0 - floor) * ramp
     rms = float(np.sqrt(np.mean(share * share))) * PEAK * _PATTERN_RMS
-    share *= min(1.0, RMS_BUDGET / rms) * strength
+    share *= min(1.0, budget / rms) * strength
     small_mask = np.clip(share * 255.0, 0, 255).astype(np.uint8)
     return cv2.resize(small_mask, (width, height), interpolation=cv2.INTER_LINEAR)
 
@@ -68,6 +96,7 @@ class SessionMark:
         self.strength = strength
         self._key: tuple[int, int, int] | None = None
         self._planes: tuple[np.ndarray, ...] | None = None
+        self._frames_since_change = 0  # frames marked since the size or the minute changed
 
     def tag_at(self, minute: int) -> int:
         return coding.encipher(self.secret, coding.Payload(minute, self.session_tag))
@@ -81,9 +110,13 @@ class SessionMark:
         key = (width, height, minute)
         if key != self._key or self._planes is None:
             self._planes = pattern_planes(self.secret, self.tag_at(minute), width, height)
-            self._key = key
+            self._key, self._frames_since_change = key, 0
         plus, minus = self._planes
-        mask = perceptual_mask(frame, self.strength)
+        self._frames_since_change += 1
+        if self._frames_since_change <= START_FRAMES:
+            mask = perceptual_mask(frame, self.strength, floor=START_FLOOR, budget=START_RMS_BUDGET)
+        else:
+            mask = perceptual_mask(frame, self.strength)
         plus = cv2.multiply(plus, mask, scale=1 / 255.0)
         minus = cv2.multiply(minus, mask, scale=1 / 255.0)
         cv2.add(frame, cv2.merge((plus, plus, plus)), dst=frame)
