@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.site import LightReader, bench_site, cheap_camera, proc_rss_mb
+from tests.support.procfds import fd_kinds
 
 MAX_RSS_DRIFT = 0.05
 TOKEN = "soak-metrics-token"
@@ -52,7 +53,12 @@ def proc_counts(pid: int) -> dict:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines()
         if line.startswith("Threads:")
     )
-    return {"rss_mb": round(proc_rss_mb(pid), 1), "fds": fds, "threads": threads}
+    return {
+        "rss_mb": round(proc_rss_mb(pid), 1),
+        "fds": fds,
+        "fd_kinds": fd_kinds(pid),
+        "threads": threads,
+    }
 
 
 def daphne_tasks(base: str) -> int | None:

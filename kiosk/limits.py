@@ -13,12 +13,42 @@ A cache that cannot be reached raises: the caller refuses the client (fails clos
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 CACHE_ALIAS = "limits"
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def counters() -> Any:
+    """This process's one client of the ``limits`` cache. Not ``caches[CACHE_ALIAS]``:
+    Django keeps a cache object per async context, so each kiosk socket (a consumer is a
+    context) would open a Redis connection pool of its own and leave it behind (found by
+    bench/soak.py). redis-py's pool is thread-safe; one serves every socket."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = caches.create_connection(CACHE_ALIAS)
+        return _client
+
+
+@receiver(setting_changed)
+def forget_client(setting: str = "CACHES", **_: Any) -> None:
+    """Drop the client (tests that change ``CACHES`` get a client of the new cache)."""
+    global _client
+    if setting != "CACHES":
+        return
+    with _client_lock:
+        if _client is not None:
+            _client.close()
+        _client = None
 
 
 def _key(kind: str, subject: str, bucket: int) -> str:
@@ -31,7 +61,7 @@ def hit(kind: str, subject: str, now: float | None = None) -> bool:
     limit, window = settings.KIOSK_RATE_LIMITS[kind]
     bucket = int((time.time() if now is None else now) // window)
     key = _key(kind, subject, bucket)
-    cache = caches[CACHE_ALIAS]
+    cache = counters()
     cache.add(key, 0, timeout=int(window) * 2)
     try:
         count = cache.incr(key)
