@@ -1,19 +1,21 @@
 """Embedding: the session's pattern added to the luma of every fused frame, weighted by a
 perceptual mask.
 
-The pattern depends on the key, the session and the minute only, so it is rendered once
-per (frame size, minute) and kept as two uint8 planes (its positive and its negative part,
-at ``PEAK`` levels). Each frame gets a mask from its own texture, measured on the frame at
-1/8 size (2×2 pixels averaged per sample, so that a render's pixel dither is not taken for
-texture): flat regions (a smooth background, where a faint mottle would show; texture under
-``TEXTURE_FLAT``) get ``FLOOR`` of the peak, and so does the flat side of an edge (the texture
-measure is the minimum over neighbouring samples: no halo); textured ones get up to all of
-it, and the whole mask is scaled down so that the mark's mean energy stays within
-``RMS_BUDGET`` levels (PSNR ≥ 40 dB). For the first ``START_FRAMES`` frames after the frame
-size or the minute's tag changes, flat regions get ``START_FLOOR`` within
-``START_RMS_BUDGET`` (a starting or catching-up video encoder would drop less). The same
-value goes on B, G and R, which moves luma by that value and leaves the colour alone. About
-0.4 ms per 640×480 frame on one thread (bench/provenance.py).
+The tag carries the key, the session and the minute the session's mark began: it stays the
+same for the whole session (a running VP8 encoder at a low bitrate leaves flat regions as
+they were, so a tag that changed every minute would leave frames carrying parts of two
+tags). The pattern is rendered once per frame size and kept as two uint8 planes (its
+positive and its negative part, at ``PEAK`` levels). Each frame gets a mask from its own
+texture, measured on the frame at 1/8 size (2×2 pixels averaged per sample, so that a
+render's pixel dither is not taken for texture): flat regions (a smooth background, where a
+faint mottle would show; texture under ``TEXTURE_FLAT``) get ``FLOOR`` of the peak, and so
+does the flat side of an edge (the texture measure is the minimum over neighbouring samples:
+no halo); textured ones get up to all of it, and the whole mask is scaled down so that the
+mark's mean energy stays within ``RMS_BUDGET`` levels (PSNR ≥ 40 dB). For the first
+``START_FRAMES`` frames of the stream and after the frame size changes, flat regions get
+``START_FLOOR`` within ``START_RMS_BUDGET`` (a starting or catching-up video encoder would
+drop less). The same value goes on B, G and R, which moves luma by that value and leaves the
+colour alone. About 0.4 ms per 640×480 frame on one thread (bench/provenance.py).
 """
 
 import time
@@ -31,10 +33,8 @@ TEXTURE_FLAT = 4.0  # mean |Laplacian| (levels, on the 1/8-size luma) still coun
 TEXTURE_FULL = 16.0  # ... and from where the full peak goes on
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
 # A video encoder that starts (a session's first frames, or a new frame size) is starved
-# for about half a second and quantizes a faint mark away on flat regions, and a running
-# one at a low bitrate leaves a flat region as it was when the mark changes there (a new
-# minute's tag): for the first second after either, flat regions get more
-# (docs/provenance.md, "the encoder's first second").
+# for about half a second and quantizes a faint mark away on flat regions: for its first
+# second, flat regions get more (docs/provenance.md, "the encoder's first second").
 START_FRAMES = 30  # one second at 30 fps
 START_FLOOR = 0.6
 START_RMS_BUDGET = 2.4  # PSNR >= 40.1 dB
@@ -94,9 +94,10 @@ class SessionMark:
         self.session_tag = session_tag
         self.clock = clock
         self.strength = strength
-        self._key: tuple[int, int, int] | None = None
+        self._minute: int | None = None  # the minute of the session's first marked frame
+        self._key: tuple[int, int] | None = None
         self._planes: tuple[np.ndarray, ...] | None = None
-        self._frames_since_change = 0  # frames marked since the size or the minute changed
+        self._frames_since_change = 0  # frames marked since the stream began or changed size
 
     def tag_at(self, minute: int) -> int:
         return coding.encipher(self.secret, coding.Payload(minute, self.session_tag))
@@ -106,10 +107,11 @@ class SessionMark:
         height, width = frame.shape[:2]
         if min(height, width) < TINY:
             return frame  # OpenCV reads arrays this small as scalars; no mark survives here
-        minute = int(self.clock() // 60) % (1 << coding.MINUTE_BITS)
-        key = (width, height, minute)
+        if self._minute is None:
+            self._minute = int(self.clock() // 60) % (1 << coding.MINUTE_BITS)
+        key = (width, height)
         if key != self._key or self._planes is None:
-            self._planes = pattern_planes(self.secret, self.tag_at(minute), width, height)
+            self._planes = pattern_planes(self.secret, self.tag_at(self._minute), width, height)
             self._key, self._frames_since_change = key, 0
         plus, minus = self._planes
         self._frames_since_change += 1
