@@ -43,9 +43,12 @@ from bench.site import (
     proc_cpu_s,
     proc_rss_mb,
     skip_decoding,
+    thread_cpu_s,
 )
+from media_engine.capacity import admits
 
 TARGET_P95_MS = 100.0
+DEFAULT_MAX_LOAD = 0.85  # media_engine.capacity.max_load's default
 TARGET_FPS = 28.0
 
 
@@ -86,9 +89,14 @@ async def run_n(site, n: int, slug: str, args) -> dict:
             reader.reset()
         RETURNED_KEYFRAMES.clear()
         (worker_pid,) = site.worker_pids()
+        threads0 = thread_cpu_s(worker_pid)
         cpu0, own0, wall0 = proc_cpu_s(worker_pid), time.process_time(), time.monotonic()
         await asyncio.sleep(args.seconds)
         wall = time.monotonic() - wall0
+        threads = {
+            tid: (cpu - threads0.get(tid, 0.0)) / wall
+            for tid, cpu in thread_cpu_s(worker_pid).items()
+        }
         worker_cpu = (proc_cpu_s(worker_pid) - cpu0) / wall
         clients_cpu = (time.process_time() - own0) / wall
         fps = [r.fps() for r in readers]
@@ -106,12 +114,26 @@ async def run_n(site, n: int, slug: str, args) -> dict:
             "worker_cpu_cores": round(worker_cpu, 2),
             "worker_cpu_per_session": round(worker_cpu / n, 3),
             "worker_rss_mb": round(proc_rss_mb(worker_pid), 1),
+            # the event loop's thread (RTP, SRTP, packetizing, asyncio) and the busiest other
+            "worker_loop_thread_cores": round(threads.get(worker_pid, 0.0), 2),
+            "worker_busiest_other_thread_cores": round(
+                max([c for t, c in threads.items() if t != worker_pid] or [0.0]), 2
+            ),
+            "worker_threads": len(threads),
             "worker_cpu_ms_per_frame": round(1000 * worker_cpu / max(1e-9, sum(fps)), 1),
             "clients_cpu_cores": round(clients_cpu, 2),
             "clients_cpu_per_session": round(clients_cpu / n, 3),
             "clients_cpu_share": round(clients_cpu / max(1e-9, clients_cpu + worker_cpu), 2),
             "admission_accepting": beat.get("accepting"),
             "measured_load": beat.get("load"),
+            # what the default MEDIA_ENGINE_MAX_LOAD would have said about one more session
+            "default_admission_would_accept": admits(
+                sessions=n,
+                max_sessions=64,
+                load=float(beat.get("load") or 0.0),
+                limit=DEFAULT_MAX_LOAD,
+                draining=False,
+            ),
             "returned_keyframes": {f"{w}x{h}": k for (w, h), k in RETURNED_KEYFRAMES.items()},
         }
         run["holds"] = bool(
