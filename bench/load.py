@@ -9,12 +9,13 @@ process (the kiosks) its CPU share. N holds when the round-trip p95 ≤ 100 ms a
 session gets ≥ 28 fps. The baseline in the same run: one session with the ``label`` engine
 (no perception, no rendering).
 
-The kiosks are made cheap: the camera's frames are drawn once and cycled (no drawing per
-frame); aiortc still encodes each kiosk's frames and decodes everything that comes back (it
-decodes in the receiver; there is no way to skip frames without patching it), so the kiosks'
-CPU share is reported beside the figures. The worker is run with MEDIA_ENGINE_MAX_LOAD=64
-(admission off) so that overload is measured, and each run notes what admission would have
-said (the heartbeat's ``accepting``).
+The kiosks are made cheap (``bench/site.py``): the camera's frames are drawn and VP8-encoded
+once, and the packets are cycled (aiortc's sender packs them without encoding); the returned
+video is not decoded at all (``TimestampOnlyDecoder``: the RTP timestamp, which the engine
+keeps, is all the round trip needs; keyframe headers are read to check the size that comes
+back). The kiosks' CPU (this process) is reported beside the figures. The worker is run
+with MEDIA_ENGINE_MAX_LOAD=64 (admission off) so that overload is measured, and each run
+notes what admission would have said (the heartbeat's ``accepting``).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/kiosk python bench/load.py \\
         [--sessions 1,2,3,4,6] [--seconds 15]
@@ -36,15 +37,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.site import (
-    LightReader,
+    RETURNED_KEYFRAMES,
     bench_site,
-    cheap_camera,
     percentile,
     proc_cpu_s,
     proc_rss_mb,
+    skip_decoding,
+    thread_cpu_s,
 )
+from media_engine.capacity import admits
 
 TARGET_P95_MS = 100.0
+DEFAULT_MAX_LOAD = 0.85  # media_engine.capacity.max_load's default
 TARGET_FPS = 28.0
 
 
@@ -74,20 +78,25 @@ async def run_n(site, n: int, slug: str, args) -> dict:
     visits = []
     try:
         for i in range(n):
-            visit = await site.visit(f"{slug}-{i}")  # one live call per kiosk (kiosk/calls.py)
-            cheap_camera(visit.peer)
-            visits.append(visit)
+            # one live call per kiosk (kiosk/calls.py)
+            visits.append(await site.visit(f"{slug}-{i}", cheap=True))
         readers = []
         for visit in visits:
             await asyncio.wait_for(visit.peer.track_arrived.wait(), 30)
-            readers.append(LightReader(visit.peer))
+            readers.append(visit.peer.light)
         await asyncio.sleep(args.warmup)
         for reader in readers:
             reader.reset()
+        RETURNED_KEYFRAMES.clear()
         (worker_pid,) = site.worker_pids()
+        threads0 = thread_cpu_s(worker_pid)
         cpu0, own0, wall0 = proc_cpu_s(worker_pid), time.process_time(), time.monotonic()
         await asyncio.sleep(args.seconds)
         wall = time.monotonic() - wall0
+        threads = {
+            tid: (cpu - threads0.get(tid, 0.0)) / wall
+            for tid, cpu in thread_cpu_s(worker_pid).items()
+        }
         worker_cpu = (proc_cpu_s(worker_pid) - cpu0) / wall
         clients_cpu = (time.process_time() - own0) / wall
         fps = [r.fps() for r in readers]
@@ -105,10 +114,27 @@ async def run_n(site, n: int, slug: str, args) -> dict:
             "worker_cpu_cores": round(worker_cpu, 2),
             "worker_cpu_per_session": round(worker_cpu / n, 3),
             "worker_rss_mb": round(proc_rss_mb(worker_pid), 1),
+            # the event loop's thread (RTP, SRTP, packetizing, asyncio) and the busiest other
+            "worker_loop_thread_cores": round(threads.get(worker_pid, 0.0), 2),
+            "worker_busiest_other_thread_cores": round(
+                max([c for t, c in threads.items() if t != worker_pid] or [0.0]), 2
+            ),
+            "worker_threads": len(threads),
+            "worker_cpu_ms_per_frame": round(1000 * worker_cpu / max(1e-9, sum(fps)), 1),
             "clients_cpu_cores": round(clients_cpu, 2),
+            "clients_cpu_per_session": round(clients_cpu / n, 3),
             "clients_cpu_share": round(clients_cpu / max(1e-9, clients_cpu + worker_cpu), 2),
             "admission_accepting": beat.get("accepting"),
             "measured_load": beat.get("load"),
+            # what the default MEDIA_ENGINE_MAX_LOAD would have said about one more session
+            "default_admission_would_accept": admits(
+                sessions=n,
+                max_sessions=64,
+                load=float(beat.get("load") or 0.0),
+                limit=DEFAULT_MAX_LOAD,
+                draining=False,
+            ),
+            "returned_keyframes": {f"{w}x{h}": k for (w, h), k in RETURNED_KEYFRAMES.items()},
         }
         run["holds"] = bool(
             run["rtt_p95_ms"] is not None
@@ -130,6 +156,7 @@ async def all_runs(site, counts: list[int], args) -> tuple[dict, list[dict]]:
 
 
 def measure(args) -> dict:
+    skip_decoding()
     counts = [int(n) for n in args.sessions.split(",")]
     # N kiosks of the engine (a kiosk has one live call at a time) and the baseline's one
     kiosks = [(f"load-bench-{i}", args.engine) for i in range(max(counts))]

@@ -43,6 +43,7 @@ from media_engine.pipeline import FramePipeline
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
 from media_engine.session import MAX_SDP_CHARS, SessionRefused, ice_servers_from
 from media_engine.tracks import FusedVideoTrack, NewestFrameReader
+from media_engine.vp8 import install_kiosk_vp8_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class Conversation:
             raise SessionRefused("bad_offer", "the call has ended")
         if role in self.peers:
             raise SessionRefused("bad_offer", f"the {role} has already joined")
+        install_kiosk_vp8_encoder()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers_from(ice_servers)))
         self.peers[role] = pc
         pc.on("connectionstatechange", lambda: self._on_connection(role))

@@ -38,6 +38,7 @@ from media_engine.jitterbuffer import install_complete_frame_release
 from media_engine.pipeline import FramePipeline
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
 from media_engine.tracks import FusedVideoTrack, NewestFrameReader
+from media_engine.vp8 import install_kiosk_vp8_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class MediaSession:
         receiver = video[0].receiver
         install_complete_frame_release(receiver)
         keep_camera_timestamps(receiver)
+        install_kiosk_vp8_encoder()
         sender = pc.addTrack(self._outgoing)
         send_camera_timestamps(sender)
         watch_bandwidth(sender)

@@ -1,0 +1,108 @@
+"""The VP8 encoder settings of the media worker's outgoing video.
+
+aiortc's ``Vp8Encoder`` is tuned for a camera: libvpx's temporal denoiser at its strongest
+(``noise-sensitivity 4``) and speed 6 (``cpu-used -6``). The kiosk's video is rendered (a
+fused face on a clean background): the denoiser only blurs it and costs most of the encode
+time. ``KioskVp8Encoder`` keeps every aiortc setting (CBR at the target bitrate, the 1 s
+buffer, no lag, one token partition, the thread rule) except these two:
+
+- ``noise-sensitivity 0``: no denoiser;
+- ``cpu-used -12``: libvpx's realtime speed 12 (negative: a fixed speed, not adapted).
+
+Measured at 640×480 on a talking-face clip (``bench/vp8.py``; 2-core machine): at 1.5 Mb/s
+the encode takes about half the time of aiortc's settings, at the same bitrate, with a
+higher luma PSNR (the denoiser's blur is gone); the figures are in BENCHMARKS.md.
+
+aiortc builds the encoder itself (``RTCRtpSender`` calls ``get_encoder`` when its first
+frame comes) and creates the libvpx context inside ``Vp8Encoder.encode``.
+``KioskVp8Encoder.encode`` creates that context first, with the same size and bitrate that
+aiortc checks, so aiortc's ``encode`` uses it as its own; ``install_kiosk_vp8_encoder``
+makes the senders of this process build a ``KioskVp8Encoder`` for VP8 (H.264 and audio are
+untouched). Written for exactly ``aiortc==1.16.0`` (the creation block of
+``Vp8Encoder.encode`` is copied here); ``tests/unit/test_vp8.py`` pins its source.
+"""
+
+import multiprocessing
+
+from aiortc import rtcrtpsender
+from aiortc.codecs import get_encoder
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.vpx import Vp8Encoder, number_of_threads
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av import CodecContext, VideoFrame
+from av.frame import Frame
+
+from media_engine.jitterbuffer import require_pinned_aiortc
+
+# What differs from aiortc 1.16.0's Vp8Encoder (see the module docstring).
+KIOSK_OPTIONS = {"cpu-used": "-12", "noise-sensitivity": "0"}
+
+
+def vp8_options(bitrate: int) -> dict[str, str]:
+    """aiortc's libvpx options for this bitrate, with the kiosk's speed and no denoiser."""
+    return {
+        # aiortc: rc_buf_sz = 1000 ms; minrate = maxrate = bit_rate is CBR
+        "bufsize": str(bitrate),
+        "cpu-used": "-6",
+        "deadline": "realtime",
+        "lag-in-frames": "0",
+        "minrate": str(bitrate),
+        "maxrate": str(bitrate),
+        "noise-sensitivity": "4",
+        "overshoot-pct": "15",
+        "partitions": "0",
+        "static-thresh": "1",
+        "undershoot-pct": "100",
+        **KIOSK_OPTIONS,
+    }
+
+
+class KioskVp8Encoder(Vp8Encoder):
+    """aiortc's VP8 encoder with the kiosk's libvpx settings.
+
+    ``options`` are the libvpx options the current context was opened with (once open,
+    PyAV's ``codec.options`` keeps only those libvpx did not take)."""
+
+    options: dict[str, str] | None = None
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        if isinstance(frame, VideoFrame) and self._needs_codec(frame):
+            self.codec = self._build_codec(frame.width, frame.height)
+        return super().encode(frame, force_keyframe)
+
+    def _needs_codec(self, frame: VideoFrame) -> bool:
+        """Whether aiortc's ``encode`` would (re)create the context for this frame."""
+        codec = self.codec
+        return (
+            codec is None
+            or frame.width != codec.width
+            or frame.height != codec.height
+            or abs(self.target_bitrate - codec.bit_rate) / codec.bit_rate > 0.1
+        )
+
+    def _build_codec(self, width: int, height: int):
+        codec = CodecContext.create("libvpx", "w")
+        codec.width, codec.height = width, height
+        codec.bit_rate = self.target_bitrate
+        codec.pix_fmt = "yuv420p"
+        codec.gop_size = 3000
+        codec.qmin, codec.qmax = 2, 56
+        self.options = vp8_options(self.target_bitrate)
+        codec.options = dict(self.options)
+        codec.thread_count = number_of_threads(width * height, multiprocessing.cpu_count())
+        return codec
+
+
+def kiosk_encoder(codec: RTCRtpCodecParameters) -> Encoder:
+    """aiortc's ``get_encoder``, with the kiosk's VP8 encoder."""
+    if codec.mimeType.lower() == "video/vp8":
+        return KioskVp8Encoder()
+    return get_encoder(codec)
+
+
+def install_kiosk_vp8_encoder() -> None:
+    """Every ``RTCRtpSender`` of this process that starts afterwards encodes VP8 with the
+    kiosk's settings (idempotent; call it before the sender's first frame)."""
+    require_pinned_aiortc()
+    if rtcrtpsender.get_encoder is not kiosk_encoder:
+        rtcrtpsender.get_encoder = kiosk_encoder
