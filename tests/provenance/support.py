@@ -38,8 +38,10 @@ def fused_frames(session_id: str, count: int, engine: str = "avatar") -> list[np
 
 
 def encode_clip(frames: list[np.ndarray], codec: str, kbps: int) -> bytes:
-    """A webm (VP8) or mp4 (H.264) clip encoded with the settings aiortc's encoders use
-    (aiortc/codecs/vpx.py and h264.py: what the kiosk's own stream goes through)."""
+    """A webm (VP8) or mp4 (H.264) clip encoded with the settings of the kiosk's own stream:
+    the media worker's VP8 options (media_engine/vp8.py), aiortc's H.264 ones (h264.py)."""
+    from media_engine.vp8 import vp8_options
+
     buffer = io.BytesIO()
     bitrate = kbps * 1000
     with av.open(buffer, "w", format="webm" if codec == "libvpx" else "mp4") as out:
@@ -52,19 +54,7 @@ def encode_clip(frames: list[np.ndarray], codec: str, kbps: int) -> bytes:
             stream.codec_context.profile = "Baseline"
         else:
             stream.gop_size, stream.codec_context.qmin, stream.codec_context.qmax = 3000, 2, 56
-            stream.options = {
-                "bufsize": str(bitrate),
-                "cpu-used": "-6",
-                "deadline": "realtime",
-                "lag-in-frames": "0",
-                "minrate": str(bitrate),
-                "maxrate": str(bitrate),
-                "noise-sensitivity": "4",
-                "overshoot-pct": "15",
-                "partitions": "0",
-                "static-thresh": "1",
-                "undershoot-pct": "100",
-            }
+            stream.options = vp8_options(bitrate)
         for bgr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")):
                 out.mux(packet)
