@@ -7,7 +7,7 @@ its encoder's ``target_bitrate``, clamped (VP8: 0.25-1.5 Mb/s) and starting at a
 0.5 Mb/s before any report: that number is a setting, not a measurement, so adaptive
 resolution must not read it as the network's word. ``watch_bandwidth`` taps the sender's
 RTCP for the receiver's reports themselves, and starts the encoder at 0.7 Mb/s with a ramp
-(``ratecontrol``'s slow start) that reaches a LAN's 1.5 Mb/s in three clean receiver
+(``ratecontrol``'s slow start) that reaches a LAN's 1.5 Mb/s in five clean receiver
 reports and ends at the first report of loss or of a queue (a 1.5 Mb/s start filled a
 narrow link's buffer before any report could say so).
 
@@ -51,7 +51,7 @@ from media_engine.retransmit import guard_retransmissions
 
 # A LAN's rate: enough for the top rung (adaptive.LADDER[0].min_bitrate_bps); VP8's ceiling
 # in aiortc. The encoder starts lower and ramps up to it while the receiver reports neither
-# loss nor a queue (ratecontrol's ramp): 0.7 -> 1.05 -> 1.5 Mb/s.
+# loss nor a queue (ratecontrol's ramp): 0.7 -> 0.875 -> ... -> 1.5 Mb/s.
 LAN_BITRATE_BPS = 1_500_000
 START_BITRATE_BPS = 700_000
 # A report older than this no longer describes the path (the receiver stopped reporting).

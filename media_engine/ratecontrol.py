@@ -21,14 +21,16 @@ in a row, means a queue is building at the bottleneck, and the rate is cut to
 (``on_rtt``).
 
 A new call starts with a *ramp* (slow start, ``ramping``) instead of at the LAN's rate:
-from the start rate, the rate multiplies by ``ramp_step`` (1.5) at each receiver report that
+from the start rate, the rate multiplies by ``ramp_step`` (1.25) at each receiver report that
 shows no loss (under ``low``) and no queue (a round trip under ``ramp_queue_ms``, 50 ms,
 over the lowest seen), at most every ``ramp_every_s`` (the first clean report only starts
 the clock); the first report that shows loss or a queue ends the ramp for good, one step
-back, and the controller goes on from there. A LAN reaches 1.5 Mb/s from 0.7 in three
-reports; a 1 Mb/s link is not flooded by a 1.5 Mb/s start (its 0.25 s drop-tail buffer
-filled, keyframes dropped, before loss or the round trip could say so), and a lossy link
-keeps fewer packets per frame (fewer frames to repair).
+back, and the controller goes on from there. A LAN reaches 1.5 Mb/s from 0.7 in five
+reports (the step is small because the report that shows a step's excess comes up to a
+second later, with the bottleneck's buffer filled by it); a 1 Mb/s link is not flooded
+by a 1.5 Mb/s start (its 0.25 s drop-tail buffer filled, keyframes dropped, before loss
+or the round trip could say so), and a lossy link keeps fewer packets per frame (fewer
+frames to repair).
 
 A single round trip ``ramp_queue_ms`` over the lowest (``rising``) already holds the
 probe (a queue begins), without a cut. After a cut, the rate that was cut is remembered
@@ -55,7 +57,7 @@ class RatePolicy:
     queue_cut: float = 0.85
     queue_reports: int = 2  # ... in this many reports in a row
     max_bps: float = 1_500_000  # VP8's ceiling in aiortc
-    ramp_step: float = 1.5  # the ramp: × this per clean report ...
+    ramp_step: float = 1.25  # the ramp: × this per clean report ...
     ramp_every_s: float = 0.4  # ... at most this often
     ramp_queue_ms: float = 50.0  # a round trip this far over the lowest ends the ramp
     increase_near: float = 1.02  # the probe's step near the rate of the last cut

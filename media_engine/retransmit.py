@@ -12,8 +12,8 @@ and on a path with random loss (5 %, 100 ms RTT) that second round is what the r
 p95 is made of. While the path is not congested (``calm``: no queue, no heavy loss; a
 congested link's loss is the sender's own excess and copies would add to it), each
 retransmission is sent twice, ``COPY_AFTER_S`` apart, the copy paid from the same budget
-(``allow_copy``): a repair then fails only when both copies are lost. This is the cheap
-part of what FEC does in libwebrtc (aiortc has no FEC).
+(``allow_copy``, never its last half): a repair then fails only when both copies are
+lost. This is the cheap part of what FEC does in libwebrtc (aiortc has no FEC).
 
 ``RetransmitGuard.allow`` is the whole policy; ``guard_retransmissions`` wraps a sender.
 """
@@ -30,6 +30,7 @@ MIN_INTERVAL_S = 0.1  # the same packet at most this often (or once per RTT, if 
 BUDGET_SHARE = 1.0  # retransmissions may use up to the encoder's target bitrate again
 BURST_S = 0.5  # the budget's bucket holds this many seconds of it (a blackout's backlog)
 COPY_AFTER_S = 0.005  # a calm path's retransmission is sent again this much later
+COPY_RESERVE = 0.5  # ... unless the budget's bucket is under this share full
 
 
 class RetransmitGuard:
@@ -50,9 +51,12 @@ class RetransmitGuard:
         self.at = now
 
     def allow_copy(self, size: int, target_bps: float, now: float) -> bool:
-        """A second copy of a retransmission just allowed, if the budget has room for it."""
+        """A second copy of a retransmission just allowed, if the budget is not under
+        pressure: copies never take the second half of the bucket (after a blackout or a
+        burst the originals need it all)."""
         self._refill(target_bps, now)
-        if size > self.tokens:
+        bucket = BUDGET_SHARE * target_bps / 8.0 * BURST_S
+        if self.tokens - size < COPY_RESERVE * bucket:
             return False
         self.tokens -= size
         self.copies += 1

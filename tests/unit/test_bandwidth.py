@@ -261,11 +261,11 @@ async def test_clean_reports_ramp_the_encoder_to_a_lans_rate_without_pressure(mo
     await sender._next_encoded_frame(VP8)
     assert START_BITRATE_BPS < LAN_BITRATE_BPS
     targets = []
-    for _ in range(4):
+    for _ in range(6):
         clock[0] += 1.0
         await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.0))
         targets.append(encoder_of(sender).target_bitrate)
-    assert targets == [700_000, 1_050_000, LAN_BITRATE_BPS, LAN_BITRATE_BPS]
+    assert targets == [700_000, 875_000, 1_093_750, 1_367_187, LAN_BITRATE_BPS, LAN_BITRATE_BPS]
     assert bandwidth.path_limit(sender) is None  # a ramp is no pressure for the ladder
 
 
@@ -278,6 +278,6 @@ async def test_a_report_of_loss_ends_the_ramp_and_the_rate_holds(monkeypatch):
     for lost in (0.0, 0.0, 0.05, 0.0):
         clock[0] += 0.5
         await sender._handle_rtcp_packet(receiver_report(sender._ssrc, lost))
-    # 0.7 -> 1.05 Mb/s, then 5 % loss: back to 0.7, held (within a second of the move)
+    # 0.7 -> 0.875 Mb/s, then 5 % loss: back to 0.7, held (within a second of the move)
     assert encoder_of(sender).target_bitrate == START_BITRATE_BPS
     assert bandwidth.path_limit(sender) is None

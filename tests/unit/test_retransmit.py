@@ -3,7 +3,7 @@
 from aiortc.rtp import RtpPacket
 
 from media_engine.jitterbuffer import NewHoleNacks
-from media_engine.retransmit import BUDGET_SHARE, BURST_S, RetransmitGuard
+from media_engine.retransmit import BUDGET_SHARE, BURST_S, COPY_RESERVE, RetransmitGuard
 
 
 def test_the_same_packet_is_resent_at_most_once_per_round_trip():
@@ -58,8 +58,9 @@ def test_a_copy_is_paid_from_the_same_budget():
     assert guard.allow(1, 1200, target, now=5.0)
     assert guard.allow_copy(1200, target, now=5.0) and guard.copies == 1
     sent = 2 + sum(guard.allow_copy(1200, target, now=5.0) for _ in range(200))
-    assert sent == int(bucket // 1200)  # originals and copies together: one bucket
-    assert not guard.allow(2, 1200, target, now=5.0)  # the copies used it up
+    assert sent == int(bucket * (1 - COPY_RESERVE) // 1200)  # copies: never the last half
+    originals = sum(guard.allow(2 + seq, 1200, target, now=5.0) for seq in range(200))
+    assert sent + originals == int(bucket // 1200)  # the originals get the rest
 
 
 class Transport:
