@@ -33,10 +33,10 @@ or the round trip could say so), and a lossy link keeps fewer packets per frame 
 frames to repair).
 
 A single round trip ``ramp_queue_ms`` over the lowest (``rising``) already holds the
-probe (a queue begins), without a cut. After a cut, the rate that was cut is remembered
-(``ceiling_bps``): near it (within ``near`` of it) the probe goes up by ``increase_near``
-(2 %) instead of 8 %, so the sender does not refill the bottleneck's buffer as fast as
-it drained it.
+probe and takes back its latest step (a queue begins), without a cut. After a cut, the
+rate that was cut is remembered (``ceiling_bps``): near it (within ``near`` of it) the
+probe goes up by ``increase_near`` (2 %) instead of 8 %, so the sender does not refill
+the bottleneck's buffer as fast as it drained it.
 
 ``on_report`` and ``target`` are pure functions of (state, report); ``media_engine/
 bandwidth.py`` feeds them from the sender's RTCP and applies ``target`` to the encoder.
@@ -76,6 +76,7 @@ class RateState:
     queued: bool = False  # the latest round trips say a queue is building
     queued_reports: int = 0  # reports in a row with the round trip over the lowest
     rising: bool = False  # the latest round trip is ``ramp_queue_ms`` over: no probing up
+    probed_from: float | None = None  # the rate before the latest probe step
     ramping: bool = False  # the call's ramp (slow start) is still on
     ramp_at: float | None = None  # when the ramp last stepped up (or its clock started)
     ramp_steps: int = 0
@@ -103,7 +104,7 @@ def on_report(
         if state.queued or state.rising or waiting:
             return state
         rate = min(policy.max_bps, state.loss_bps * _increase(state, policy))
-        return replace(state, loss_bps=rate, changed_at=now)
+        return replace(state, loss_bps=rate, changed_at=now, probed_from=state.loss_bps)
     return state
 
 
@@ -173,6 +174,10 @@ def on_rtt(
     state = replace(state, min_rtt_s=low, queued=queued, queued_reports=runs, rising=rising)
     if state.ramping and rising:
         state = end_ramp(state, now, policy)  # the first sign of a queue ends the ramp
+    elif rising and state.probed_from is not None:  # ... and takes back the last probe
+        state = replace(state, loss_bps=state.probed_from, changed_at=now)
+    if rising or state.queued:
+        state = replace(state, probed_from=None)
     since = None if state.changed_at is None else now - state.changed_at
     if not queued or (since is not None and since < policy.decrease_every_s):
         return state

@@ -139,3 +139,12 @@ def test_one_round_trip_over_the_lowest_holds_the_probe_without_a_cut():
     assert on_report(state, 0.0, now=2.0).loss_bps == 800_000  # held, not cut
     state = on_rtt(state, 0.035, now=2.5)
     assert on_report(state, 0.0, now=3.0).loss_bps == 800_000 * POLICY.increase
+
+
+def test_a_queue_that_begins_after_a_probe_step_takes_the_step_back():
+    state = on_rtt(RateState(loss_bps=800_000), 0.030, now=0.0)
+    state = on_report(state, 0.0, now=1.0)
+    assert state.loss_bps == 800_000 * POLICY.increase
+    state = on_rtt(state, 0.090, now=1.5)  # +60 ms right after the step
+    assert state.loss_bps == 800_000 and state.cuts == 0
+    assert on_rtt(state, 0.095, now=2.0).loss_bps == 800_000  # once, not again
