@@ -25,7 +25,8 @@ from the start rate, the rate multiplies by ``ramp_step`` (1.25) at each receive
 shows no loss (under ``low``) and no queue (a round trip under ``ramp_queue_ms``, 50 ms,
 over the lowest seen), at most every ``ramp_every_s`` (the first clean report only starts
 the clock); the first report that shows loss or a queue ends the ramp for good, one step
-back, and the controller goes on from there. A LAN reaches 1.5 Mb/s from 0.7 in five
+back and × ``queue_cut`` (it drains what the step queued), and the controller goes on from
+there. A LAN reaches 1.5 Mb/s from 0.7 in five
 reports (the step is small because the report that shows a step's excess comes up to a
 second later, with the bottleneck's buffer filled by it); a 1 Mb/s link is not flooded
 by a 1.5 Mb/s start (its 0.25 s drop-tail buffer filled, keyframes dropped, before loss
@@ -114,11 +115,13 @@ def ramping(start_bps: float) -> RateState:
 
 
 def end_ramp(state: RateState, now: float, policy: RatePolicy = RatePolicy()) -> RateState:
-    """The ramp is over: the controller goes on from its last step (a step that was followed
-    by loss or a queue is taken back)."""
+    """The ramp is over: the controller goes on from under its last step (a step that was
+    followed by loss or a queue is taken back, and ``queue_cut`` drains what it queued: the
+    report that shows it comes up to a second late)."""
     if not state.ramping:
         return state
-    rate = state.loss_bps / policy.ramp_step if state.ramp_steps else state.loss_bps
+    back = policy.queue_cut / policy.ramp_step
+    rate = state.loss_bps * back if state.ramp_steps else state.loss_bps
     return replace(state, loss_bps=max(policy.min_bps, rate), ramping=False, changed_at=now)
 
 

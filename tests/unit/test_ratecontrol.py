@@ -93,9 +93,12 @@ def test_a_new_call_ramps_up_on_clean_reports_and_reaches_the_ceiling():
 def test_loss_ends_the_ramp_one_step_back_and_holds_without_pressure():
     state = on_report(on_report(ramping(700_000), 0.0, now=1.0), 0.0, now=2.0)
     state = on_report(state, 0.05, now=3.0)  # 5 %: the ramp is over, the step taken back
-    assert not state.ramping and state.loss_bps == 700_000
-    assert on_report(state, 0.0, now=3.5).loss_bps == 700_000  # the usual spacing
-    assert on_report(state, 0.0, now=4.0).loss_bps == 700_000 * POLICY.increase
+    back = 700_000 * POLICY.queue_cut  # and what it queued drained
+    assert not state.ramping and state.loss_bps == pytest.approx(back)
+    assert on_report(state, 0.0, now=3.5).loss_bps == state.loss_bps  # the usual spacing
+    assert on_report(state, 0.0, now=4.0).loss_bps == pytest.approx(back * POLICY.increase)
+    # a report of loss before any step: no step to take back
+    assert on_report(ramping(700_000), 0.05, now=1.0).loss_bps == 700_000
     # no cut: no pressure for the ladder (a LAN's spurious loss must not step it down)
     assert not loss_limited(state, 1_500_000)
     # heavy loss at once: the ramp ends and the cut is taken from there
@@ -110,8 +113,8 @@ def test_the_first_sign_of_a_queue_ends_the_ramp():
     state = on_rtt(state, 0.070, now=2.5)  # +40 ms: not yet
     assert state.ramping
     state = on_rtt(state, 0.090, now=3.0)  # +60 ms once: a queue is building up
-    assert not state.ramping and state.loss_bps == 700_000
-    assert on_report(state, 0.0, now=3.1).loss_bps == 700_000  # no ramp step any more
+    assert not state.ramping and state.loss_bps == pytest.approx(700_000 * POLICY.queue_cut)
+    assert on_report(state, 0.0, now=3.1).loss_bps == state.loss_bps  # no ramp step any more
 
 
 def test_the_probe_is_slow_near_the_rate_of_the_last_cut():
