@@ -39,8 +39,10 @@ from typing import Any
 from aiortc import RTCRtpSender
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtcpSrPacket,
     unpack_remb_fci,
 )
@@ -64,6 +66,9 @@ SENT_WINDOW_S, SAMPLE_EVERY_S = 2.0, 0.25
 # At most one keyframe per this interval, however many requests come (libwebrtc's
 # EncoderRtcpFeedback: kMinKeyframeSendIntervalMs = 300).
 KEYFRAME_MIN_INTERVAL_S = 0.3
+# A NACK listing more packets than this is a burst or a blackout's backlog, not random loss:
+# its retransmissions are not sent twice (the originals need the whole budget).
+BURST_NACK_PACKETS = 4
 _ATTRIBUTE = "_kiosk_receiver_estimate"
 
 
@@ -84,6 +89,11 @@ class ReceiverEstimate:
     keyframe_at: float | None = None  # when a keyframe request was last served
     sender_reports: dict = field(default_factory=dict)  # LSR -> wall time it left
     keyframes_skipped: int = 0
+    burst: bool = False  # the NACK being served lists a burst (BURST_NACK_PACKETS)
+
+    def copies_due(self, now: float) -> bool:
+        """Retransmissions are sent twice: the path is calm and the NACK is no burst."""
+        return not self.burst and ratecontrol.calm(self.rate, now)
 
     def current(self, now: float | None = None) -> float | None:
         if self.bps is None or self.at is None:
@@ -139,6 +149,7 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
     send_keyframe = sender._send_keyframe
 
     async def handle_rtcp_packet(packet: Any) -> None:
+        estimate.burst = is_burst_nack(packet)
         await handle_rtcp(packet)  # aiortc: NACK, PLI, and REMB straight into the encoder
         note_report(sender, estimate, packet)
         note_losses(estimate, sender._ssrc, packet, time.monotonic())
@@ -166,7 +177,14 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
 
     sender._send_keyframe = throttled_keyframe
     sender._send_rtcp = send_rtcp
-    guard_retransmissions(sender, calm=lambda: ratecontrol.calm(estimate.rate, time.monotonic()))
+    guard_retransmissions(sender, calm=lambda: estimate.copies_due(time.monotonic()))
+
+
+def is_burst_nack(packet: Any) -> bool:
+    """A NACK that lists more than ``BURST_NACK_PACKETS`` packets."""
+    if not isinstance(packet, RtcpRtpfbPacket) or packet.fmt != RTCP_RTPFB_NACK:
+        return False
+    return len(packet.lost) > BURST_NACK_PACKETS
 
 
 def note_report(

@@ -10,7 +10,8 @@ packet resent within one RTT, and its pacer spends retransmissions out of the ta
 A retransmission that is itself lost costs a second round trip (the receiver re-NACKs),
 and on a path with random loss (5 %, 100 ms RTT) that second round is what the round-trip
 p95 is made of. While the path is not congested (``calm``: no queue, no heavy loss; a
-congested link's loss is the sender's own excess and copies would add to it), each
+congested link's loss is the sender's own excess and copies would add to it) and the NACK
+is no burst (``bandwidth.BURST_NACK_PACKETS``: a blackout's backlog needs every byte), each
 retransmission is sent twice, ``COPY_AFTER_S`` apart, the copy paid from the same budget
 (``allow_copy``, never its last half): a repair then fails only when both copies are
 lost. This is the cheap part of what FEC does in libwebrtc (aiortc has no FEC).

@@ -1,5 +1,7 @@
 """The receiver's bandwidth estimate, read from real aiortc senders' RTCP (no network)."""
 
+import time
+
 import aiortc
 from aiortc import (
     RTCCertificate,
@@ -281,3 +283,22 @@ async def test_a_report_of_loss_ends_the_ramp_and_the_rate_holds(monkeypatch):
     # 0.7 -> 0.875 Mb/s, then 5 % loss: one step back and x 0.85, held (within a second)
     assert encoder_of(sender).target_bitrate == int(START_BITRATE_BPS * 0.85)
     assert bandwidth.path_limit(sender) is None
+
+
+async def test_retransmissions_are_copied_on_a_calm_path_but_not_for_a_burst_nack():
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+
+    sender = make_sender()
+    watch_bandwidth(sender)
+    estimate = sender._kiosk_receiver_estimate
+    assert estimate.copies_due(time.monotonic())  # calm, no NACK yet
+
+    def nack(lost: list[int]) -> RtcpRtpfbPacket:
+        return RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=lost)
+
+    await sender._handle_rtcp_packet(nack([5]))
+    assert estimate.copies_due(time.monotonic())
+    await sender._handle_rtcp_packet(nack(list(range(40))))  # a blackout's backlog
+    assert not estimate.copies_due(time.monotonic())
+    await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.3))  # heavy loss
+    assert not estimate.copies_due(time.monotonic())
