@@ -6,8 +6,10 @@ Receiver Estimated Maximum Bitrate (REMB, RTCP PSFB APP). aiortc 1.16's sender c
 its encoder's ``target_bitrate``, clamped (VP8: 0.25-1.5 Mb/s) and starting at a fixed
 0.5 Mb/s before any report: that number is a setting, not a measurement, so adaptive
 resolution must not read it as the network's word. ``watch_bandwidth`` taps the sender's
-RTCP for the receiver's reports themselves, and starts the encoder at a rate a LAN carries
-(the receiver's first reports bring it down at once where the path is narrower).
+RTCP for the receiver's reports themselves, and starts the encoder at 0.7 Mb/s with a ramp
+(``ratecontrol``'s slow start) that reaches a LAN's 1.5 Mb/s in five clean receiver
+reports and ends at the first report of loss or of a queue (a 1.5 Mb/s start filled a
+narrow link's buffer before any report could say so).
 
 A receiver's estimate follows what it gets: it stays at or above the rate we send (aiortc's
 estimator allows up to 1.5 x the incoming rate) until it sees delay building or loss, then
@@ -19,10 +21,11 @@ REMB alone does not see a full drop-tail bottleneck (constant delay, heavy loss)
 sender's target is the smaller of the REMB and a loss-based rate driven by the receiver
 reports' fraction lost (GCC-style, ``media_engine/ratecontrol.py``): ``watch_bandwidth``
 applies it to the encoder after aiortc's own REMB handling, and ``path_limit`` reports it as
-pressure once a loss cut has taken it under the start rate. Keyframe requests (PLI/FIR) are
-served at most once per ``KEYFRAME_MIN_INTERVAL_S`` (libwebrtc's 300 ms): a receiver that
-asks on every broken frame would otherwise get a keyframe storm, which overflows a narrow
-link and breaks more frames. Retransmissions are bounded too (``media_engine/retransmit.py``).
+pressure once a cut (loss or a queue) has taken it under the LAN's rate. Keyframe requests
+(PLI/FIR) are served at most once per ``KEYFRAME_MIN_INTERVAL_S`` (libwebrtc's 300 ms): a
+receiver that asks on every broken frame would otherwise get a keyframe storm, which
+overflows a narrow link and breaks more frames. Retransmissions are bounded too
+(``media_engine/retransmit.py``).
 
 Like ``rtptime``, this reaches into aiortc's sender (pinned to aiortc 1.16.0); anything
 missing reads as "no estimate", never an error.
@@ -36,8 +39,10 @@ from typing import Any
 from aiortc import RTCRtpSender
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtcpSrPacket,
     unpack_remb_fci,
 )
@@ -46,9 +51,11 @@ from media_engine import ratecontrol
 from media_engine.jitterbuffer import require_pinned_aiortc
 from media_engine.retransmit import guard_retransmissions
 
-# Where the encoder starts before the receiver has said anything: enough for the top rung
-# (adaptive.LADDER[0].min_bitrate_bps) on a LAN; VP8's ceiling in aiortc.
-START_BITRATE_BPS = 1_500_000
+# A LAN's rate: enough for the top rung (adaptive.LADDER[0].min_bitrate_bps); VP8's ceiling
+# in aiortc. The encoder starts lower and ramps up to it while the receiver reports neither
+# loss nor a queue (ratecontrol's ramp): 0.7 -> 0.875 -> ... -> 1.5 Mb/s.
+LAN_BITRATE_BPS = 1_500_000
+START_BITRATE_BPS = 700_000
 # A report older than this no longer describes the path (the receiver stopped reporting).
 STALE_AFTER_S = 5.0
 # An estimate under this share of what we send is the receiver measuring congestion (its
@@ -59,6 +66,9 @@ SENT_WINDOW_S, SAMPLE_EVERY_S = 2.0, 0.25
 # At most one keyframe per this interval, however many requests come (libwebrtc's
 # EncoderRtcpFeedback: kMinKeyframeSendIntervalMs = 300).
 KEYFRAME_MIN_INTERVAL_S = 0.3
+# A NACK listing more packets than this is a burst or a blackout's backlog, not random loss:
+# its retransmissions are not sent twice (the originals need the whole budget).
+BURST_NACK_PACKETS = 4
 _ATTRIBUTE = "_kiosk_receiver_estimate"
 
 
@@ -73,12 +83,17 @@ class ReceiverEstimate:
     congested: bool = False  # the latest report was under what we sent
     sent: deque = field(default_factory=lambda: deque(maxlen=64))  # (time, bytes sent)
     rate: ratecontrol.RateState = field(
-        default_factory=lambda: ratecontrol.RateState(loss_bps=START_BITRATE_BPS)
+        default_factory=lambda: ratecontrol.ramping(START_BITRATE_BPS)
     )
     start_bps: float = START_BITRATE_BPS
     keyframe_at: float | None = None  # when a keyframe request was last served
     sender_reports: dict = field(default_factory=dict)  # LSR -> wall time it left
     keyframes_skipped: int = 0
+    burst: bool = False  # the NACK being served lists a burst (BURST_NACK_PACKETS)
+
+    def copies_due(self, now: float) -> bool:
+        """Retransmissions are sent twice: the path is calm and the NACK is no burst."""
+        return not self.burst and ratecontrol.calm(self.rate, now)
 
     def current(self, now: float | None = None) -> float | None:
         if self.bps is None or self.at is None:
@@ -103,10 +118,10 @@ class ReceiverEstimate:
 
     def limit(self, now: float | None = None) -> float | None:
         """The smaller of the estimate, while the receiver's latest report measures
-        congestion, and the loss-based rate, once loss has cut it under the start rate."""
+        congestion, and the loss-based rate, once a cut has taken it under a LAN's rate."""
         bps = self.current(now)
         limits = [bps] if bps is not None and self.congested else []
-        if ratecontrol.loss_limited(self.rate, self.start_bps):
+        if ratecontrol.loss_limited(self.rate, LAN_BITRATE_BPS):
             limits.append(self.rate.loss_bps)
         return min(limits) if limits else None
 
@@ -120,21 +135,21 @@ class ReceiverEstimate:
 
 
 def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BPS) -> None:
-    """Keep this sender's receiver reports, and start its encoder at ``start_bps``.
+    """Keep this sender's receiver reports, and start its encoder at ``start_bps`` (then the
+    ramp).
 
     Call it before the connection starts (before ``setLocalDescription``)."""
     require_pinned_aiortc()
     if getattr(sender, _ATTRIBUTE, None) is not None:
         return
-    estimate = ReceiverEstimate(
-        rate=ratecontrol.RateState(loss_bps=float(start_bps)), start_bps=float(start_bps)
-    )
+    estimate = ReceiverEstimate(rate=ratecontrol.ramping(start_bps), start_bps=float(start_bps))
     setattr(sender, _ATTRIBUTE, estimate)
     handle_rtcp = sender._handle_rtcp_packet
     encode = sender._next_encoded_frame
     send_keyframe = sender._send_keyframe
 
     async def handle_rtcp_packet(packet: Any) -> None:
+        estimate.burst = is_burst_nack(packet)
         await handle_rtcp(packet)  # aiortc: NACK, PLI, and REMB straight into the encoder
         note_report(sender, estimate, packet)
         note_losses(estimate, sender._ssrc, packet, time.monotonic())
@@ -162,7 +177,14 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
 
     sender._send_keyframe = throttled_keyframe
     sender._send_rtcp = send_rtcp
-    guard_retransmissions(sender)
+    guard_retransmissions(sender, calm=lambda: estimate.copies_due(time.monotonic()))
+
+
+def is_burst_nack(packet: Any) -> bool:
+    """A NACK that lists more than ``BURST_NACK_PACKETS`` packets."""
+    if not isinstance(packet, RtcpRtpfbPacket) or packet.fmt != RTCP_RTPFB_NACK:
+        return False
+    return len(packet.lost) > BURST_NACK_PACKETS
 
 
 def note_report(

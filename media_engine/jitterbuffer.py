@@ -19,10 +19,10 @@ an empty frame makes the VP8 decoder end the stream.
 On a lossy or reordering path the buffer never waits without bound and never hands the
 decoder a frame whose reference is missing (libwebrtc's frame buffer does the same):
 
-- a new gap is NACKed once for its own packets (``NewHoleNacks``), and a hole at the
-  origin (a missing packet with later packets present) is NACKed again every
-  ``RENACK_EVERY_S`` (aiortc NACKs a hole once, when it appears; a lost NACK or a lost
-  retransmission would leave it open);
+- a new gap is NACKed for its own packets (``NewHoleNacks``), twice at once (a lost NACK
+  would cost a re-NACK round), and a hole at the origin (a missing packet with later
+  packets present) is NACKed again every ``RENACK_EVERY_S`` (aiortc NACKs a hole once,
+  when it appears; a lost NACK or a lost retransmission would leave it open);
 - after ``MAX_GAP_WAIT_S`` the hole is given up: the buffer skips to the first packet after
   it and, since every VP8 delta frame refers to the one before, drops every frame until a
   keyframe, asking for one (PLI) at once and again every ``KEYFRAME_REQUEST_EVERY_S`` while
@@ -94,6 +94,7 @@ class NewHoleNacks(NackGenerator):
         super().__init__()
         self.outstanding: set[int] = set()
         self._nacked: set[int] = set()
+        self.fresh: set[int] = set()  # NACKed by aiortc for this packet: to NACK once more
 
     def add(self, packet: RtpPacket) -> bool:
         self.missing = self.outstanding
@@ -102,7 +103,13 @@ class NewHoleNacks(NackGenerator):
         new = self.outstanding - self._nacked
         self._nacked = (self._nacked | new) & self.outstanding
         self.missing = new  # what aiortc's receiver NACKs now
+        self.fresh = set(new)
         return bool(new)
+
+    def take_fresh(self) -> list[int]:
+        """The new gap's packets, once: the receiver NACKs them a second time."""
+        fresh, self.fresh = sorted(self.fresh), set()
+        return fresh
 
 
 class CompleteFrameJitterBuffer(JitterBuffer):
@@ -306,13 +313,18 @@ def install_complete_frame_release(receiver: RTCRtpReceiver) -> CompleteFrameJit
 def _renack_holes(receiver: RTCRtpReceiver, buffer: CompleteFrameJitterBuffer) -> None:
     """After each packet: hand the decoder every further frame that is complete (aiortc
     takes one frame per packet, so frames queued behind a repaired hole would otherwise
-    trickle out one packet at a time), and NACK a hole that still blocks the buffer (aiortc
-    NACKs it once)."""
+    trickle out one packet at a time), NACK a new gap a second time (a lost NACK would
+    cost a whole re-NACK round: ``RENACK_EVERY_S`` and a round trip), and NACK a hole that
+    still blocks the buffer again (aiortc NACKs it once)."""
     handle = receiver._handle_rtp_packet
+    nacks = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> Any:
         await handle(packet, arrival_time_ms)
         _drain(receiver, buffer)
+        fresh = nacks.take_fresh() if isinstance(nacks, NewHoleNacks) else []
+        if fresh and buffer.ssrc is not None:
+            await receiver._send_rtcp_nack(buffer.ssrc, fresh)
         if buffer.renack_due():
             lost = buffer.missing()
             if lost and buffer.ssrc is not None:

@@ -6,10 +6,22 @@ congested link NACKs the same holes again and again (aiortc's own receiver re-li
 missing packet on each new gap), so unbounded retransmission multiplies the traffic exactly
 where the link is full and the call collapses (libwebrtc's packet history also refuses a
 packet resent within one RTT, and its pacer spends retransmissions out of the target rate).
+
+A retransmission that is itself lost costs a second round trip (the receiver re-NACKs),
+and on a path with random loss (5 %, 100 ms RTT) that second round is what the round-trip
+p95 is made of. While the path is not congested (``calm``: no queue, no heavy loss; a
+congested link's loss is the sender's own excess and copies would add to it) and the NACK
+is no burst (``bandwidth.BURST_NACK_PACKETS``: a blackout's backlog needs every byte), each
+retransmission is sent twice, ``COPY_AFTER_S`` apart, the copy paid from the same budget
+(``allow_copy``, never its last half): a repair then fails only when both copies are
+lost. This is the cheap part of what FEC does in libwebrtc (aiortc has no FEC).
+
 ``RetransmitGuard.allow`` is the whole policy; ``guard_retransmissions`` wraps a sender.
 """
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCRtpSender
@@ -18,6 +30,8 @@ from aiortc.rtp import RTP_HISTORY_SIZE
 MIN_INTERVAL_S = 0.1  # the same packet at most this often (or once per RTT, if longer)
 BUDGET_SHARE = 1.0  # retransmissions may use up to the encoder's target bitrate again
 BURST_S = 0.5  # the budget's bucket holds this many seconds of it (a blackout's backlog)
+COPY_AFTER_S = 0.005  # a calm path's retransmission is sent again this much later
+COPY_RESERVE = 0.5  # ... unless the budget's bucket is under this share full
 
 
 class RetransmitGuard:
@@ -27,17 +41,32 @@ class RetransmitGuard:
         self.last: dict[int, float] = {}  # sequence number -> when it was last resent
         self.tokens = 0.0  # bytes
         self.at: float | None = None
-        self.sent = self.refused = 0
+        self.sent = self.refused = self.copies = 0
 
-    def allow(
-        self, seq: int, size: int, target_bps: float, now: float, rtt_s: float | None = None
-    ) -> bool:
+    def _refill(self, target_bps: float, now: float) -> None:
         rate = BUDGET_SHARE * target_bps / 8.0
         if self.at is not None:
             self.tokens = min(rate * BURST_S, self.tokens + (now - self.at) * rate)
         else:
             self.tokens = rate * BURST_S
         self.at = now
+
+    def allow_copy(self, size: int, target_bps: float, now: float) -> bool:
+        """A second copy of a retransmission just allowed, if the budget is not under
+        pressure: copies never take the second half of the bucket (after a blackout or a
+        burst the originals need it all)."""
+        self._refill(target_bps, now)
+        bucket = BUDGET_SHARE * target_bps / 8.0 * BURST_S
+        if self.tokens - size < COPY_RESERVE * bucket:
+            return False
+        self.tokens -= size
+        self.copies += 1
+        return True
+
+    def allow(
+        self, seq: int, size: int, target_bps: float, now: float, rtt_s: float | None = None
+    ) -> bool:
+        self._refill(target_bps, now)
         spacing = max(MIN_INTERVAL_S, rtt_s or 0.0)
         last = self.last.get(seq)
         if (last is not None and now - last < spacing) or size > self.tokens:
@@ -52,10 +81,21 @@ class RetransmitGuard:
         return True
 
 
-def guard_retransmissions(sender: RTCRtpSender) -> RetransmitGuard:
-    """Wrap this sender's retransmission with a ``RetransmitGuard`` (pinned aiortc 1.16)."""
+def guard_retransmissions(
+    sender: RTCRtpSender, calm: Callable[[], bool] = lambda: False
+) -> RetransmitGuard:
+    """Wrap this sender's retransmission with a ``RetransmitGuard`` (pinned aiortc 1.16);
+    while ``calm()`` says the path is not congested, each retransmission is sent twice."""
     guard = RetransmitGuard()
     retransmit = sender._retransmit
+    copies: set[asyncio.Task] = set()
+
+    async def copy(sequence_number: int) -> None:
+        await asyncio.sleep(COPY_AFTER_S)
+        try:
+            await retransmit(sequence_number)
+        except ConnectionError:
+            pass  # the call ended meanwhile
 
     async def guarded(sequence_number: int) -> Any:
         history = getattr(sender, "_RTCRtpSender__rtp_history", {})
@@ -66,8 +106,14 @@ def guard_retransmissions(sender: RTCRtpSender) -> RetransmitGuard:
         target = float(getattr(encoder, "target_bitrate", 0) or 500_000)
         rtt = getattr(sender, "_RTCRtpSender__rtt", None)
         size = len(packet.payload) + 12
-        if guard.allow(sequence_number, size, target, time.monotonic(), rtt):
-            return await retransmit(sequence_number)
+        now = time.monotonic()
+        if not guard.allow(sequence_number, size, target, now, rtt):
+            return None
+        await retransmit(sequence_number)
+        if calm() and guard.allow_copy(size, target, now):
+            task = asyncio.ensure_future(copy(sequence_number))
+            copies.add(task)  # held until done (bounded: one per retransmission)
+            task.add_done_callback(copies.discard)
         return None
 
     sender._retransmit = guarded  # type: ignore[method-assign]

@@ -4,10 +4,19 @@ aiortc's ``Vp8Encoder`` is tuned for a camera: libvpx's temporal denoiser at its
 (``noise-sensitivity 4``) and speed 6 (``cpu-used -6``). The kiosk's video is rendered (a
 fused face on a clean background): the denoiser only blurs it and costs most of the encode
 time. ``KioskVp8Encoder`` keeps every aiortc setting (CBR at the target bitrate, the 1 s
-buffer, no lag, one token partition, the thread rule) except these two:
+buffer, no lag, one token partition, the thread rule) except these three:
 
 - ``noise-sensitivity 0``: no denoiser;
-- ``cpu-used -12``: libvpx's realtime speed 12 (negative: a fixed speed, not adapted).
+- ``cpu-used -12``: libvpx's realtime speed 12 (negative: a fixed speed, not adapted);
+- ``max-intra-rate 300``: a keyframe gets at most 3 frames' worth of the target bitrate
+  (libvpx's ``rc_max_intra_bitrate_pct``; libwebrtc's VP8 encoder sets at least 300).
+  aiortc leaves it unbounded: with the 1 s CBR buffer a keyframe took 29 kB at 1 Mb/s on
+  a smooth 640×480 test picture (0.23 s of the link; 7 kB with the bound), nearly all a
+  1 Mb/s link's 0.25 s drop-tail buffer holds, so its tail was dropped and had to be
+  repaired, and every frame behind it waited. Keyframes come at every PLI and, in aiortc
+  1.16, at every bitrate change over 10 % (the context is rebuilt: PyAV/FFmpeg 8's libvpx
+  wrapper does not apply a changed ``bit_rate`` to a running context; checked, the rate
+  stays the old one).
 
 Measured at 640×480 on a talking-face clip (``bench/vp8.py``; 2-core machine): at 1.5 Mb/s
 the encode takes about half the time of aiortc's settings, at the same bitrate, with a
@@ -35,7 +44,7 @@ from av.frame import Frame
 from media_engine.jitterbuffer import require_pinned_aiortc
 
 # What differs from aiortc 1.16.0's Vp8Encoder (see the module docstring).
-KIOSK_OPTIONS = {"cpu-used": "-12", "noise-sensitivity": "0"}
+KIOSK_OPTIONS = {"cpu-used": "-12", "noise-sensitivity": "0", "max-intra-rate": "300"}
 
 
 def vp8_options(bitrate: int) -> dict[str, str]:

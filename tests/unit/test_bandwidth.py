@@ -1,5 +1,7 @@
 """The receiver's bandwidth estimate, read from real aiortc senders' RTCP (no network)."""
 
+import time
+
 import aiortc
 from aiortc import (
     RTCCertificate,
@@ -20,7 +22,12 @@ from aiortc.rtp import (
 )
 
 from media_engine import bandwidth
-from media_engine.bandwidth import START_BITRATE_BPS, receiver_estimate, watch_bandwidth
+from media_engine.bandwidth import (
+    LAN_BITRATE_BPS,
+    START_BITRATE_BPS,
+    receiver_estimate,
+    watch_bandwidth,
+)
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 
@@ -57,10 +64,11 @@ async def test_no_estimate_until_the_receiver_reports_then_its_report():
     assert receiver_estimate(sender) is None
     await sender._handle_rtcp_packet(remb(2_400_000, [sender._ssrc]))
     assert receiver_estimate(sender) == 2_400_000
-    # aiortc still steers its encoder by the report (clamped to VP8's ceiling)
-    assert encoder_of(sender).target_bitrate == 1_500_000
+    # the report is a ceiling, not a rate to jump to: the call's ramp has just begun
+    assert encoder_of(sender).target_bitrate == START_BITRATE_BPS
     await sender._handle_rtcp_packet(remb(600_000, [sender._ssrc]))
     assert receiver_estimate(sender) == 600_000
+    assert encoder_of(sender).target_bitrate == 600_000  # under the ramp: the report steers
 
 
 async def test_reports_on_other_streams_and_other_rtcp_are_ignored():
@@ -76,7 +84,7 @@ async def test_reports_on_other_streams_and_other_rtcp_are_ignored():
     assert receiver_estimate(sender) is None
 
 
-async def test_the_encoder_starts_at_a_lans_rate_unless_the_receiver_spoke_first():
+async def test_the_encoder_starts_at_the_ramps_start_unless_the_receiver_spoke_first():
     sender = make_sender()
     watch_bandwidth(sender)
     await sender._next_encoded_frame(VP8)
@@ -245,3 +253,52 @@ async def test_the_round_trip_comes_from_our_sender_reports_and_a_queue_cuts(mon
     wall[0] += 0.5 + 0.3  # and again: a standing queue
     bandwidth.note_losses(estimate, sender._ssrc, rr(((7 << 32) >> 16) & 0xFFFFFFFF, 0.5), 12.0)
     assert estimate.rate.queued and estimate.rate.loss_bps < START_BITRATE_BPS
+
+
+async def test_clean_reports_ramp_the_encoder_to_a_lans_rate_without_pressure(monkeypatch):
+    clock = [500.0]
+    monkeypatch.setattr(bandwidth.time, "monotonic", lambda: clock[0])
+    sender = make_sender()
+    watch_bandwidth(sender)
+    await sender._next_encoded_frame(VP8)
+    assert START_BITRATE_BPS < LAN_BITRATE_BPS
+    targets = []
+    for _ in range(6):
+        clock[0] += 1.0
+        await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.0))
+        targets.append(encoder_of(sender).target_bitrate)
+    assert targets == [700_000, 875_000, 1_093_750, 1_367_187, LAN_BITRATE_BPS, LAN_BITRATE_BPS]
+    assert bandwidth.path_limit(sender) is None  # a ramp is no pressure for the ladder
+
+
+async def test_a_report_of_loss_ends_the_ramp_and_the_rate_holds(monkeypatch):
+    clock = [500.0]
+    monkeypatch.setattr(bandwidth.time, "monotonic", lambda: clock[0])
+    sender = make_sender()
+    watch_bandwidth(sender)
+    await sender._next_encoded_frame(VP8)
+    for lost in (0.0, 0.0, 0.05, 0.0):
+        clock[0] += 0.5
+        await sender._handle_rtcp_packet(receiver_report(sender._ssrc, lost))
+    # 0.7 -> 0.875 Mb/s, then 5 % loss: one step back and x 0.85, held (within a second)
+    assert encoder_of(sender).target_bitrate == int(START_BITRATE_BPS * 0.85)
+    assert bandwidth.path_limit(sender) is None
+
+
+async def test_retransmissions_are_copied_on_a_calm_path_but_not_for_a_burst_nack():
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+
+    sender = make_sender()
+    watch_bandwidth(sender)
+    estimate = sender._kiosk_receiver_estimate
+    assert estimate.copies_due(time.monotonic())  # calm, no NACK yet
+
+    def nack(lost: list[int]) -> RtcpRtpfbPacket:
+        return RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=lost)
+
+    await sender._handle_rtcp_packet(nack([5]))
+    assert estimate.copies_due(time.monotonic())
+    await sender._handle_rtcp_packet(nack(list(range(40))))  # a blackout's backlog
+    assert not estimate.copies_due(time.monotonic())
+    await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.3))  # heavy loss
+    assert not estimate.copies_due(time.monotonic())
