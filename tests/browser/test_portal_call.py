@@ -20,6 +20,7 @@ from consent.models import EndReason, Identity
 from kiosk.models import Kiosk
 from kiosk.portal import services
 from kiosk.portal.models import AgentProfile, PortalCall
+from media_engine.paused import paused_frame
 from tests.browser.conftest import (
     CHROMIUM,
     astronaut_frames,
@@ -27,7 +28,7 @@ from tests.browser.conftest import (
     in_thread,
     open_enrolled_kiosk,
 )
-from tests.dashboard_support import PASSWORD, code_from_secret
+from tests.dashboard_support import PASSWORD, code_from_secret, staff_user
 from tests.support import framestamp
 from tests.support.portalclient import carries_label
 
@@ -229,3 +230,45 @@ def test_withdrawing_in_the_browser_ends_the_call_on_both_pages(parties):
     agent.wait_for_selector("#call[hidden]", state="attached", timeout=WAIT_MS)
     call = in_thread(last_call)
     assert call.end_reason == EndReason.WITHDRAWN
+
+
+def looks_paused(frame: np.ndarray) -> bool:
+    """The "service paused" still (media_engine/paused.py) at the frame's size."""
+    height, width = frame.shape[:2]
+    picture = paused_frame(width, height).astype(np.int16)
+    return float(np.abs(frame.astype(np.int16) - picture).mean()) < 12
+
+
+def flip_switch(operator, enabled: bool) -> None:
+    from kiosk.switch import disable_fusion, enable_fusion
+
+    (enable_fusion if enabled else disable_fusion)(operator, "portal browser test")
+
+
+def test_the_switch_pauses_the_digital_human_on_both_pages_and_the_call_goes_on(parties):
+    customer, agent, base = parties
+    start_call(customer, agent, base)
+    operator = in_thread(staff_user, "operator", "portal-switch-operator")
+    in_thread(flip_switch, operator, False)  # the one-click switch, as the dashboard flips it
+    try:
+        for page in (customer, agent):
+            page.wait_for_function(
+                "() => document.getElementById('status').dataset.state === 'paused'",
+                timeout=WAIT_MS,
+            )
+        customer.wait_for_timeout(1500)  # the still reaches the <video>
+        for _ in range(6):  # the customer sees the still: never the agent's camera, never fused
+            seen = grab(customer, "agent-video")
+            assert looks_paused(seen), "the customer must see the paused still"
+            assert framestamp.read(seen) is None, "the agent's raw camera reached the customer"
+            customer.wait_for_timeout(250)
+        heard = customer.evaluate(AUDIO_IN, "portalCustomer")["packets"]
+        customer.wait_for_timeout(1000)
+        assert customer.evaluate(AUDIO_IN, "portalCustomer")["packets"] > heard, "the call goes on"
+        assert in_thread(last_call).status != "ended"
+    finally:
+        in_thread(flip_switch, operator, True)
+    customer.click("#end")
+    customer.wait_for_selector("#screen-ended:not([hidden])", timeout=WAIT_MS)
+    agent.wait_for_selector("#call[hidden]", state="attached", timeout=WAIT_MS)
+    assert in_thread(last_call).end_reason == EndReason.BYE
