@@ -15,6 +15,7 @@ are near-frontal and nearly expressionless (mouth closed, eyes open), never from
 large angle, then follows slowly while the face stays near it.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,9 @@ _RIGID = np.array(t.RIGID)
 _PAIRS = np.array([*t.RIGHT_EYE_LIDS, t.RIGHT_EYE_CORNERS, *t.LEFT_EYE_LIDS,
                    t.LEFT_EYE_CORNERS, t.MOUTH_CORNERS])  # fmt: skip
 _GAP = np.array(t.INNER_LIP_GAP)
+# Every point ``raw_features`` reads.
+_NAMED = [61, 291, 13, 2, 0, 33, 133, 105, 66, 263, 362, 334, 296]
+_READ = np.unique(np.concatenate([_PAIRS.ravel(), _GAP.ravel(), _NAMED]))
 
 
 @dataclass(frozen=True)
@@ -71,18 +75,26 @@ class Reading:
     size: float  # the face's scale (frame pixels per canonical unit)
 
 
-def canonical_fit(points: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """(R, s, t) with points ≈ s · R · canonical + t over the rigid points (3-D Kabsch)."""
+@functools.cache
+def _canonical_rigid() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The canonical face's rigid points: (points, their mean, centred, centred energy)."""
     canon = t.canonical_points()[_RIGID].astype(np.float64)
     cm = canon.mean(0)
+    a = canon - cm
+    return canon, cm, a, float((a**2).sum())
+
+
+def canonical_fit(points: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """(R, s, t) with points ≈ s · R · canonical + t over the rigid points (3-D Kabsch)."""
+    _, cm, a, energy = _canonical_rigid()
     obs = points[_RIGID]
     om = obs.mean(0)
-    a, b = canon - cm, obs - om
+    b = obs - om
     u, sv, vt = np.linalg.svd(a.T @ b)
     d = np.sign(np.linalg.det(u @ vt))
     fix = np.diag([1.0, 1.0, d])
     rotation = (u @ fix @ vt).T
-    scale = float((sv * np.diag(fix)).sum() / (a**2).sum())
+    scale = float((sv * np.diag(fix)).sum() / energy)
     return rotation, scale, om - scale * rotation @ cm
 
 
@@ -131,7 +143,9 @@ class ExpressionReader:
         points = np.asarray(landmarks, np.float64)
         rotation, scale, shift = canonical_fit(points)
         yaw, pitch, roll = head_angles(rotation)
-        canonical = (points - shift) @ rotation / scale
+        # Only the points the features read are brought into the canonical frame.
+        canonical = np.empty_like(points)
+        canonical[_READ] = (points[_READ] - shift) @ rotation / scale
         raw = raw_features(canonical)
         self._learn(raw, yaw, pitch, roll)
         values = np.zeros(len(FEATURES))
