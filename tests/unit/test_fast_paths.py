@@ -88,3 +88,16 @@ def test_the_yuv_frame_holds_opencvs_i420_planes(size):
     assert isinstance(frame, av.VideoFrame) and frame.format.name == "yuv420p"
     assert (frame.width, frame.height) == (w, h)
     assert np.array_equal(frame.to_ndarray(), expected)
+
+
+def test_the_expression_features_read_only_the_points_brought_to_the_canonical_frame():
+    from media_engine.engines import expression as ex
+    from media_engine.perception import topology
+
+    points = topology.canonical_points().astype(np.float64) * 7 + [320, 240, 0]
+    points += RNG.normal(scale=0.5, size=points.shape)
+    rotation, scale, shift = ex.canonical_fit(points)
+    full = (points - shift) @ rotation / scale
+    only_read = np.full_like(full, np.nan)
+    only_read[ex._READ] = full[ex._READ]
+    assert np.allclose(ex.raw_features(only_read), ex.raw_features(full), rtol=1e-12)
