@@ -38,9 +38,10 @@ def blend(
     """``bgr`` with ``alpha`` (uint8) over ``part`` (BGR uint8): a new image. ``extra``
     (float32 0..1) multiplies the alpha.
 
-    In 8-bit fixed point (``bgr·a/255 + part·(255−a)/255``, each product rounded): within
-    one level of the float blend, exact where the alpha is 0 or 255, and about twice as fast
-    as ``cv2.blendLinear`` with float weights on one thread."""
+    In 8-bit fixed point (``bgr·a/255 + part·(255−a)/255``, each product rounded, ``a``
+    rounded to 8 bits first when ``extra`` scales it): within one level of the float blend
+    (two with ``extra``), exact where the alpha is 0 or 255, and about twice as fast as
+    ``cv2.blendLinear`` with float weights on one thread."""
     a = alpha if extra is None else cv2.multiply(alpha, extra, dtype=cv2.CV_8U)
     a3 = cv2.merge((a, a, a))
     over = cv2.multiply(bgr, a3, scale=1 / 255)
