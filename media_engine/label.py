@@ -6,6 +6,7 @@ bottom-left corner of the frame in place. Any frame size works, down to 1×1.
 """
 
 import functools
+import sys
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ LABEL_TEXT = "AI-generated · AI合成"
 # The label spans this share of the frame width (readable at 360p, unobtrusive at 720p).
 WIDTH_SHARE = 0.34
 MARGIN_SHARE = 0.015
+_HIGH_BYTE = 1 if sys.byteorder == "little" else 0  # of a uint16 viewed as two bytes
 
 
 @functools.cache
@@ -40,7 +42,8 @@ def _scaled(frame_width: int, frame_height: int) -> tuple[np.ndarray, np.ndarray
     margin = round(min(frame_width, frame_height) * MARGIN_SHARE)
     x = min(margin, frame_width - target_w)
     y = max(0, frame_height - target_h - margin)
-    return bgr * alpha, 256 - alpha, x, y
+    inverse = np.repeat(256 - alpha, 3, axis=2)  # per channel, as OpenCV multiplies
+    return bgr * alpha, inverse, x, y
 
 
 def apply_label(frame: np.ndarray) -> np.ndarray:
@@ -51,7 +54,11 @@ def apply_label(frame: np.ndarray) -> np.ndarray:
     premultiplied, inverse_alpha, x, y = _scaled(width, height)
     h, w = inverse_alpha.shape[:2]
     roi = frame[y : y + h, x : x + w]
-    roi[:] = ((roi.astype(np.uint16) * inverse_alpha + premultiplied) >> 8).astype(np.uint8)
+    # (roi · (256 − a) + bgr · a) >> 8 with OpenCV's uint16 arithmetic (never above 65,280:
+    # no saturation), the shift as the high byte of each uint16.
+    mixed = cv2.multiply(roi, inverse_alpha, dtype=cv2.CV_16U)
+    cv2.add(mixed, premultiplied, dst=mixed)
+    roi[:] = mixed.view(np.uint8)[..., _HIGH_BYTE::2]
     return frame
 
 

@@ -92,13 +92,26 @@ def to_video_frame(bgr: np.ndarray) -> av.VideoFrame:
     """A yuv420p ``VideoFrame`` (what the encoder takes) from a BGR frame.
 
     OpenCV's converter is about 3× faster than swscale's BGR path here (0.6 vs 1.7 ms at
-    640×480) but needs even sides; odd sizes go through PyAV."""
+    640×480) but needs even sides; odd sizes go through PyAV. Its planes are copied
+    straight into the new frame's planes (``VideoFrame.from_ndarray`` costs about 7× more
+    for the same bytes)."""
     height, width = bgr.shape[:2]
     if width % 2 == 0 and height % 2 == 0:
-        return av.VideoFrame.from_ndarray(
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), format="yuv420p"
-        )
+        return i420_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), width, height)
     return av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
+
+
+def i420_frame(i420: np.ndarray, width: int, height: int) -> av.VideoFrame:
+    """A yuv420p ``VideoFrame`` holding OpenCV's I420 layout (the Y rows, then the U and
+    the V plane, each ``width / 2`` × ``height / 2``; even sides)."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    flat = i420.reshape(-1)
+    luma, chroma = width * height, (width // 2) * (height // 2)
+    parts = (flat[:luma], flat[luma : luma + chroma], flat[luma + chroma :])
+    for plane, data in zip(frame.planes, parts, strict=True):
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        rows[:, : plane.width] = data.reshape(plane.height, plane.width)
+    return frame
 
 
 class FramePipeline:

@@ -36,12 +36,16 @@ def blend(
     part: np.ndarray, bgr: np.ndarray, alpha: np.ndarray, extra: np.ndarray | None = None
 ) -> np.ndarray:
     """``bgr`` with ``alpha`` (uint8) over ``part`` (BGR uint8): a new image. ``extra``
-    (float32 0..1) multiplies the alpha."""
-    if extra is None:
-        a = alpha.astype(np.float32) * np.float32(1 / 255)
-    else:
-        a = cv2.multiply(alpha, extra, scale=1 / 255, dtype=cv2.CV_32F)
-    return cv2.blendLinear(bgr, part, a, 1 - a)
+    (float32 0..1) multiplies the alpha.
+
+    In 8-bit fixed point (``bgr·a/255 + part·(255−a)/255``, each product rounded, ``a``
+    rounded to 8 bits first when ``extra`` scales it): within one level of the float blend
+    (two with ``extra``), exact where the alpha is 0 or 255, and about twice as fast as
+    ``cv2.blendLinear`` with float weights on one thread."""
+    a = alpha if extra is None else cv2.multiply(alpha, extra, dtype=cv2.CV_8U)
+    a3 = cv2.merge((a, a, a))
+    over = cv2.multiply(bgr, a3, scale=1 / 255)
+    return cv2.add(over, cv2.multiply(part, cv2.bitwise_not(a3), scale=1 / 255), dst=over)
 
 
 def torso_rows(alpha: np.ndarray) -> tuple[int, int]:

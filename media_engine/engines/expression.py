@@ -15,6 +15,7 @@ are near-frontal and nearly expressionless (mouth closed, eyes open), never from
 large angle, then follows slowly while the face stays near it.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,9 @@ _RIGID = np.array(t.RIGID)
 _PAIRS = np.array([*t.RIGHT_EYE_LIDS, t.RIGHT_EYE_CORNERS, *t.LEFT_EYE_LIDS,
                    t.LEFT_EYE_CORNERS, t.MOUTH_CORNERS])  # fmt: skip
 _GAP = np.array(t.INNER_LIP_GAP)
+# Every point ``raw_features`` reads.
+_NAMED = [61, 291, 13, 2, 0, 33, 133, 105, 66, 263, 362, 334, 296]
+_READ = np.unique(np.concatenate([_PAIRS.ravel(), _GAP.ravel(), _NAMED]))
 
 
 @dataclass(frozen=True)
@@ -71,18 +75,26 @@ class Reading:
     size: float  # the face's scale (frame pixels per canonical unit)
 
 
-def canonical_fit(points: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """(R, s, t) with points ≈ s · R · canonical + t over the rigid points (3-D Kabsch)."""
+@functools.cache
+def _canonical_rigid() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The canonical face's rigid points: (points, their mean, centred, centred energy)."""
     canon = t.canonical_points()[_RIGID].astype(np.float64)
     cm = canon.mean(0)
+    a = canon - cm
+    return canon, cm, a, float((a**2).sum())
+
+
+def canonical_fit(points: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """(R, s, t) with points ≈ s · R · canonical + t over the rigid points (3-D Kabsch)."""
+    _, cm, a, energy = _canonical_rigid()
     obs = points[_RIGID]
     om = obs.mean(0)
-    a, b = canon - cm, obs - om
+    b = obs - om
     u, sv, vt = np.linalg.svd(a.T @ b)
     d = np.sign(np.linalg.det(u @ vt))
     fix = np.diag([1.0, 1.0, d])
     rotation = (u @ fix @ vt).T
-    scale = float((sv * np.diag(fix)).sum() / (a**2).sum())
+    scale = float((sv * np.diag(fix)).sum() / energy)
     return rotation, scale, om - scale * rotation @ cm
 
 
@@ -90,21 +102,24 @@ def raw_features(canonical: np.ndarray) -> np.ndarray:
     """Shape numbers of a face in the canonical frame (see ``FEATURES``), before the
     neutral: eye aspect ratios, lip gap / mouth width, width, lifts and brow heights."""
     p = canonical
-
-    d = np.linalg.norm(p[_PAIRS[:, 0]] - p[_PAIRS[:, 1]], axis=1)
-    eye_r, eye_l, width = d[0:3].mean() / d[3], d[4:7].mean() / d[7], d[8]
-    gap = (p[_GAP[:, 1], 1] - p[_GAP[:, 0], 1]).mean()
-    corners = (p[61, 1] + p[291, 1]) / 2
+    # Plain floats: a numpy mean per number costs more than the arithmetic (the sums run
+    # in numpy's order over so few values: the same numbers).
+    d = np.linalg.norm(p[_PAIRS[:, 0]] - p[_PAIRS[:, 1]], axis=1).tolist()
+    eye_r, eye_l, width = (d[0] + d[1] + d[2]) / 3 / d[3], (d[4] + d[5] + d[6]) / 3 / d[7], d[8]
+    g = (p[_GAP[:, 1], 1] - p[_GAP[:, 0], 1]).tolist()
+    gap = (g[0] + g[1] + g[2]) / 3
+    y = p[:, 1]
+    corners = (y[61] + y[291]) / 2
     return np.array([
         eye_r, eye_l,
         gap / width,
         width,
         # Corners above the upper lip (a smile); the corners' share of the jaw's opening
         # (the rig's jaw shape lowers them by 0.3 of it) is taken out.
-        p[13, 1] - corners + 0.3 * gap,
-        p[2, 1] - p[0, 1],  # nose base to upper lip: smaller when the lip rises
-        p[[33, 133], 1].mean() - p[[105, 66], 1].mean(),  # brow above the eye's corners
-        p[[263, 362], 1].mean() - p[[334, 296], 1].mean(),
+        y[13] - corners + 0.3 * gap,
+        y[2] - y[0],  # nose base to upper lip: smaller when the lip rises
+        (y[33] + y[133]) / 2 - (y[105] + y[66]) / 2,  # brow above the eye's corners
+        (y[263] + y[362]) / 2 - (y[334] + y[296]) / 2,
     ])  # fmt: skip
 
 
@@ -131,7 +146,9 @@ class ExpressionReader:
         points = np.asarray(landmarks, np.float64)
         rotation, scale, shift = canonical_fit(points)
         yaw, pitch, roll = head_angles(rotation)
-        canonical = (points - shift) @ rotation / scale
+        # Only the points the features read are brought into the canonical frame.
+        canonical = np.empty_like(points)
+        canonical[_READ] = (points[_READ] - shift) @ rotation / scale
         raw = raw_features(canonical)
         self._learn(raw, yaw, pitch, roll)
         values = np.zeros(len(FEATURES))
@@ -182,11 +199,11 @@ class ExpressionReader:
         return np.array([
             eye[0], eye[1],
             self._jaw(raw[2] - n[2]),
-            np.clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
-            np.clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
-            np.clip((n[5] - raw[5]) / width_n, -0.06, 0.08),
-            np.clip((raw[6] - n[6]) / width_n, -0.2, 0.3),
-            np.clip((raw[7] - n[7]) / width_n, -0.2, 0.3),
+            _clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
+            _clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
+            _clip((n[5] - raw[5]) / width_n, -0.06, 0.08),
+            _clip((raw[6] - n[6]) / width_n, -0.2, 0.3),
+            _clip((raw[7] - n[7]) / width_n, -0.2, 0.3),
         ])  # fmt: skip
 
     def _jaw(self, opening: float) -> float:
@@ -194,3 +211,8 @@ class ExpressionReader:
         opening = max(opening, 0.0)
         self.jaw_range = max(JAW_RANGE_MIN, self.jaw_range * JAW_RANGE_DECAY, opening)
         return JAW_MAX * opening / self.jaw_range
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    """``np.clip`` of one number, without numpy's call overhead."""
+    return min(max(value, low), high)

@@ -25,6 +25,14 @@ def opening(points: np.ndarray) -> float:
     return float(gap / width) if width > 1e-6 else 0.0
 
 
+def parabola(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The least-squares parabola through (x, y), at ``x`` (``np.polyfit(x, y, 2)`` then
+    ``np.polyval``, without their checks: a 3×3 solve on centred x)."""
+    xc = x - x.mean()
+    v = np.stack([xc * xc, xc, np.ones_like(xc)], axis=1)
+    return v @ np.linalg.solve(v.T @ v, v.T @ y)
+
+
 def paint_mouth_interior(frame: np.ndarray, points: np.ndarray) -> None:
     """Fill the inner-lip polygon of ``points`` (468×2, frame pixels) in place."""
     open_ratio = opening(points)
@@ -60,9 +68,8 @@ def paint_mouth_interior(frame: np.ndarray, points: np.ndarray) -> None:
     teeth_h = min(0.3 * gap, 0.1 * width)
     # Hanging from a smooth line through the upper inner lip (drawn lips can be jagged).
     top_half = contour[: len(contour) // 2 + 1]
-    fit = np.polyfit(top_half[:, 0], top_half[:, 1], 2) if np.ptp(top_half[:, 0]) > 2 else None
-    if fit is not None:
-        top_half = np.column_stack([top_half[:, 0], np.polyval(fit, top_half[:, 0])])
+    if np.ptp(top_half[:, 0]) > 2:
+        top_half = np.column_stack([top_half[:, 0], parabola(top_half[:, 0], top_half[:, 1])])
     upper = np.round((top_half - [x0, y0]) * 16).astype(np.int32)
     lowered = upper[::-1] + np.array([0, int(teeth_h * 16)], np.int32)
     band = np.vstack([upper, lowered])

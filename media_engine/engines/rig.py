@@ -13,6 +13,7 @@ triangle is drawn over another.
 
 import functools
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,10 +38,12 @@ _INNER_DOWN = np.array([95, 88, 178, 87, 14, 317, 402, 318, 324])
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """The 3×3 rotation (image axes: x right, y down, z away) with perception's angle
     conventions: yaw(pitch(roll(points)))."""
-    y, p, r = np.radians([yaw, pitch, roll])
-    ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
-    rp = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
-    rr = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    y, p, r = math.radians(yaw), math.radians(pitch), math.radians(roll)
+    cy, sy, cp, sp, cr, sr = math.cos(y), math.sin(y), math.cos(p), math.sin(p), math.cos(r), \
+        math.sin(r)  # fmt: skip
+    ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
+    rp = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])
+    rr = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
     return ry @ rp @ rr
 
 
@@ -191,12 +194,18 @@ def clamp_pose(yaw: float, pitch: float, roll: float) -> tuple[float, float, flo
 def pose_head(
     rest: np.ndarray, pivot: np.ndarray, triangles: np.ndarray, rest_area: np.ndarray, pose: Pose
 ) -> PosedHead:
-    """The head points (N×3, expression already applied) rotated about ``pivot`` (3,)."""
+    """The head points (N×3, expression already applied) rotated about ``pivot`` (3,).
+
+    Per triangle with ``np.take`` on contiguous coordinates (a triangle faces the camera
+    when its signed area has the rest area's sign and is over 1e-3 px²): the same
+    triangles, culled and ordered, as fancy indexing, at a fraction of its cost."""
     turned = (rest - pivot) @ rotation(pose.yaw, pose.pitch, pose.roll).T + pivot
     xy = turned[:, :2] + pose.offset
-    area = signed_areas(xy, triangles)
-    facing = (np.sign(area) == np.sign(rest_area)) & (np.abs(area) > 1e-3)
-    drawn = triangles[facing]
-    order = np.argsort(-turned[:, 2][drawn].sum(axis=1), kind="stable")
-    drawn = drawn[order]
-    return PosedHead(xy, turned[:, 2], drawn, int((~facing).sum()))
+    x, y, z = (np.ascontiguousarray(c) for c in (xy[:, 0], xy[:, 1], turned[:, 2]))
+    t0, t1, t2 = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    ax, ay = x.take(t0), y.take(t0)
+    area = 0.5 * ((x.take(t1) - ax) * (y.take(t2) - ay) - (y.take(t1) - ay) * (x.take(t2) - ax))
+    keep = np.flatnonzero(area * np.sign(rest_area) > 1e-3)
+    depth = (z.take(t0) + z.take(t1) + z.take(t2)).take(keep)
+    order = keep.take(np.argsort(-depth, kind="stable"))
+    return PosedHead(xy, turned[:, 2], triangles.take(order, axis=0), len(triangles) - len(keep))

@@ -116,8 +116,7 @@ def compute_grid(
     s_all = np.take(np.asarray(src, np.float64)[:, :2], triangles, axis=0)
     coef_a, coef_b, coef_c, keep = _grid_coefficients(s_all, d_all, region, step)
     d = np.take(d_all, keep, axis=0)
-    j0, j1 = _grid_span(d[..., 0], region.x, step, gw)
-    i0, i1 = _grid_span(d[..., 1], region.y, step, gh)
+    j0, j1, i0, i1 = _grid_spans(d, region, step, gw, gh)
     nw = np.maximum(j1 - j0 + 1, 0)
     counts = nw * np.maximum(i1 - i0 + 1, 0)
     total = int(counts.sum())
@@ -136,9 +135,9 @@ def compute_grid(
     # faster than fancy indexing on these sizes.
     k = np.repeat(np.arange(len(d)), counts)
     local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    w_k = np.take(nw, k)
-    cj = np.take(j0, k) + local % w_k
-    ci = np.take(i0, k) + local // w_k
+    row, col = np.divmod(local, np.take(nw, k))
+    cj = np.take(j0, k) + col
+    ci = np.take(i0, k) + row
     fj = cj.astype(np.float32)[:, None]
     fi = ci.astype(np.float32)[:, None]
     res = np.take(coef_a, k, axis=0) * fj + np.take(coef_b, k, axis=0) * fi
@@ -155,17 +154,17 @@ def compute_grid(
     return WarpGrid(region, step, map_xy, coverage)
 
 
-def _grid_span(coord: np.ndarray, origin: int, step: int, size: int):
-    """Per triangle (rows of three vertex coordinates along one axis), the first and last
-    grid index inside its extent, clipped to the grid (last < first: none). Pairwise
-    minimum/maximum: several times cheaper than axis reductions and ``np.clip`` on these
-    small arrays."""
-    g = (coord - origin + 0.5) / step - 0.5
+def _grid_spans(d: np.ndarray, region: Region, step: int, gw: int, gh: int):
+    """Per triangle (K×3×2 vertices), the first and last grid column and row inside its
+    extent, clipped to the grid (last < first: none): (j0, j1, i0, i1). Both axes at once,
+    pairwise minimum/maximum: several times cheaper than axis reductions and ``np.clip``
+    on these small arrays."""
+    g = (d - np.array([region.x, region.y], np.float64) + 0.5) / step - 0.5
     lo = np.minimum(np.minimum(g[:, 0], g[:, 1]), g[:, 2])
     hi = np.maximum(np.maximum(g[:, 0], g[:, 1]), g[:, 2])
-    first = np.minimum(np.maximum(np.ceil(lo), 0), size).astype(np.intp)
-    last = np.minimum(np.maximum(np.floor(hi), -1), size - 1).astype(np.intp)
-    return first, last
+    first = np.minimum(np.maximum(np.ceil(lo), 0), [gw, gh]).astype(np.intp)
+    last = np.minimum(np.maximum(np.floor(hi), -1), [gw - 1, gh - 1]).astype(np.intp)
+    return first[:, 0], last[:, 0], first[:, 1], last[:, 1]
 
 
 def grid_shape(region: Region, step: int) -> tuple[int, int]:
