@@ -160,23 +160,11 @@ def send_pre_encoded(camera) -> None:
     """The camera sends its frames as pre-encoded VP8 packets (aiortc's sender packs a
     ``Packet`` without encoding it), paced and timed as ``StampedCamera.recv`` does: frame
     ``n`` carries the RTP timestamp ``camera.rtp_time(n)`` and ``camera.sent_at``."""
-    from aiortc.mediastreams import MediaStreamError
-
     packets = pre_encoded_camera(camera.width, camera.height, camera.fps)
     time_base = fractions.Fraction(1, 90000)
 
     async def recv() -> av.Packet:
-        if camera.readyState != "live":
-            raise MediaStreamError
-        now = time.monotonic()
-        if camera._start is None:
-            camera._start = now
-        else:
-            due = camera._start + camera.count / camera.fps
-            if due > now:
-                await asyncio.sleep(due - now)
-        number = camera.count
-        camera.count += 1
+        number = await camera.next_number()
         packet = av.Packet(packets[number % len(packets)])
         packet.pts, packet.time_base = camera.rtp_time(number), time_base
         camera.sent_at[number % 65536] = time.monotonic()

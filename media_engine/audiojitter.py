@@ -35,7 +35,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
-from media_engine.jitterbuffer import require_pinned_aiortc
+from media_engine.jitterbuffer import replace_jitter_buffer
 
 AUDIO_CAPACITY = 16  # aiortc's own choice for audio receivers (rtcrtpreceiver.py)
 REORDER_PACKETS = 0
@@ -100,14 +100,6 @@ def install_prompt_audio_release(receiver: RTCRtpReceiver) -> PromptAudioJitterB
     Call it before media flows (right after ``setRemoteDescription``). Video receivers are
     refused (``media_engine.jitterbuffer.install_complete_frame_release`` is theirs).
     """
-    require_pinned_aiortc()
-    if receiver._RTCRtpReceiver__kind != "audio":  # type: ignore[attr-defined]
-        raise ValueError("the prompt audio release is for audio receivers only")
-    current = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
-    if isinstance(current, PromptAudioJitterBuffer):
-        return current
-    if current._origin is not None:
-        raise RuntimeError("install the prompt audio release before media flows")
-    buffer = PromptAudioJitterBuffer(capacity=current.capacity)
-    receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
-    return buffer
+    return replace_jitter_buffer(
+        receiver, "audio", PromptAudioJitterBuffer, "the prompt audio release"
+    )

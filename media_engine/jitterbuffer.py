@@ -42,13 +42,15 @@ for exactly ``aiortc==1.16.0``: it refuses any other version, and
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiortc
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
+
+BufferT = TypeVar("BufferT", bound=JitterBuffer)
 
 PINNED_AIORTC_VERSION = "1.16.0"
 # aiortc's own choice for video receivers (rtcrtpreceiver.py).
@@ -295,18 +297,31 @@ def install_complete_frame_release(receiver: RTCRtpReceiver) -> CompleteFrameJit
     Call it before media flows (e.g. right after ``setRemoteDescription``, or in the peer
     connection's ``track`` handler). Audio receivers are refused: their buffer prefetches.
     """
+    buffer = replace_jitter_buffer(
+        receiver, "video", CompleteFrameJitterBuffer, "the complete-frame release"
+    )
+    nacks = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+    if not isinstance(nacks, NewHoleNacks):  # first install (not a repeated call)
+        receiver._RTCRtpReceiver__nack_generator = NewHoleNacks()  # type: ignore[attr-defined]
+        _renack_holes(receiver, buffer)
+    return buffer
+
+
+def replace_jitter_buffer(
+    receiver: RTCRtpReceiver, kind: str, buffer_class: type[BufferT], what: str
+) -> BufferT:
+    """Swap aiortc's jitter buffer of a ``kind`` receiver for a ``buffer_class`` of the same
+    capacity (once: a receiver that has one keeps it), before any packet has arrived."""
     require_pinned_aiortc()
-    if receiver._RTCRtpReceiver__kind != "video":  # type: ignore[attr-defined]
-        raise ValueError("the complete-frame release is for video receivers only")
+    if receiver._RTCRtpReceiver__kind != kind:  # type: ignore[attr-defined]
+        raise ValueError(f"{what} is for {kind} receivers only")
     current = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
-    if isinstance(current, CompleteFrameJitterBuffer):
+    if isinstance(current, buffer_class):
         return current
     if current._origin is not None:
-        raise RuntimeError("install the complete-frame release before media flows")
-    buffer = CompleteFrameJitterBuffer(capacity=current.capacity)
+        raise RuntimeError(f"install {what} before media flows")
+    buffer = buffer_class(capacity=current.capacity)
     receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
-    receiver._RTCRtpReceiver__nack_generator = NewHoleNacks()  # type: ignore[attr-defined]
-    _renack_holes(receiver, buffer)
     return buffer
 
 

@@ -72,11 +72,10 @@ class StampedCamera(MediaStreamTrack):
         frame = np.roll(base, shift, axis=1)
         return framestamp.stamp(frame, number)
 
-    async def recv(self) -> av.VideoFrame:
+    async def next_number(self) -> int:
+        """Wait until the next frame is due (``fps`` from the first) and return its number."""
         if self.readyState != "live":
             raise MediaStreamError
-        if self.frozen:  # a kiosk that vanished: no more frames, and no goodbye
-            await asyncio.Event().wait()
         now = time.monotonic()
         if self._start is None:
             self._start = now
@@ -86,6 +85,12 @@ class StampedCamera(MediaStreamTrack):
                 await asyncio.sleep(due - now)
         number = self.count
         self.count += 1
+        return number
+
+    async def recv(self) -> av.VideoFrame:
+        if self.frozen and self.readyState == "live":  # a kiosk that vanished: no goodbye
+            await asyncio.Event().wait()
+        number = await self.next_number()
         frame = av.VideoFrame.from_ndarray(self.frame_bgr(number), format="bgr24")
         # exactly rtp_time(number) on the wire when the sender keeps camera timestamps
         frame.pts = wire_pts(self.rtp_time(number), VIDEO_TIME_BASE)
