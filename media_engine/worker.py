@@ -31,11 +31,13 @@ import logging
 import os
 import socket
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import close_old_connections
 
 from consent.models import EndReason
 from kiosk import logformat, metrics
@@ -45,6 +47,8 @@ from media_engine.engines.registry import EngineUnavailable
 from media_engine.ice import offer_loopback_candidates
 from media_engine.identities import IdentityUnavailable
 from media_engine.session import MediaSession, SessionRefused
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +79,17 @@ def _read_switch(kiosk: str) -> bool:
     from kiosk.selectors import fusion_allowed
 
     return fusion_allowed(kiosk)
+
+
+def with_fresh_connections(work: Callable[..., T], *args: Any) -> T:
+    """Run ``work`` in a worker thread as Django runs a request: this thread's database
+    connections are health-checked before (one left from before a PostgreSQL restart is
+    replaced, not used) and closed when obsolete after. ``asyncio.to_thread`` does neither."""
+    close_old_connections()
+    try:
+        return work(*args)
+    finally:
+        close_old_connections()
 
 
 async def read_fusion_allowed(kiosk: str) -> bool:
@@ -359,7 +374,11 @@ class MediaWorker:
             self._nudge.set()
         try:
             pipeline = await asyncio.to_thread(
-                build_pipeline, offer.engine, offer.identity_id, offer.session_id
+                with_fresh_connections,
+                build_pipeline,
+                offer.engine,
+                offer.identity_id,
+                offer.session_id,
             )
         except (EngineUnavailable, IdentityUnavailable) as exc:
             await self._refuse(
