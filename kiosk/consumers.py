@@ -110,6 +110,18 @@ async def cluster_has_room() -> bool:
         return True
 
 
+async def room_within(seconds: float) -> bool:
+    """Whether a worker has room, waiting up to ``seconds`` (one heartbeat's lifetime) for
+    one to say so: a worker just started, or one whose beat came late on a busy host, is
+    not yet in the registry; a full cluster is still told "busy" within that time."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await cluster_has_room():
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(capacity.HEARTBEAT_INTERVAL_S / 2)
+    return True
+
+
 async def worker_gone(worker: str | None) -> bool:
     """True when the worker's heartbeat expired (kill -9); unknown counts as not gone."""
     registry = worker_registry()
@@ -284,7 +296,7 @@ class KioskSignalingConsumer(AsyncWebsocketConsumer):
                 await self.send_message(signaling.error("engine_unavailable"))
                 await self.end("error", f"media engine unavailable: {exc}"[:500], False)
                 return
-        if not await cluster_has_room():
+        if not await room_within(capacity.HEARTBEAT_TTL_S):
             metrics.refused("busy")
             await self.end("busy", "no media worker has room (measured)", tell_worker=False)
             return
