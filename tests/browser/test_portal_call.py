@@ -30,7 +30,7 @@ from tests.browser.conftest import (
 )
 from tests.dashboard_support import PASSWORD, code_from_secret, staff_user
 from tests.support import framestamp
-from tests.support.portalclient import carries_label
+from tests.support.visible_label import carries_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 SCREENSHOTS = os.environ.get("KIOSK_SCREENSHOTS", "")

@@ -20,11 +20,11 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 
 from media_engine.jitterbuffer import install_complete_frame_release
-from media_engine.label import _scaled
 from media_engine.paused import paused_frame
 from media_engine.rtptime import keep_camera_timestamps, send_camera_timestamps
 from tests.support import framestamp
 from tests.support.loopclient import StampedCamera
+from tests.support.visible_label import carries_label
 
 WAIT_S = 30.0
 AUDIO_RATE = 48000
@@ -115,19 +115,6 @@ class ToneMicrophone(MediaStreamTrack):
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         self.count += 1
         return frame
-
-
-def carries_label(bgr: np.ndarray) -> bool:
-    """Whether the "AI-generated" label is burned into a received (decoded) frame: where the
-    label is nearly opaque, the frame's pixels are the label's own."""
-    height, width = bgr.shape[:2]
-    premultiplied, inverse_alpha, x, y = _scaled(width, height)
-    opaque = inverse_alpha[:, :, 0] < 16
-    if opaque.sum() < 50:
-        return False
-    label = (premultiplied >> 8).astype(np.int16)[opaque]
-    region = bgr[y : y + premultiplied.shape[0], x : x + premultiplied.shape[1]].astype(np.int16)
-    return float(np.abs(region[opaque] - label).mean()) < 30.0
 
 
 def is_paused_still(bgr: np.ndarray) -> bool:
