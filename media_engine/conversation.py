@@ -484,7 +484,7 @@ async def open_call(worker: Any, offer: dict) -> Conversation | None:
     from media_engine.assembly import build_pipeline
     from media_engine.engines.registry import EngineUnavailable
     from media_engine.identities import IdentityUnavailable
-    from media_engine.worker import read_fusion_allowed
+    from media_engine.worker import read_fusion_allowed, with_fresh_connections
 
     reply = offer.get("reply_channel")
     if not isinstance(reply, str) or not reply:
@@ -501,8 +501,14 @@ async def open_call(worker: Any, offer: dict) -> Conversation | None:
     allowed = await read_fusion_allowed(offer["kiosk"])
     try:
         identity = offer.get("identity_id")
-        pipeline = await asyncio.to_thread(build_pipeline, offer["engine"], identity)
-        blur = await asyncio.to_thread(build_pipeline, "blur", None) if offer.get("blur") else None
+        pipeline = await asyncio.to_thread(
+            with_fresh_connections, build_pipeline, offer["engine"], identity, session_id
+        )
+        blur = (
+            await asyncio.to_thread(build_pipeline, "blur", None, session_id)
+            if offer.get("blur")
+            else None
+        )
     except (EngineUnavailable, IdentityUnavailable) as exc:
         await worker.layer.send(reply, refusal(session_id, "engine_unavailable", str(exc)))
         return None

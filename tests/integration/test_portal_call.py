@@ -23,10 +23,12 @@ from consent.models import ConsentGrant, EndReason, Identity, KioskSession
 from kiosk.models import FusionSwitch, Kiosk
 from kiosk.portal import services
 from kiosk.portal.models import AgentProfile, PortalCall
+from kiosk.provenance.services import verify_media
 from kiosk.switch import disable_fusion
 from tests.browser.conftest import ensure_consent_texts
 from tests.conftest import child_env
 from tests.dashboard_support import PASSWORD, login, staff_user
+from tests.provenance.support import png
 from tests.support.enrolment import cookie as device_cookie
 from tests.support.enrolment import enrol
 from tests.support.loopclient import StampedCamera
@@ -181,6 +183,12 @@ async def test_a_call_carries_both_sides_and_the_customer_sees_only_the_labelled
         preview = call.preview.video
         assert preview.stamped == 0 and preview.labelled == preview.frames
         assert call.agent_peer.videos[0].labelled == 0, "the customer is shown as they are"
+        row = await sync_to_async(call_row)(info["call_id"])
+        found = await sync_to_async(verify_media)(
+            png(seen.last_bgr), actor="system:test", name="screenshot.png"
+        )
+        assert found["ai_generated"] is True, "the digital human carries the invisible mark"
+        assert found["session_id"] == str(row.session_id), "and names the call's session"
 
         await call.agent.send({"type": "bye"})
         ended = await call.customer.expect("ended")
