@@ -6,7 +6,9 @@ said explicitly (it fails closed); the suite says ``KIOSK_EMBEDDED=1``, and the 
 starts inherit that (``tests.conftest.child_env``).
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,3 +21,5 @@ from kiosk.settings import *  # noqa: F403
 # default (their KIOSK_VAR_DIR), and tests that verify set a directory of their own.
 if "AUDIT_CHECKPOINT_DIR" not in os.environ:
     AUDIT_CHECKPOINT_DIR = Path(tempfile.mkdtemp(prefix="kiosk-test-checkpoints-"))
+    # Gone with the process that made it (a process killed with -9 leaves its small one).
+    atexit.register(shutil.rmtree, AUDIT_CHECKPOINT_DIR, ignore_errors=True)
