@@ -208,23 +208,30 @@ def start_kiosk_session(
         grant.record_hash = record_hash(grant_record(grant))
         grant.save()
         grant.texts.set(texts)
-        audit.record_event(
-            audit.Actor.kiosk(kiosk),
-            "consent.granted",
-            f"kiosk:{kiosk.slug}",
-            session=session,
-            details={
-                "grant": str(grant.pk),
-                "purposes": grant.purposes,
-                "texts": grant.text_versions,
-                "language": language,
-                "method": method,
-                "expires_at": chain.canonical_time(grant.expires_at),
-                "record_hash": grant.record_hash,
-                "identity": identity.pk if identity else None,
-            },
-        )
+        record_grant_given(kiosk, session, grant, identity=identity.pk if identity else None)
     return session
+
+
+def record_grant_given(
+    kiosk: Kiosk, session: KioskSession, grant: ConsentGrant, **details: Any
+) -> None:
+    """The audit event of a consent given at a kiosk (``details`` adds to the grant's own)."""
+    audit.record_event(
+        audit.Actor.kiosk(kiosk),
+        "consent.granted",
+        f"kiosk:{kiosk.slug}",
+        session=session,
+        details={
+            "grant": str(grant.pk),
+            "purposes": grant.purposes,
+            "texts": grant.text_versions,
+            "language": grant.language,
+            "method": grant.method,
+            "expires_at": chain.canonical_time(grant.expires_at),
+            "record_hash": grant.record_hash,
+            **details,
+        },
+    )
 
 
 def _close_grant(session_id: uuid.UUID | str, method: str, actor: Any, action: str) -> bool:

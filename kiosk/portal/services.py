@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from consent import audit, chain
+from consent import audit
 from consent.models import (
     ConsentGrant,
     ConsentMethod,
@@ -33,6 +33,7 @@ from consent.services import (
     end_kiosk_session,
     end_live_sessions,
     grant_record,
+    record_grant_given,
     record_hash,
     withdraw_consent,
 )
@@ -115,22 +116,7 @@ def join_queue(
             from_home=from_home,
             customer_channel=customer_channel[:200],
         )
-        audit.record_event(
-            audit.Actor.kiosk(kiosk),
-            "consent.granted",
-            f"kiosk:{kiosk.slug}",
-            session=session,
-            details={
-                "grant": str(grant.pk),
-                "purposes": grant.purposes,
-                "texts": grant.text_versions,
-                "language": language,
-                "method": grant.method,
-                "expires_at": chain.canonical_time(grant.expires_at),
-                "record_hash": grant.record_hash,
-                "blur_customer": blur,
-            },
-        )
+        record_grant_given(kiosk, session, grant, blur_customer=blur)
         audit.record_event(
             audit.Actor.kiosk(kiosk),
             "portal.queue_joined",
