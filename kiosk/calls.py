@@ -1,18 +1,19 @@
 """One live call per kiosk at a time, agreed through the database by every daphne process.
 
-``claim`` takes the kiosk's call for a session (atomically: a conditional UPDATE), ``beat``
+``claim`` takes the kiosk's call for a session (atomically: the row is locked), ``beat``
 keeps the claim fresh while the call lasts, ``transfer`` hands it to the new session row
 of a failed-over call, ``release`` frees it. A claim nobody refreshed
-for ``KIOSK_CALL_STALE_S`` (its daphne died) is taken over by the next call.
+for ``KIOSK_CALL_STALE_S`` (its daphne died) is taken over by the next call, and the claim
+says which session it displaced, so that the caller can end it (``kiosk.services``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from kiosk.models import Kiosk, KioskCall
@@ -28,16 +29,33 @@ def _ensure_row(kiosk: Kiosk) -> None:
         pass  # another process made it first
 
 
-def claim(kiosk: Kiosk, session_id: str, device_id: int | None) -> bool:
-    """Take the kiosk's one call for ``session_id``; False when another call holds it."""
+@dataclass(frozen=True)
+class Claim:
+    """The answer of ``claim``: whether the call is this session's, and which other
+    session's stale claim it took over ("" when none)."""
+
+    taken: bool
+    displaced: str = ""
+
+    def __bool__(self) -> bool:
+        return self.taken
+
+
+def claim(kiosk: Kiosk, session_id: str, device_id: int | None) -> Claim:
+    """Take the kiosk's one call for ``session_id``; not taken when another call holds it."""
     _ensure_row(kiosk)
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.KIOSK_CALL_STALE_S)
-    free = Q(session_id="") | Q(heartbeat_at__lt=stale) | Q(session_id=session_id)
-    taken = KioskCall.objects.filter(free, kiosk=kiosk).update(
-        session_id=session_id, device_id=device_id, heartbeat_at=now
-    )
-    return taken == 1
+    with transaction.atomic():
+        row = KioskCall.objects.select_for_update().get(kiosk=kiosk)
+        holder = row.session_id
+        fresh = row.heartbeat_at is not None and row.heartbeat_at >= stale
+        if holder and holder != session_id and fresh:
+            return Claim(taken=False)
+        KioskCall.objects.filter(pk=row.pk).update(
+            session_id=session_id, device_id=device_id, heartbeat_at=now
+        )
+    return Claim(taken=True, displaced=holder if holder != session_id else "")
 
 
 def beat(kiosk_id: int, session_id: str) -> None:

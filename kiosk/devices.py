@@ -25,6 +25,7 @@ from django.utils import timezone
 from consent.audit import record_event
 from consent.models import EndReason
 from kiosk.models import Kiosk, KioskDevice, KioskEnrolment
+from media_engine import protocol
 from media_engine.protocol import CONTROL_GROUP
 
 logger = logging.getLogger(__name__)
@@ -180,12 +181,9 @@ def announce_revocation(slug: str, device_id: int, reason: str) -> None:
         if session_id:
             async_to_sync(layer.group_send)(
                 CONTROL_GROUP,
-                {
-                    "type": "sessions.end",
-                    "session_id": session_id,
-                    "reason": EndReason.OPERATOR.value,
-                    "detail": detail,
-                },
+                protocol.sessions_end(
+                    session_id=session_id, reason=EndReason.OPERATOR.value, detail=detail
+                ),
             )
     except Exception:
         logger.exception("could not announce the revocation of device %s", device_id)

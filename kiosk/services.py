@@ -2,9 +2,12 @@
 
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from consent.models import EndReason, KioskSession
 from consent.services import (
     end_kiosk_session,
+    end_live_sessions,
     fail_over_kiosk_session,
     record_worker,
     start_kiosk_session,
@@ -95,7 +98,7 @@ def admit_kiosk_socket(slug: str, token: str | None, address: str) -> Admission:
 
 
 def admit_visit(kiosk: Kiosk, device_id: int | None, address: str) -> str:
-    """"" when a visit (a consent answer) may start now, else the error code."""
+    """ "" when a visit (a consent answer) may start now, else the error code."""
     if device_id is None or not devices.still_active(device_id):
         return "not_enrolled"
     if not limits.allow("consent", kiosk.slug, address):
@@ -104,9 +107,21 @@ def admit_visit(kiosk: Kiosk, device_id: int | None, address: str) -> str:
 
 
 def admit_call(kiosk: Kiosk, device_id: int | None, session_id: str) -> str:
-    """"" when the offer may go to a media worker (this kiosk's one call), else the code."""
+    """ "" when the offer may go to a media worker (this kiosk's one call), else the code."""
     if device_id is None or not devices.still_active(device_id):
         return "not_enrolled"
-    if not calls.claim(kiosk, session_id, device_id):
+    claim = calls.claim(kiosk, session_id, device_id)
+    if not claim:
         return "kiosk_busy"
+    if claim.displaced:
+        end_displaced_call(claim.displaced)
     return ""
+
+
+def end_displaced_call(session_id: str) -> None:
+    """The session whose stale claim a new call took over (its daphne died without a word)
+    ends as a lost connection, and every media worker stops whatever still runs of it."""
+    detail = "its signaling stopped; the kiosk's next call took over"
+    with transaction.atomic():
+        end_kiosk_session(session_id, EndReason.DISCONNECT, detail)
+        end_live_sessions(session_id=session_id, reason=EndReason.DISCONNECT, detail=detail)

@@ -81,3 +81,42 @@ def test_the_failed_over_call_keeps_the_kiosks_one_call_claim(kiosk):
     assert KioskCall.objects.get(kiosk=kiosk).session_id == str(new.pk)
     calls.release(kiosk.pk, str(new.pk))
     assert calls.claim(kiosk, str(other.pk), None)
+
+
+def test_a_stale_claim_taken_over_ends_the_displaced_session_everywhere(
+    kiosk, redis_layer, control_listener, django_capture_on_commit_callbacks, settings
+):
+    """The daphne that held the kiosk's call died: the kiosk's next call takes the claim
+    over, and the call it displaced ends (lost connection, audited) on every worker."""
+    from kiosk import calls, devices
+    from kiosk import services as kiosk_services
+    from kiosk.models import KioskCall
+    from tests.integration.conftest import read_message
+    from tests.support.enrolment import enrol
+
+    device = devices.authenticate(kiosk.slug, enrol(kiosk.slug))
+    lost = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    assert kiosk_services.admit_call(kiosk, device.pk, str(lost.pk)) == ""
+    next_visit = services.start_kiosk_session(kiosk, consent_given=True, language="en")
+    assert kiosk_services.admit_call(kiosk, device.pk, str(next_visit.pk)) == "kiosk_busy"
+    lost.refresh_from_db()
+    assert lost.ended_at is None
+
+    stale = timezone.now() - dt.timedelta(seconds=settings.KIOSK_CALL_STALE_S + 1)
+    KioskCall.objects.filter(kiosk=kiosk).update(heartbeat_at=stale)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert kiosk_services.admit_call(kiosk, device.pk, str(next_visit.pk)) == ""
+    lost.refresh_from_db()
+    assert lost.end_reason == EndReason.DISCONNECT and "took over" in lost.end_detail
+    assert "session.ended" in actions(lost.pk)
+    assert ConsentGrant.objects.get(session=lost).withdrawn_at is not None
+    assert read_message(control_listener) == {
+        "type": "sessions.end",
+        "session_id": str(lost.pk),
+        "reason": EndReason.DISCONNECT,
+        "detail": lost.end_detail,
+    }
+    assert KioskCall.objects.get(kiosk=kiosk).session_id == str(next_visit.pk)
+    assert calls.claim(kiosk, str(next_visit.pk), None).displaced == "", "its own claim again"
+    next_visit.refresh_from_db()
+    assert next_visit.ended_at is None

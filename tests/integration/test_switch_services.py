@@ -5,7 +5,6 @@ reason), and once committed the `fusion.switch` broadcast reaches a process list
 the control group over the Redis channel layer.
 """
 
-import json
 import subprocess
 import sys
 import uuid
@@ -20,66 +19,11 @@ from kiosk.models import FusionSwitch, Kiosk
 from kiosk.selectors import fusion_allowed
 from kiosk.services import ensure_demo_kiosk
 from kiosk.switch import disable_fusion, enable_fusion
-from media_engine.protocol import CONTROL_GROUP
 from tests.conftest import REPO_ROOT, child_env
 from tests.dashboard_support import staff_user
+from tests.integration.conftest import read_message
 
 pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture
-def redis_layer(settings, redis_url):
-    from channels.layers import channel_layers
-
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
-        }
-    }
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
-LISTENER = """
-import asyncio, json, sys
-from channels_redis.core import RedisChannelLayer
-
-async def main():
-    layer = RedisChannelLayer(hosts=[sys.argv[1]])
-    channel = await layer.new_channel()
-    await layer.group_add(sys.argv[2], channel)
-    print("ready", flush=True)
-    while True:
-        print(json.dumps(await layer.receive(channel)), flush=True)
-
-asyncio.run(main())
-"""
-
-
-@pytest.fixture
-def control_listener(redis_url, settings):
-    """A separate process on CONTROL_GROUP, as every media worker is."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LISTENER, redis_url, CONTROL_GROUP],
-        cwd=REPO_ROOT,
-        env=child_env(settings.DATABASES["default"]),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def _read_message(proc) -> dict:
-    line = proc.stdout.readline()
-    assert line, "the listener ended without a message"
-    return json.loads(line)
 
 
 @pytest.mark.django_db
@@ -98,7 +42,7 @@ def test_disable_globally_is_stored_audited_and_broadcast(
     )
     assert fusion_allowed() is False
     assert fusion_allowed("demo") is False
-    assert _read_message(control_listener) == {
+    assert read_message(control_listener) == {
         "type": "fusion.switch",
         "kiosk": None,
         "enabled": False,
@@ -111,7 +55,7 @@ def test_disable_globally_is_stored_audited_and_broadcast(
     with django_capture_on_commit_callbacks(execute=True):
         enable_fusion(operator, "cleared")
     assert fusion_allowed("demo") is True
-    assert _read_message(control_listener) == {
+    assert read_message(control_listener) == {
         "type": "fusion.switch",
         "kiosk": None,
         "enabled": True,
@@ -129,7 +73,7 @@ def test_disable_one_kiosk(redis_layer, control_listener, django_capture_on_comm
     assert fusion_allowed(other.slug) is True
     assert fusion_allowed() is True
     assert Kiosk.objects.get(slug="demo").fusion_reason == "camera fault"
-    assert _read_message(control_listener) == {
+    assert read_message(control_listener) == {
         "type": "fusion.switch",
         "kiosk": "demo",
         "enabled": False,
@@ -201,7 +145,7 @@ def test_operator_ends_a_session(redis_layer, control_listener, django_capture_o
         end_live_session(staff_user("operator", "oscar"), session.pk, "visitor asked")
     session.refresh_from_db()
     assert session.end_reason == "operator" and session.end_detail == "visitor asked"
-    assert _read_message(control_listener) == {
+    assert read_message(control_listener) == {
         "type": "sessions.end",
         "session_id": str(session.pk),
         "reason": "operator",
