@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
 from tests.conftest import REPO_ROOT, child_env
 from tests.support.redis_server import PrivateRedis, free_port
 
@@ -107,3 +111,20 @@ class CeleryWorker:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+def as_superuser(sql: str, params=None) -> None:
+    """Bypass the append-only triggers the way a database superuser could."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def verify_error() -> str:
+    """What ``manage.py audit_verify`` says of a broken chain."""
+    with pytest.raises(CommandError) as caught:
+        call_command("audit_verify")
+    return str(caught.value)

@@ -6,13 +6,13 @@ real Celery worker process relay the events (the production path)."""
 import json
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import connection, transaction
 
 from consent import audit, chain, chain_head
 from consent.models import AuditCheckpoint, AuditEvent
 from consent.verification import checkpoint_key, verify_chain
-from tests.integration.audit_processes import CeleryWorker
+from tests.integration.audit_processes import CeleryWorker, as_superuser, verify_error
 from tests.integration.test_audit_delivery import broker, celery_via, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -28,22 +28,6 @@ def postgresql_only():
 def checkpoint_dir(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
     return settings.AUDIT_CHECKPOINT_DIR
-
-
-def as_superuser(sql: str, params=None) -> None:
-    """Bypass the append-only triggers the way a database superuser could."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
-
-
-def verify_error() -> str:
-    with pytest.raises(CommandError) as caught:
-        call_command("audit_verify")
-    return str(caught.value)
 
 
 def signed_seq(directory) -> int:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from consent.models import AuditAnchor, AuditEvent
 from consent.retention import prune_audit_trail
 from consent.verification import CHECKPOINT_FILE, ChainBroken, verify_chain, write_checkpoint
 from tests.conftest import REPO_ROOT, child_env
+from tests.integration.audit_processes import as_superuser, verify_error
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +32,6 @@ def append(n: int, tag: str = "t") -> None:
     audit.append_events(
         [audit.make_event("system:test", "tick", details={"tag": tag, "i": i}) for i in range(n)]
     )
-
-
-def as_superuser(sql: str, params=None) -> None:
-    """Bypass the append-only triggers the way a database superuser could."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
-
-
-def verify_error() -> str:
-    with pytest.raises(CommandError) as caught:
-        call_command("audit_verify")
-    return str(caught.value)
 
 
 @pytest.fixture(autouse=True)
