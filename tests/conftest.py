@@ -44,6 +44,20 @@ def child_env(db_settings: dict, **extra: str) -> dict[str, str]:
     return env
 
 
+def embedded_service_env(db_settings: dict, **extra: str) -> dict[str, str]:
+    """A daphne of the embedded default (in-memory channel layer, media engine in process,
+    loopback candidates) on the test database."""
+    env = child_env(
+        db_settings,
+        MEDIA_ENGINE_IN_PROCESS="1",
+        MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
+        DJANGO_DEBUG="1",
+        **extra,
+    )
+    env.pop("REDIS_URL", None)
+    return env
+
+
 # --- The audit trail's append-only triggers and the test database flush --------------------
 # PostgreSQL refuses TRUNCATE on the audit tables (consent migration 0005), and Django's
 # TransactionTestCase empties every table with TRUNCATE after each transactional test. The

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from django.db import connections
 
-from tests.conftest import child_env
+from tests.conftest import embedded_service_env
 from tests.support.servers import running, start_daphne, wait_for_other_connections_to_close
 
 CHROMIUM = "/usr/bin/chromium"
@@ -161,14 +161,7 @@ def ensure_consent_texts() -> None:
 def kiosk_server(transactional_db, settings):
     """daphne on a free port, embedded default (in-memory layer, media engine in process)."""
     ensure_consent_texts()
-    env = child_env(
-        settings.DATABASES["default"],
-        MEDIA_ENGINE_IN_PROCESS="1",
-        MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
-        DJANGO_DEBUG="1",
-    )
-    env.pop("REDIS_URL", None)
-    process, base = start_daphne(env)
+    process, base = start_daphne(embedded_service_env(settings.DATABASES["default"]))
     with running([process]):
         yield base
     wait_for_other_connections_to_close(settings.DATABASES["default"])

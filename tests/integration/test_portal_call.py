@@ -26,7 +26,7 @@ from kiosk.portal.models import AgentProfile, PortalCall
 from kiosk.provenance.services import verify_media
 from kiosk.switch import disable_fusion
 from tests.browser.conftest import ensure_consent_texts
-from tests.conftest import child_env
+from tests.conftest import child_env, embedded_service_env
 from tests.dashboard_support import PASSWORD, login, staff_user
 from tests.provenance.support import png
 from tests.support.enrolment import cookie as device_cookie
@@ -67,14 +67,7 @@ def portal_server(transactional_db, settings):
     ensure_consent_texts()
     services.ensure_portal_setup()
     Kiosk.objects.get_or_create(slug="demo", defaults={"name": "Demo kiosk"})
-    env = child_env(
-        settings.DATABASES["default"],
-        MEDIA_ENGINE_IN_PROCESS="1",
-        MEDIA_ENGINE_LOOPBACK_CANDIDATES="1",
-        DJANGO_DEBUG="1",
-    )
-    env.pop("REDIS_URL", None)
-    process, base = start_daphne(env)
+    process, base = start_daphne(embedded_service_env(settings.DATABASES["default"]))
     with running([process]):
         yield base
         sys.stderr.write(f"----- daphne output -----\n{process.output()[-8000:]}\n")  # on failure
