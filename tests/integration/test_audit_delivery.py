@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 
+import kombu.pools
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
@@ -32,8 +33,10 @@ def celery_via(broker):
     from kiosk.celery import app
 
     def reset_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # ``app.pool`` is kombu's process-wide pool for the broker URL: closing it alone
+        # left it, closed, in kombu's registry, and every later relay of this process met
+        # "Acquire on closed pool" (deferred to the sweep). Close them all and empty it.
+        kombu.pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 
