@@ -22,6 +22,10 @@ the same transformations; a frame counts as detected when at most 4 of
 its 64 bits are wrong (generous: it has no sync and no error correction of its own).
 
     python bench/provenance.py [--frames 300] [--natural 500] [--faces DIR] [--iw-every 5]
+    python bench/provenance.py --sheets /tmp/sheets [--faces DIR]
+
+``--sheets DIR`` only writes contact sheets of the mark on the shipped presenters into
+``DIR`` (outside the repository; ``bench/provenance_sheets.py``) and measures nothing.
 
 The last line is one JSON object: ``detect_rate_min``, ``false_positive_rate``,
 ``psnr_db_min``, ``embed_ms_median`` (ours), ``invisible_watermark`` (the same for it), the
@@ -297,10 +301,17 @@ def main() -> None:
     parser.add_argument("--natural", type=int, default=500, help="natural-image variants")
     parser.add_argument("--faces", type=Path, default=None, help="folder of talking-head clips")
     parser.add_argument("--iw-every", type=int, default=5, help="invisible-watermark: every Nth")
+    parser.add_argument("--sheets", type=Path, default=None, help="write contact sheets here")
     args = parser.parse_args()
     import django
 
     django.setup()
+    if args.sheets is not None:
+        from bench.provenance_sheets import SHEET_FRAME, write_sheets
+
+        written = write_sheets(args.sheets, camera_frames(SHEET_FRAME + 1, args.faces), ROOT)
+        print(json.dumps({"sheets": [str(p) for p in written], "frame": SHEET_FRAME}))
+        return
     from media_engine.provenance.keys import configured_keys
 
     cameras = camera_frames(args.frames, args.faces)

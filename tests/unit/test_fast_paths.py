@@ -105,21 +105,30 @@ def test_the_expression_features_read_only_the_points_brought_to_the_canonical_f
 
 
 def test_the_provenance_mark_is_the_two_part_formula_bit_for_bit():
-    from media_engine.provenance.mark import START_FRAMES, SessionMark, pattern_planes
+    from media_engine.provenance.mark import (
+        RAMP_FRAMES,
+        START_FRAMES,
+        SessionMark,
+        dither_plane,
+        pattern_planes,
+        to_levels,
+    )
     from media_engine.provenance.mark import perceptual_mask as mask_of
     from media_engine.provenance.payload import MINUTE_BITS
 
     mark = SessionMark(b"k" * 40, 12345, clock=lambda: 29_000_000 * 60.0)
     tag = mark.tag_at(29_000_000 % (1 << MINUTE_BITS))
     plus, minus = pattern_planes(mark.secret, tag, 320, 240)
-    for i in range(START_FRAMES + 2):
+    dither = dither_plane(320, 240)
+    steady = START_FRAMES + RAMP_FRAMES
+    for i in range(steady + 2):
         frame = RNG.integers(0, 256, (240, 320, 3), dtype=np.uint8)
         frame[:120] = 128  # flat half
         ours = mark.apply(frame.copy())
-        if i < START_FRAMES:
+        if i < steady:
             continue
         mask = mask_of(frame)
-        p = cv2.multiply(plus, mask, scale=1 / 255.0)
-        m = cv2.multiply(minus, mask, scale=1 / 255.0)
+        p = to_levels(cv2.multiply(plus, mask, scale=1 / 255.0), dither)
+        m = to_levels(cv2.multiply(minus, mask, scale=1 / 255.0), dither)
         expected = cv2.subtract(cv2.add(frame, cv2.merge((p, p, p))), cv2.merge((m, m, m)))
         assert np.array_equal(ours, expected)
