@@ -22,7 +22,7 @@ the same transformations; a frame counts as detected when at most 4 of
 its 64 bits are wrong (generous: it has no sync and no error correction of its own).
 
     python bench/provenance.py [--frames 300] [--natural 500] [--faces DIR] [--iw-every 5]
-                               [--keys 3] [--key-seed S]
+                               [--keys 3] [--key-seed S] [--vp8-extra k=v,...]
     python bench/provenance.py --sheets /tmp/sheets [--faces DIR]
 
 How well the mark survives depends on the key (the pattern, hence what the codec keeps of
@@ -31,6 +31,10 @@ it, is the key's): ``--keys N`` measures N keys generated in this process (from
 otherwise), each on the same fused frames (the pipeline runs once; each key's mark is
 added to the frames it took before the mark, then brought to yuv420p as the pipeline
 does), and reports each key and the worst of them. The configured key is not used.
+
+``--vp8-extra k=v,...`` puts libvpx options over the media worker's (``media_engine/vp8.py``)
+for both the VP8 runs (a what-if for the encoder's settings: the figure is then not the
+product's; the last line names them in ``vp8_extra_options``).
 
 ``--sheets DIR`` only writes contact sheets of the mark on the shipped presenters into
 ``DIR`` (outside the repository; ``bench/provenance_sheets.py``) and measures nothing.
@@ -215,6 +219,9 @@ def load_iw():
 CODEC_START = 15  # the encoder's first half second (30 fps), reported on its own
 
 
+VP8_EXTRA: dict[str, str] = {}  # --vp8-extra: libvpx options over the media worker's
+
+
 def transformed(pictures: list[np.ndarray], codec_psnr: dict | None = None) -> dict:
     """Every transformation's pictures; ``codec_psnr`` gets each codec's own PSNR (decoded
     against what it was given) over its first ``CODEC_START`` frames and after them."""
@@ -225,7 +232,7 @@ def transformed(pictures: list[np.ndarray], codec_psnr: dict | None = None) -> d
     # adaptive.py): 480×360 for a 4:3 camera. The clip is encoded at that size.
     small = [cv2.resize(p, (480, 360), interpolation=cv2.INTER_AREA) for p in pictures]
     for name, (codec, kbps) in CODECS.items():
-        out[name] = decode_clip(encode_clip(small, codec, kbps))
+        out[name] = decode_clip(encode_clip(small, codec, kbps, VP8_EXTRA))
         if codec_psnr is not None:
             values = [psnr(a, b) for a, b in zip(out[name], small, strict=False)]
             codec_psnr[name] = {
@@ -253,7 +260,7 @@ def minute_change_rate(unmarked: list[np.ndarray], mark, found) -> dict:
         state["index"] = index
         marked = remark.apply(frame.copy())
         small.append(cv2.resize(marked, (480, 360), interpolation=cv2.INTER_AREA))
-    hits = [found(p) for p in decode_clip(encode_clip(small, "libvpx", 300))]
+    hits = [found(p) for p in decode_clip(encode_clip(small, "libvpx", 300, VP8_EXTRA))]
     missed = [i for i, hit in enumerate(hits) if not hit]
     return {"rate": round(float(np.mean(hits)), 4), "change_at": half, "missed": missed}
 
@@ -365,6 +372,9 @@ def main() -> None:
     parser.add_argument("--sheets", type=Path, default=None, help="write contact sheets here")
     parser.add_argument("--keys", type=int, default=3, help="keys to measure (made here)")
     parser.add_argument("--key-seed", default=None, help="make the keys from this (else random)")
+    parser.add_argument(
+        "--vp8-extra", default="", help="what-if: libvpx options over the media worker's (k=v,...)"
+    )
     args = parser.parse_args()
     import django
 
@@ -375,6 +385,7 @@ def main() -> None:
         written = write_sheets(args.sheets, camera_frames(SHEET_FRAME + 1, args.faces), ROOT)
         print(json.dumps({"sheets": [str(p) for p in written], "frame": SHEET_FRAME}))
         return
+    VP8_EXTRA.update(item.split("=", 1) for item in args.vp8_extra.split(",") if item)
     session_id = str(uuid.uuid4())
     cameras = camera_frames(args.frames, args.faces)
     unmarked = pipeline_run(cameras, session_id)
@@ -394,6 +405,7 @@ def main() -> None:
         frame_size=f"{unmarked[0].shape[1]}x{unmarked[0].shape[0]}",
         unmarked_images=len(pool),
         faces=bool(args.faces and args.faces.is_dir()),
+        vp8_extra_options=VP8_EXTRA,
         load_avg_1m=round(os.getloadavg()[0], 2),
     )
     print(json.dumps(result))

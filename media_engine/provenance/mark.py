@@ -15,7 +15,9 @@ whole mask is scaled down so that the mark's mean energy stays within ``RMS_BUDG
 (PSNR ≥ 40 dB). For the first ``START_FRAMES`` frames of the stream and after the frame
 size changes, flat regions get ``START_FLOOR`` within ``START_RMS_BUDGET`` (a starting or
 catching-up video encoder would drop less), then down to the steady strength over the next
-``RAMP_FRAMES``. The weighted pattern is brought to whole levels with a 4×4 ordered dither:
+``RAMP_FRAMES``; ``SessionMark.restart`` starts that again (for whoever rebuilds the video
+encoder downstream at the same size: a fresh libvpx encoder loses the steady mark for
+more than a second). The weighted pattern is brought to whole levels with a 4×4 ordered dither:
 on a flat region a mark of about ±1 level becomes a smooth swell of pixels one level up or
 down instead of hard-edged ±1 blotches (no contour where a level is crossed), and a
 fraction of a level keeps its share instead of rounding to nothing. The same value goes on
@@ -136,6 +138,11 @@ class SessionMark:
         self._key: tuple[int, int] | None = None
         self._planes: tuple[np.ndarray, ...] | None = None
         self._frames_since_change = 0  # frames marked since the stream began or changed size
+
+    def restart(self) -> None:
+        """The next frame is the first of a new stream: the start's strength again (call it
+        when the video encoder downstream is rebuilt; a new frame size does it by itself)."""
+        self._frames_since_change = 0
 
     def tag_at(self, minute: int) -> int:
         return coding.encipher(self.secret, coding.Payload(minute, self.session_tag))

@@ -37,9 +37,12 @@ def fused_frames(session_id: str, count: int, engine: str = "avatar") -> list[np
     return out
 
 
-def encode_clip(frames: list[np.ndarray], codec: str, kbps: int) -> bytes:
+def encode_clip(
+    frames: list[np.ndarray], codec: str, kbps: int, vp8_extra: dict[str, str] | None = None
+) -> bytes:
     """A webm (VP8) or mp4 (H.264) clip encoded with the settings of the kiosk's own stream:
-    the media worker's VP8 options (media_engine/vp8.py), aiortc's H.264 ones (h264.py)."""
+    the media worker's VP8 options (media_engine/vp8.py), aiortc's H.264 ones (h264.py).
+    ``vp8_extra``: libvpx options put over the media worker's (what-if runs only)."""
     from media_engine.vp8 import vp8_options
 
     buffer = io.BytesIO()
@@ -54,7 +57,7 @@ def encode_clip(frames: list[np.ndarray], codec: str, kbps: int) -> bytes:
             stream.codec_context.profile = "Baseline"
         else:
             stream.gop_size, stream.codec_context.qmin, stream.codec_context.qmax = 3000, 2, 56
-            stream.options = vp8_options(bitrate)
+            stream.options = {**vp8_options(bitrate), **(vp8_extra or {})}
         for bgr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")):
                 out.mux(packet)

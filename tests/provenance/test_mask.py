@@ -50,6 +50,25 @@ def test_flat_regions_get_more_while_an_encoder_starts():
     assert energy(small) > 1.5 * later
 
 
+def test_a_restart_brings_the_start_strength_back_at_the_same_size():
+    from media_engine.provenance.mark import RAMP_FRAMES, START_FRAMES, SessionMark
+
+    mark = SessionMark(b"k" * 40, 12345, clock=lambda: 29_000_000 * 60.0)
+    flat = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+
+    def energy() -> float:
+        return float(np.mean((mark.apply(flat.copy()).astype(np.float64) - flat) ** 2))
+
+    first = energy()
+    for _ in range(START_FRAMES + RAMP_FRAMES):
+        steady = energy()
+    mark.restart()  # the encoder downstream was rebuilt (a bitrate change, say)
+    assert energy() == first > 1.5 * steady
+    for _ in range(START_FRAMES + RAMP_FRAMES):
+        again = energy()
+    assert again == steady
+
+
 def test_the_tag_stays_the_sessions_across_minutes():
     """One tag for the whole session: a low-bitrate VP8 stream keeps flat regions from
     before a change, so a tag changing every minute left frames with parts of two tags."""

@@ -1,0 +1,85 @@
+"""The start of a VP8 stream at 300 kb/s, for several keys; and the bench's keys.
+
+A fresh libvpx encoder's first keyframe decides whether the mark is in the stream's first
+half second: with the media worker's keyframe bound (``max-intra-rate 300`` in
+media_engine/vp8.py) the keyframe is coarse and the next frames refine it slowly, and the
+mark is lost on the first ~15 frames with any key; with the keyframe unbounded (aiortc's
+own setting) and the rate control's buffer starting full (``rc_init_occupancy``: one
+second's bits) it is found from the first frame (docs/provenance.md, "the encoder's
+start").
+"""
+
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.provenance import bench_keys, fingerprint, marked_run, pipeline_run, worst_of
+from media_engine.provenance.verify import verify_pictures
+from tests.provenance.support import camera_frames, decode_clip, encode_clip
+
+pytestmark = pytest.mark.django_db
+SESSION_ID = str(uuid.uuid4())
+START = 20  # the first 2/3 s of the stream
+KEYS = bench_keys(3, "tests/provenance/test_codec_start")
+
+
+@pytest.fixture(scope="module")
+def unmarked() -> list[np.ndarray]:
+    return pipeline_run(camera_frames(START), SESSION_ID)
+
+
+def missed_at_start(unmarked: list[np.ndarray], key, vp8_extra: dict[str, str]) -> list[int]:
+    """The frames of a new VP8 300 kb/s stream (480×360, the 300 kb/s rung) whose mark is
+    not found with its session."""
+    outputs, _, mark = marked_run(unmarked, key, SESSION_ID)
+    small = [cv2.resize(p, (480, 360), interpolation=cv2.INTER_AREA) for p in outputs]
+    decoded = decode_clip(encode_clip(small, "libvpx", 300, vp8_extra))
+    missed = []
+    for index, picture in enumerate(decoded):
+        finding = verify_pictures([picture], (key,))
+        if finding.payload is None or finding.payload.session_tag != mark.session_tag:
+            missed.append(index)
+    return missed
+
+
+@pytest.mark.parametrize("key", KEYS, ids=fingerprint)
+def test_with_a_full_first_keyframe_the_start_keeps_the_mark(unmarked, key):
+    full_start = {"max-intra-rate": "0", "rc_init_occupancy": str(300_000)}
+    assert missed_at_start(unmarked, key, full_start) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="max-intra-rate 300 (media_engine/vp8.py) starves the first keyframe: the mark "
+    "is lost on the stream's first ~15 frames (docs/provenance.md)",
+)
+@pytest.mark.parametrize("key", KEYS, ids=fingerprint)
+def test_with_the_media_workers_settings_the_start_keeps_the_mark(unmarked, key):
+    assert missed_at_start(unmarked, key, {}) == []
+
+
+def test_bench_keys_are_the_seeds_or_random():
+    again = bench_keys(3, "tests/provenance/test_codec_start")
+    assert [k.secret for k in again] == [k.secret for k in KEYS]
+    assert len({k.secret for k in KEYS}) == 3
+    assert all(len(k.secret) == 64 for k in KEYS)
+    assert bench_keys(1, None)[0].secret != bench_keys(1, None)[0].secret
+    assert all(k.secret.decode()[:8] not in fingerprint(k) for k in KEYS)
+
+
+def test_the_bench_reports_the_worst_key():
+    def figures(detect: float, false: float, psnr: float) -> dict:
+        return {
+            "detect_rate_min": detect,
+            "false_positive_rate": false,
+            "psnr_db_min": psnr,
+            "embed_ms_median": 0.5,
+            "embed_cpu_ms_median": 0.4,
+        }
+
+    worst = worst_of({"a": figures(0.99, 0.0, 41.0), "b": figures(0.95, 0.002, 40.5)})
+    assert (worst["detect_rate_min"], worst["false_positive_rate"]) == (0.95, 0.002)
+    assert worst["psnr_db_min"] == 40.5
+    assert worst["detect_rate_min_per_key"] == {"a": 0.99, "b": 0.95}
