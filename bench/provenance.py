@@ -144,7 +144,7 @@ def fingerprint(key) -> str:
     return f"{key.key_id}:{hashlib.sha256(key.secret).hexdigest()[:8]}"
 
 
-def marked_run(unmarked: list[np.ndarray], key, session_id: str):
+def marked_run(unmarked: list[np.ndarray], key, session_id: str, clock=time.time):
     """What the pipeline sends with ``key``: its session's mark added to each fused frame
     (a new stream: the start's strength first), then the frame brought to yuv420p."""
     from media_engine.pipeline import to_video_frame
@@ -152,9 +152,8 @@ def marked_run(unmarked: list[np.ndarray], key, session_id: str):
     from media_engine.provenance.mark import SessionMark
     from media_engine.provenance.payload import session_tag
 
-    recorder = Recorder(
-        SessionMark(key.secret, session_tag(key.secret, installation(), session_id))
-    )
+    tag = session_tag(key.secret, installation(), session_id)
+    recorder = Recorder(SessionMark(key.secret, tag, clock=clock))
     outputs = [
         to_video_frame(recorder.apply(frame.copy())).to_ndarray(format="bgr24")
         for frame in unmarked

@@ -60,6 +60,34 @@ def test_with_the_media_workers_settings_the_start_keeps_the_mark(unmarked, key)
     assert missed_at_start(unmarked, key, {}) == []
 
 
+def test_the_bench_marks_as_the_pipeline_does():
+    """``marked_run`` (each bench key's frames) gives what the pipeline itself sends, from
+    the frames the pipeline had before its mark."""
+    import fractions
+
+    import av
+
+    from bench.provenance import Recorder
+    from media_engine.assembly import build_pipeline
+    from media_engine.provenance.keys import configured_keys
+
+    def clock() -> float:
+        return 29_000_000 * 60.0
+
+    pipeline = build_pipeline("avatar", None, SESSION_ID)
+    pipeline.provenance.clock = clock
+    recorder = pipeline.provenance = Recorder(pipeline.provenance)
+    sent = []
+    for i, bgr in enumerate(camera_frames(START)):
+        frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = 3000 * i, fractions.Fraction(1, 90000)
+        sent.append(pipeline.process(frame, fusion_allowed=True).to_ndarray(format="bgr24"))
+    outputs, _, _ = marked_run(recorder.unmarked, configured_keys()[0], SESSION_ID, clock)
+    assert len(outputs) == len(sent) == START
+    for ours, theirs in zip(outputs, sent, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_bench_keys_are_the_seeds_or_random():
     again = bench_keys(3, "tests/provenance/test_codec_start")
     assert [k.secret for k in again] == [k.secret for k in KEYS]
