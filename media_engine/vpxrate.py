@@ -23,7 +23,8 @@ that run the context), and checks every step against what it must find there:
 Anything that does not match returns False (the caller rebuilds the context, as aiortc
 does); nothing is written into libvpx's memory except through ``vpx_codec_enc_config_set``.
 Call it from the thread that encodes (aiortc's encoder thread). Layout offsets are those of
-libvpx 1.16 (``vpx_encoder.h``) on 64-bit Linux; ``tests/unit/test_vpxrate.py`` checks that
+PyAV 18.1 and libvpx 1.16 (``vpx_encoder.h``) on 64-bit Linux; with any other version it
+does nothing (returns False); ``tests/unit/test_vpxrate.py`` checks that
 the rate of a running encoder follows.
 """
 
@@ -35,6 +36,8 @@ from typing import Any
 
 import av
 
+# The layouts read here: PyAV's CodecContext object, libvpx's structs (see above).
+PYAV_VERSION, LIBVPX_VERSION = "18.1.0", b"v1.16."
 VPX_CBR = 1
 _CFG_BYTES = 1024  # more than sizeof(vpx_codec_enc_cfg_t) (~500 B in libvpx 1.16)
 # vpx_codec_enc_cfg_t offsets (bytes): g_w, g_h, rc_end_usage, rc_target_bitrate (kb/s),
@@ -45,7 +48,10 @@ _SCAN_WORDS = 256  # where the cfg copy may start in the encoder's state (found 
 
 @functools.cache
 def _libraries() -> tuple[Any, Any] | None:
-    """PyAV's own libvpx and libavcodec (already loaded by PyAV: the same handles)."""
+    """PyAV's own libvpx and libavcodec (already loaded by PyAV: the same handles); None
+    unless they are the versions whose layouts this module reads."""
+    if av.__version__ != PYAV_VERSION:
+        return None
     folder = os.path.join(os.path.dirname(av.__file__), os.pardir, "av.libs")
     vpx, avcodec = glob.glob(folder + "/libvpx-*.so*"), glob.glob(folder + "/libavcodec-*.so*")
     if len(vpx) != 1 or len(avcodec) != 1:
@@ -54,6 +60,9 @@ def _libraries() -> tuple[Any, Any] | None:
     libavcodec.avcodec_get_class.restype = ctypes.c_void_p
     libvpx.vpx_codec_enc_config_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     libvpx.vpx_codec_enc_config_set.restype = ctypes.c_int
+    libvpx.vpx_codec_version_str.restype = ctypes.c_char_p
+    if not libvpx.vpx_codec_version_str().startswith(LIBVPX_VERSION):
+        return None
     return libvpx, libavcodec
 
 
