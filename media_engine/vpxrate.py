@@ -17,8 +17,8 @@ that run the context), and checks every step against what it must find there:
 3. ``vpx_codec_ctx_t.priv`` is the encoder's own state, which holds a copy of the
    ``vpx_codec_enc_cfg_t`` the context was opened with (FFmpeg's own was on its stack):
    found by its fingerprint (frame size, CBR, the quantizer range, ``kf_max_dist``, the
-   current target in kb/s), copied, its ``rc_target_bitrate`` changed, and handed to
-   ``vpx_codec_enc_config_set``.
+   current target in kb/s), copied (exactly its size, which ``vpx_codec_enc_config_default``
+   shows), its ``rc_target_bitrate`` changed, and handed to ``vpx_codec_enc_config_set``.
 
 Anything that does not match returns False (the caller rebuilds the context, as aiortc
 does); nothing is written into libvpx's memory except through ``vpx_codec_enc_config_set``.
@@ -39,7 +39,7 @@ import av
 # The layouts read here: PyAV's CodecContext object, libvpx's structs (see above).
 PYAV_VERSION, LIBVPX_VERSION = "18.1.0", b"v1.16."
 VPX_CBR = 1
-_CFG_BYTES = 1024  # more than sizeof(vpx_codec_enc_cfg_t) (~500 B in libvpx 1.16)
+_CFG_MAX = 2048  # room for vpx_codec_enc_cfg_t when measuring it (504 B in libvpx 1.16)
 # vpx_codec_enc_cfg_t offsets (bytes): g_w, g_h, rc_end_usage, rc_target_bitrate (kb/s),
 # rc_min_quantizer, rc_max_quantizer, kf_max_dist
 _G_W, _G_H, _END_USAGE, _TARGET, _QMIN, _QMAX, _KF_MAX = 12, 16, 72, 112, 116, 120, 168
@@ -61,9 +61,28 @@ def _libraries() -> tuple[Any, Any] | None:
     libvpx.vpx_codec_enc_config_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     libvpx.vpx_codec_enc_config_set.restype = ctypes.c_int
     libvpx.vpx_codec_version_str.restype = ctypes.c_char_p
+    libvpx.vpx_codec_vp8_cx.restype = ctypes.c_void_p
+    libvpx.vpx_codec_enc_config_default.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint]
     if not libvpx.vpx_codec_version_str().startswith(LIBVPX_VERSION):
         return None
     return libvpx, libavcodec
+
+
+@functools.cache
+def _config_size() -> int | None:
+    """sizeof(vpx_codec_enc_cfg_t): the bytes ``vpx_codec_enc_config_default`` writes over
+    two different fills (the copy taken from the encoder's state is exactly this long)."""
+    libraries = _libraries()
+    if libraries is None:
+        return None
+    ends = []
+    for fill in (0xAB, 0x54):
+        buffer = ctypes.create_string_buffer(bytes([fill]) * _CFG_MAX, _CFG_MAX)
+        if libraries[0].vpx_codec_enc_config_default(libraries[0].vpx_codec_vp8_cx(), buffer, 0):
+            return None
+        ends.append(max((i + 1 for i, b in enumerate(buffer.raw) if b != fill), default=0))
+    size = -(-max(ends) // 8) * 8
+    return size if _TARGET < size < _CFG_MAX else None
 
 
 def _pointer(address: int) -> int:
@@ -101,8 +120,8 @@ def vpx_context(codec: Any) -> int | None:
 
 def _config_copy(context: int, codec: Any) -> ctypes.Array | None:
     """A copy of the encoder's current ``vpx_codec_enc_cfg_t``, found by its fingerprint."""
-    state = _pointer(context + 48)  # vpx_codec_ctx_t.priv
-    if not state:
+    state, size = _pointer(context + 48), _config_size()  # vpx_codec_ctx_t.priv
+    if not state or size is None:
         return None
     words = (ctypes.c_uint32 * (_SCAN_WORDS + 48)).from_address(state)
     wanted = {
@@ -116,8 +135,7 @@ def _config_copy(context: int, codec: Any) -> ctypes.Array | None:
     }
     for start in range(_SCAN_WORDS):  # bounded; reads stop at the first match
         if all(words[start + offset // 4] == value for offset, value in wanted.items()):
-            raw = ctypes.string_at(state + start * 4, _CFG_BYTES)
-            return ctypes.create_string_buffer(raw, _CFG_BYTES)
+            return ctypes.create_string_buffer(ctypes.string_at(state + start * 4, size), size)
     return None
 
 
