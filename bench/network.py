@@ -124,6 +124,19 @@ async def run_profile(site, profile: Profile, args, links: dict) -> dict:
         await asyncio.sleep(1.0)
 
 
+def browser_like_encoder() -> None:
+    """The kiosk stands for a browser, whose VP8 encoder (libwebrtc's) bounds a keyframe to
+    a few frames of the target (``max-intra-rate`` at least 300) and changes its rate in
+    place. aiortc's stock encoder does neither: an unbounded keyframe (~29 kB at 1 Mb/s, all
+    a 1 Mb/s link's 0.25 s buffer holds) at every PLI and at every rate change over 10 %
+    flooded the capped uplink after the blackout. The kiosk peers of this process encode
+    with the worker's own encoder (``media_engine/vp8.py``: the bound, the rate in place),
+    installed before the first call's sender starts."""
+    from media_engine.vp8 import install_kiosk_vp8_encoder
+
+    install_kiosk_vp8_encoder()
+
+
 def browser_like_sender(peer) -> None:
     """The kiosk stands for a browser, whose sender runs GCC (loss- and delay-based rate,
     spaced keyframes, bounded retransmission); aiortc's stock sender has none of it and
@@ -182,6 +195,7 @@ def parse_args() -> argparse.Namespace:
 async def all_profiles(site, args) -> list[dict]:
     links = {"up": Impairment(PROFILES[0], 1), "down": Impairment(PROFILES[0], 2)}
     install(links["up"], links["down"])
+    browser_like_encoder()
     chosen = [p for p in PROFILES if p.name in args.profiles.split(",")]
     return [await run_profile(site, p, args, links) for p in chosen]
 

@@ -25,7 +25,13 @@ pressure once a cut (loss or a queue) has taken it under the LAN's rate. Keyfram
 (PLI/FIR) are served at most once per ``KEYFRAME_MIN_INTERVAL_S`` (libwebrtc's 300 ms): a
 receiver that asks on every broken frame would otherwise get a keyframe storm, which
 overflows a narrow link and breaks more frames. Retransmissions are bounded too
-(``media_engine/retransmit.py``).
+(``media_engine/retransmit.py``), and their rate comes out of the media's: the encoder aims
+at the target less what was retransmitted over the last 0.5 s (``media_target``, in steps of
+``PROTECTION_STEP_BPS``, never under the controller's floor; re-applied at every encoded
+frame, so the media's share comes back as the repairs stop). Without it a ramp step over a
+1 Mb/s link, or a blackout's backlog, offered the link the repairs on top of the full media
+rate (up to twice the target, in the bench's runs), and its 0.25 s buffer dropped for
+seconds.
 
 Like ``rtptime``, this reaches into aiortc's sender (pinned to aiortc 1.16.0); anything
 missing reads as "no estimate", never an error.
@@ -33,6 +39,7 @@ missing reads as "no estimate", never an error.
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +76,9 @@ KEYFRAME_MIN_INTERVAL_S = 0.3
 # A NACK listing more packets than this is a burst or a blackout's backlog, not random loss:
 # its retransmissions are not sent twice (the originals need the whole budget).
 BURST_NACK_PACKETS = 4
+# Retransmissions take their rate from the media's (``media_target``), in steps of this
+# (fewer rate changes while the window slides).
+PROTECTION_STEP_BPS = 25_000
 _ATTRIBUTE = "_kiosk_receiver_estimate"
 
 
@@ -90,6 +100,7 @@ class ReceiverEstimate:
     sender_reports: dict = field(default_factory=dict)  # LSR -> wall time it left
     keyframes_skipped: int = 0
     burst: bool = False  # the NACK being served lists a burst (BURST_NACK_PACKETS)
+    retransmitted: Callable[[float], float] = lambda now: 0.0  # b/s resent lately
 
     def copies_due(self, now: float) -> bool:
         """Retransmissions are sent twice: the path is calm and the NACK is no burst."""
@@ -164,6 +175,8 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
         encoded = await encode(codec)
         if not estimate.started:
             start_encoder(sender, estimate, start_bps)
+        else:  # the media's share comes back as retransmissions stop
+            apply_target(sender, estimate)
         return encoded
 
     sender._handle_rtcp_packet = handle_rtcp_packet
@@ -177,7 +190,12 @@ def watch_bandwidth(sender: RTCRtpSender, *, start_bps: float = START_BITRATE_BP
 
     sender._send_keyframe = throttled_keyframe
     sender._send_rtcp = send_rtcp
-    guard_retransmissions(sender, calm=lambda: estimate.copies_due(time.monotonic()))
+    guard = guard_retransmissions(
+        sender,
+        calm=lambda: estimate.copies_due(time.monotonic()),
+        budget=lambda: ratecontrol.target(estimate.rate),
+    )
+    estimate.retransmitted = guard.rate_bps
 
 
 def is_burst_nack(packet: Any) -> bool:
@@ -238,11 +256,20 @@ def round_trip(estimate: ReceiverEstimate, report: Any) -> float | None:
     return time.time() - sent - report.dlsr / 65536
 
 
+def media_target(estimate: ReceiverEstimate, now: float) -> int:
+    """The smaller of the loss-based rate and the REMB, less what retransmissions took
+    lately (in steps of ``PROTECTION_STEP_BPS``), never under the controller's floor."""
+    target = ratecontrol.target(estimate.rate)
+    resent = estimate.retransmitted(now)
+    protection = PROTECTION_STEP_BPS * -(-resent // PROTECTION_STEP_BPS)  # rounded up
+    return int(max(ratecontrol.RatePolicy.min_bps, target - protection))
+
+
 def apply_target(sender: RTCRtpSender, estimate: ReceiverEstimate) -> None:
-    """Aim the encoder at the smaller of the loss-based rate and the REMB."""
+    """Aim the encoder at the media's share of the controller's target (``media_target``)."""
     encoder = getattr(sender, "_RTCRtpSender__encoder", None)
     if encoder is not None and hasattr(encoder, "target_bitrate"):
-        wanted = int(ratecontrol.target(estimate.rate))
+        wanted = media_target(estimate, time.monotonic())
         if encoder.target_bitrate != wanted:
             encoder.target_bitrate = wanted
 

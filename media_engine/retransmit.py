@@ -16,11 +16,20 @@ retransmission is sent twice, ``COPY_AFTER_S`` apart, the copy paid from the sam
 (``allow_copy``, never its last half): a repair then fails only when both copies are
 lost. This is the cheap part of what FEC does in libwebrtc (aiortc has no FEC).
 
+Retransmissions take their room from the media: ``RetransmitGuard.rate_bps`` is what was
+retransmitted over the last ``RATE_WINDOW_S``, and ``bandwidth`` aims the encoder at the
+controller's target less that rate (libwebrtc's encoder gets the allocated rate less its
+protection, NACK and FEC, bitrate). A link that overflowed (a ramp step over its capacity, a
+blackout's backlog) was otherwise offered the retransmissions on top of the full media rate,
+up to twice what the controller aimed at, and the 0.25 s buffer of a 1 Mb/s link dropped for
+seconds. The budget itself is the controller's target (``budget``), not the encoder's.
+
 ``RetransmitGuard.allow`` is the whole policy; ``guard_retransmissions`` wraps a sender.
 """
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +41,7 @@ BUDGET_SHARE = 1.0  # retransmissions may use up to the encoder's target bitrate
 BURST_S = 0.5  # the budget's bucket holds this many seconds of it (a blackout's backlog)
 COPY_AFTER_S = 0.005  # a calm path's retransmission is sent again this much later
 COPY_RESERVE = 0.5  # ... unless the budget's bucket is under this share full
+RATE_WINDOW_S = 0.5  # ``rate_bps``: what was retransmitted over this last window
 
 
 class RetransmitGuard:
@@ -42,6 +52,13 @@ class RetransmitGuard:
         self.tokens = 0.0  # bytes
         self.at: float | None = None
         self.sent = self.refused = self.copies = 0
+        self.recent: deque[tuple[float, int]] = deque(maxlen=4096)  # (when, bytes) resent
+
+    def rate_bps(self, now: float) -> float:
+        """Bits per second retransmitted (copies included) over the last ``RATE_WINDOW_S``."""
+        while self.recent and now - self.recent[0][0] > RATE_WINDOW_S:
+            self.recent.popleft()
+        return sum(size for _, size in self.recent) * 8 / RATE_WINDOW_S
 
     def _refill(self, target_bps: float, now: float) -> None:
         rate = BUDGET_SHARE * target_bps / 8.0
@@ -61,6 +78,7 @@ class RetransmitGuard:
             return False
         self.tokens -= size
         self.copies += 1
+        self.recent.append((now, size))
         return True
 
     def allow(
@@ -78,14 +96,18 @@ class RetransmitGuard:
             for old in sorted(self.last, key=self.last.__getitem__)[:RTP_HISTORY_SIZE]:
                 del self.last[old]
         self.sent += 1
+        self.recent.append((now, size))
         return True
 
 
 def guard_retransmissions(
-    sender: RTCRtpSender, calm: Callable[[], bool] = lambda: False
+    sender: RTCRtpSender,
+    calm: Callable[[], bool] = lambda: False,
+    budget: Callable[[], float] | None = None,
 ) -> RetransmitGuard:
     """Wrap this sender's retransmission with a ``RetransmitGuard`` (pinned aiortc 1.16);
-    while ``calm()`` says the path is not congested, each retransmission is sent twice."""
+    while ``calm()`` says the path is not congested, each retransmission is sent twice.
+    ``budget()``: the rate (b/s) the budget is a share of; default the encoder's target."""
     guard = RetransmitGuard()
     retransmit = sender._retransmit
     copies: set[asyncio.Task] = set()
@@ -103,7 +125,7 @@ def guard_retransmissions(
         if packet is None or packet.sequence_number != sequence_number:
             return None
         encoder = getattr(sender, "_RTCRtpSender__encoder", None)
-        target = float(getattr(encoder, "target_bitrate", 0) or 500_000)
+        target = float(budget() if budget else getattr(encoder, "target_bitrate", 0) or 500_000)
         rtt = getattr(sender, "_RTCRtpSender__rtt", None)
         size = len(packet.payload) + 12
         now = time.monotonic()

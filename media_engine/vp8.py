@@ -13,10 +13,15 @@ buffer, no lag, one token partition, the thread rule) except these three:
   aiortc leaves it unbounded: with the 1 s CBR buffer a keyframe took 29 kB at 1 Mb/s on
   a smooth 640×480 test picture (0.23 s of the link; 7 kB with the bound), nearly all a
   1 Mb/s link's 0.25 s drop-tail buffer holds, so its tail was dropped and had to be
-  repaired, and every frame behind it waited. Keyframes come at every PLI and, in aiortc
-  1.16, at every bitrate change over 10 % (the context is rebuilt: PyAV/FFmpeg 8's libvpx
-  wrapper does not apply a changed ``bit_rate`` to a running context; checked, the rate
-  stays the old one).
+  repaired, and every frame behind it waited. Keyframes come at every PLI.
+
+A new target bitrate is applied to the running context (``media_engine/vpxrate.py``:
+libvpx's ``vpx_codec_enc_config_set``, as libwebrtc does), any step, with no keyframe.
+aiortc 1.16 rebuilds the context on a change over 10 % (and ignores smaller ones): PyAV/
+FFmpeg 8's libvpx wrapper does not apply a changed ``bit_rate`` to a running context
+(checked: the rate stays the old one), and a new context starts with a keyframe, one per
+rate step of the sender's controller. Only where the context is not what ``vpxrate``
+expects does the encoder fall back to aiortc's rebuild. A new frame size still rebuilds.
 
 Measured at 640×480 on a talking-face clip (``bench/vp8.py``; 2-core machine): at 1.5 Mb/s
 the encode takes about half the time of aiortc's settings, at the same bitrate, with a
@@ -42,6 +47,7 @@ from av import CodecContext, VideoFrame
 from av.frame import Frame
 
 from media_engine.jitterbuffer import require_pinned_aiortc
+from media_engine.vpxrate import retarget
 
 # What differs from aiortc 1.16.0's Vp8Encoder (see the module docstring).
 KIOSK_OPTIONS = {"cpu-used": "-12", "noise-sensitivity": "0", "max-intra-rate": "300"}
@@ -74,10 +80,33 @@ class KioskVp8Encoder(Vp8Encoder):
 
     options: dict[str, str] | None = None
 
+    _unreachable = None  # a context whose rate could not be changed in place
+    retargets = 0  # rate changes applied in place
+    rebuilds = 0  # contexts opened (the first included): each one starts with a keyframe
+
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        if isinstance(frame, VideoFrame) and self._needs_codec(frame):
-            self.codec = self._build_codec(frame.width, frame.height)
+        if isinstance(frame, VideoFrame):
+            self._retarget(frame)
+            if self._needs_codec(frame):
+                self.codec = self._build_codec(frame.width, frame.height)
+                self.rebuilds += 1
         return super().encode(frame, force_keyframe)
+
+    def _retarget(self, frame: VideoFrame) -> None:
+        """A new target on a context of the same size: changed in place (no keyframe)."""
+        codec = self.codec
+        if (
+            codec is None
+            or not codec.is_open
+            or (frame.width, frame.height) != (codec.width, codec.height)
+            or self.target_bitrate == codec.bit_rate
+            or codec is self._unreachable
+        ):
+            return
+        if retarget(codec, self.target_bitrate):
+            self.retargets += 1
+        else:  # not tried again on this context: aiortc rebuilds it past 10 %
+            self._unreachable = codec
 
     def _needs_codec(self, frame: VideoFrame) -> bool:
         """Whether aiortc's ``encode`` would (re)create the context for this frame."""

@@ -302,3 +302,45 @@ async def test_retransmissions_are_copied_on_a_calm_path_but_not_for_a_burst_nac
     assert not estimate.copies_due(time.monotonic())
     await sender._handle_rtcp_packet(receiver_report(sender._ssrc, 0.3))  # heavy loss
     assert not estimate.copies_due(time.monotonic())
+
+
+async def test_retransmissions_take_their_rate_from_the_media_until_they_stop():
+    import asyncio
+
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+
+    from media_engine.retransmit import RATE_WINDOW_S
+    from tests.unit.test_retransmit import sender_with_history
+
+    sender, transport = sender_with_history(range(100, 120))  # 20 packets of 1,012 B
+    watch_bandwidth(sender)
+    await sender._next_encoded_frame(VP8)
+    assert encoder_of(sender).target_bitrate == START_BITRATE_BPS
+    nack = RtcpRtpfbPacket(
+        fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=list(range(100, 120))
+    )
+    await sender._handle_rtcp_packet(nack)  # a burst: no copies
+    assert len(transport.sent) == 20
+    resent = 20 * 1012 * 8 / RATE_WINDOW_S  # 324 kb/s over the window
+    step = bandwidth.PROTECTION_STEP_BPS
+    protection = step * -(-resent // step)
+    assert encoder_of(sender).target_bitrate == START_BITRATE_BPS - protection
+    await asyncio.sleep(RATE_WINDOW_S + 0.05)
+    await sender._next_encoded_frame(VP8)  # the next frame gets the media's share back
+    assert encoder_of(sender).target_bitrate == START_BITRATE_BPS
+
+
+async def test_the_media_keeps_the_controllers_floor_under_a_retransmission_burst():
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+
+    from media_engine import ratecontrol
+    from tests.unit.test_retransmit import sender_with_history
+
+    sender, _ = sender_with_history(range(100, 140))
+    watch_bandwidth(sender, start_bps=300_000)
+    await sender._next_encoded_frame(VP8)
+    nack = RtcpRtpfbPacket(
+        fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=list(range(100, 140))
+    )
+    await sender._handle_rtcp_packet(nack)
+    assert encoder_of(sender).target_bitrate == ratecontrol.RatePolicy.min_bps

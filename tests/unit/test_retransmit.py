@@ -100,3 +100,17 @@ async def test_a_calm_path_gets_each_retransmission_twice_a_congested_one_once()
         await sender._retransmit(7)  # a second NACK at once: within the RTT, refused
         await asyncio.sleep(COPY_AFTER_S + 0.05)
         assert transport.sent == expected and guard.copies == len(expected) - 1
+
+
+def test_the_retransmitted_rate_counts_originals_and_copies_over_the_last_window():
+    from media_engine.retransmit import RATE_WINDOW_S
+
+    guard = RetransmitGuard()
+    assert guard.rate_bps(now=5.0) == 0.0
+    assert guard.allow(1, 1000, 1_000_000, now=5.0)
+    assert guard.allow_copy(1000, 1_000_000, now=5.0)
+    assert not guard.allow(1, 1000, 1_000_000, now=5.01)  # refused: not counted
+    assert guard.rate_bps(now=5.1) == 2000 * 8 / RATE_WINDOW_S
+    assert guard.allow(2, 500, 1_000_000, now=5.3)
+    assert guard.rate_bps(now=5.0 + RATE_WINDOW_S + 0.01) == 500 * 8 / RATE_WINDOW_S
+    assert guard.rate_bps(now=6.0) == 0.0

@@ -12,6 +12,7 @@ from aiortc.codecs import get_encoder, vpx
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from media_engine import vp8
 from media_engine.vp8 import KIOSK_OPTIONS, KioskVp8Encoder, install_kiosk_vp8_encoder
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
@@ -65,7 +66,7 @@ def test_the_encoder_that_encodes_carries_the_kiosk_settings(installed):
     assert encoder.codec.width == 640 and encoder.codec.height == 480
 
 
-def test_a_new_bitrate_or_size_rebuilds_the_codec_with_the_kiosk_settings(installed):
+def test_a_new_bitrate_is_applied_in_place_and_a_new_size_rebuilds(installed):
     encoder = installed(VP8)
     encoder.encode(frame(1))
     first = encoder.codec
@@ -73,13 +74,24 @@ def test_a_new_bitrate_or_size_rebuilds_the_codec_with_the_kiosk_settings(instal
     assert encoder.codec is first  # aiortc's encode kept the context we built
     encoder.target_bitrate = 1_500_000
     encoder.encode(frame(3))
-    assert encoder.codec is not first and encoder.codec.bit_rate == 1_500_000
-    assert encoder.options["noise-sensitivity"] == KIOSK_OPTIONS["noise-sensitivity"]
-    assert encoder.options["maxrate"] == "1500000"
-    second = encoder.codec
+    assert encoder.codec is first and encoder.codec.bit_rate == 1_500_000  # no new context
+    assert (encoder.retargets, encoder.rebuilds) == (1, 1)
     encoder.encode(frame(4, 320, 240))
-    assert encoder.codec is not second and encoder.codec.width == 320
+    assert encoder.codec is not first and encoder.codec.width == 320
+    assert encoder.codec.bit_rate == 1_500_000 and encoder.options["maxrate"] == "1500000"
     assert encoder.options["cpu-used"] == KIOSK_OPTIONS["cpu-used"]
+    assert encoder.options["noise-sensitivity"] == KIOSK_OPTIONS["noise-sensitivity"]
+
+
+def test_a_rate_that_cannot_change_in_place_rebuilds_the_codec(installed, monkeypatch):
+    monkeypatch.setattr(vp8, "retarget", lambda codec, bitrate: False)
+    encoder = installed(VP8)
+    encoder.encode(frame(1))
+    first = encoder.codec
+    encoder.target_bitrate = 1_500_000
+    encoder.encode(frame(2))
+    assert encoder.codec is not first and encoder.codec.bit_rate == 1_500_000
+    assert encoder.options["maxrate"] == "1500000" and encoder.rebuilds == 2
 
 
 def test_the_stream_decodes_at_the_right_size(installed):
