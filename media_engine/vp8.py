@@ -4,16 +4,24 @@ aiortc's ``Vp8Encoder`` is tuned for a camera: libvpx's temporal denoiser at its
 (``noise-sensitivity 4``) and speed 6 (``cpu-used -6``). The kiosk's video is rendered (a
 fused face on a clean background): the denoiser only blurs it and costs most of the encode
 time. ``KioskVp8Encoder`` keeps every aiortc setting (CBR at the target bitrate, the 1 s
-buffer, no lag, one token partition, the thread rule) except these three:
+buffer, no lag, one token partition, the thread rule) except these:
 
 - ``noise-sensitivity 0``: no denoiser;
 - ``cpu-used -12``: libvpx's realtime speed 12 (negative: a fixed speed, not adapted);
-- ``max-intra-rate 300``: a keyframe gets at most 3 frames' worth of the target bitrate
-  (libvpx's ``rc_max_intra_bitrate_pct``; libwebrtc's VP8 encoder sets at least 300).
-  aiortc leaves it unbounded: with the 1 s CBR buffer a keyframe took 29 kB at 1 Mb/s on
-  a smooth 640×480 test picture (0.23 s of the link; 7 kB with the bound), nearly all a
-  1 Mb/s link's 0.25 s drop-tail buffer holds, so its tail was dropped and had to be
-  repaired, and every frame behind it waited. Keyframes come at every PLI.
+- keyframes after a context's first get at most 3 frames' worth of the target bitrate
+  (``KEYFRAME_BOUND_PCT``: libvpx's ``rc_max_intra_bitrate_pct``; libwebrtc's VP8 encoder
+  sets at least 300). aiortc leaves them unbounded: with the 1 s CBR buffer a keyframe took
+  29 kB at 1 Mb/s on a smooth 640×480 test picture (0.23 s of the link; 7 kB with the
+  bound), nearly all a 1 Mb/s link's 0.25 s drop-tail buffer holds, so its tail was dropped
+  and had to be repaired, and every frame behind it waited. Keyframes come at every PLI.
+- the **first** keyframe of a context is not bounded, and the rate control's buffer starts
+  full (``rc_init_occupancy``: one second's bits): bounded, the first keyframe was held to
+  1.8 kB at 300 kb/s (28 dB), the next frames refined it for half a second, and the
+  label's thin text and the provenance mark were lost there (the mark on the first 13–16
+  frames with every key; with a full first keyframe on none: BENCHMARKS.md, provenance).
+  The bound is set on the running context once the first keyframe is out
+  (``vpxrate.bound_keyframes``); where that path is not available the context opens with
+  the bound, as before.
 
 A new target bitrate is applied to the running context (``media_engine/vpxrate.py``:
 libvpx's ``vpx_codec_enc_config_set``, as libwebrtc does), any step, with no keyframe.
@@ -36,6 +44,7 @@ untouched). Written for exactly ``aiortc==1.16.0`` (the creation block of
 ``Vp8Encoder.encode`` is copied here); ``tests/unit/test_vp8.py`` pins its source.
 """
 
+import logging
 import multiprocessing
 
 from aiortc import rtcrtpsender
@@ -47,14 +56,20 @@ from av import CodecContext, VideoFrame
 from av.frame import Frame
 
 from media_engine.jitterbuffer import require_pinned_aiortc
-from media_engine.vpxrate import retarget
+from media_engine.vpxrate import bound_keyframes, in_place_available, retarget
+
+logger = logging.getLogger(__name__)
 
 # What differs from aiortc 1.16.0's Vp8Encoder (see the module docstring).
-KIOSK_OPTIONS = {"cpu-used": "-12", "noise-sensitivity": "0", "max-intra-rate": "300"}
+KIOSK_OPTIONS = {"cpu-used": "-12", "noise-sensitivity": "0"}
+KEYFRAME_BOUND_PCT = 300  # a keyframe after the first: at most 3 frames' share of the rate
 
 
-def vp8_options(bitrate: int) -> dict[str, str]:
-    """aiortc's libvpx options for this bitrate, with the kiosk's speed and no denoiser."""
+def vp8_options(bitrate: int, *, full_first_keyframe: bool = True) -> dict[str, str]:
+    """aiortc's libvpx options for this bitrate, with the kiosk's speed, no denoiser, the
+    rate control's buffer full at the start and the keyframe bound (unless the first
+    keyframe is to be full: then the bound comes after it, ``KioskVp8Encoder``)."""
+    bound = "0" if full_first_keyframe else str(KEYFRAME_BOUND_PCT)
     return {
         # aiortc: rc_buf_sz = 1000 ms; minrate = maxrate = bit_rate is CBR
         "bufsize": str(bitrate),
@@ -69,6 +84,8 @@ def vp8_options(bitrate: int) -> dict[str, str]:
         "static-thresh": "1",
         "undershoot-pct": "100",
         **KIOSK_OPTIONS,
+        "max-intra-rate": bound,
+        "rc_init_occupancy": str(bitrate),  # one second's bits: the buffer starts full
     }
 
 
@@ -83,6 +100,7 @@ class KioskVp8Encoder(Vp8Encoder):
     _unreachable = None  # a context whose rate could not be changed in place
     retargets = 0  # rate changes applied in place
     rebuilds = 0  # contexts opened (the first included): each one starts with a keyframe
+    _bound_due = False  # the context's first keyframe went out unbounded: bound the next
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         if isinstance(frame, VideoFrame):
@@ -90,7 +108,12 @@ class KioskVp8Encoder(Vp8Encoder):
             if self._needs_codec(frame):
                 self.codec = self._build_codec(frame.width, frame.height)
                 self.rebuilds += 1
-        return super().encode(frame, force_keyframe)
+        encoded = super().encode(frame, force_keyframe)
+        if self._bound_due and self.codec is not None and self.codec.is_open:
+            self._bound_due = False
+            if not bound_keyframes(self.codec, KEYFRAME_BOUND_PCT):
+                logger.warning("VP8 keyframes stay unbounded: libvpx's control was refused")
+        return encoded
 
     def _retarget(self, frame: VideoFrame) -> None:
         """A new target on a context of the same size: changed in place (no keyframe)."""
@@ -125,7 +148,8 @@ class KioskVp8Encoder(Vp8Encoder):
         codec.pix_fmt = "yuv420p"
         codec.gop_size = 3000
         codec.qmin, codec.qmax = 2, 56
-        self.options = vp8_options(self.target_bitrate)
+        self._bound_due = in_place_available()
+        self.options = vp8_options(self.target_bitrate, full_first_keyframe=self._bound_due)
         codec.options = dict(self.options)
         codec.thread_count = number_of_threads(width * height, multiprocessing.cpu_count())
         return codec

@@ -20,6 +20,10 @@ that run the context), and checks every step against what it must find there:
    current target in kb/s), copied (exactly its size, which ``vpx_codec_enc_config_default``
    shows), its ``rc_target_bitrate`` changed, and handed to ``vpx_codec_enc_config_set``.
 
+``bound_keyframes`` reaches the same context to set libvpx's keyframe bound
+(``VP8E_SET_MAX_INTRA_BITRATE_PCT`` through ``vpx_codec_control``) once a stream's first,
+full keyframe is out (media_engine/vp8.py).
+
 Anything that does not match returns False (the caller rebuilds the context, as aiortc
 does); nothing is written into libvpx's memory except through ``vpx_codec_enc_config_set``.
 Call it from the thread that encodes (aiortc's encoder thread). Layout offsets are those of
@@ -39,6 +43,7 @@ import av
 # The layouts read here: PyAV's CodecContext object, libvpx's structs (see above).
 PYAV_VERSION, LIBVPX_VERSION = "18.1.0", b"v1.16."
 VPX_CBR = 1
+VP8E_SET_MAX_INTRA_BITRATE_PCT = 26  # vp8cx.h's control id
 _CFG_MAX = 2048  # room for vpx_codec_enc_cfg_t when measuring it (504 B in libvpx 1.16)
 # vpx_codec_enc_cfg_t offsets (bytes): g_w, g_h, rc_end_usage, rc_target_bitrate (kb/s),
 # rc_min_quantizer, rc_max_quantizer, kf_max_dist
@@ -60,6 +65,7 @@ def _libraries() -> tuple[Any, Any] | None:
     libavcodec.avcodec_get_class.restype = ctypes.c_void_p
     libvpx.vpx_codec_enc_config_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     libvpx.vpx_codec_enc_config_set.restype = ctypes.c_int
+    libvpx.vpx_codec_control_.restype = ctypes.c_int  # variadic: arguments typed per call
     libvpx.vpx_codec_version_str.restype = ctypes.c_char_p
     libvpx.vpx_codec_vp8_cx.restype = ctypes.c_void_p
     libvpx.vpx_codec_enc_config_default.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint]
@@ -152,3 +158,25 @@ def retarget(codec: Any, bitrate: int) -> bool:
         return False
     codec.bit_rate = int(bitrate)
     return True
+
+
+def in_place_available() -> bool:
+    """Whether this process's PyAV and libvpx are those this module can reach into."""
+    return _libraries() is not None and _config_size() is not None
+
+
+def bound_keyframes(codec: Any, percent: int) -> bool:
+    """From now on, a keyframe of this open libvpx VP8 ``CodecContext`` gets at most
+    ``percent`` % of a frame's share of the target (libvpx's ``rc_max_intra_bitrate_pct``,
+    through ``vpx_codec_control``); False (nothing changed) where the context is not what
+    this module expects."""
+    libraries = _libraries()
+    context = vpx_context(codec)
+    if libraries is None or context is None:
+        return False
+    answer = libraries[0].vpx_codec_control_(
+        ctypes.c_void_p(context),
+        ctypes.c_int(VP8E_SET_MAX_INTRA_BITRATE_PCT),
+        ctypes.c_uint(int(percent)),
+    )
+    return answer == 0

@@ -1,12 +1,11 @@
 """The start of a VP8 stream at 300 kb/s, for several keys; and the bench's keys.
 
 A fresh libvpx encoder's first keyframe decides whether the mark is in the stream's first
-half second: with the media worker's keyframe bound (``max-intra-rate 300`` in
-media_engine/vp8.py) the keyframe is coarse and the next frames refine it slowly, and the
-mark is lost on the first ~15 frames with any key; with the keyframe unbounded (aiortc's
-own setting) and the rate control's buffer starting full (``rc_init_occupancy``: one
-second's bits) it is found from the first frame (docs/provenance.md, "the encoder's
-start").
+half second: held to the keyframe bound (``max-intra-rate 300``) the keyframe is coarse and
+the next frames refine it slowly, and the mark is lost on the first ~15 frames with any
+key; with the media worker's settings (media_engine/vp8.py: the first keyframe unbounded,
+the rate control's buffer starting full, the bound set after it) it is found from the first
+frame (docs/provenance.md, "the encoder's start").
 """
 
 import uuid
@@ -17,6 +16,7 @@ import pytest
 
 from bench.provenance import bench_keys, fingerprint, marked_run, pipeline_run, worst_of
 from media_engine.provenance.verify import verify_pictures
+from media_engine.vp8 import KEYFRAME_BOUND_PCT
 from tests.provenance.support import camera_frames, decode_clip, encode_clip
 
 pytestmark = pytest.mark.django_db
@@ -45,19 +45,16 @@ def missed_at_start(unmarked: list[np.ndarray], key, vp8_extra: dict[str, str]) 
 
 
 @pytest.mark.parametrize("key", KEYS, ids=fingerprint)
-def test_with_a_full_first_keyframe_the_start_keeps_the_mark(unmarked, key):
-    full_start = {"max-intra-rate": "0", "rc_init_occupancy": str(300_000)}
-    assert missed_at_start(unmarked, key, full_start) == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="max-intra-rate 300 (media_engine/vp8.py) starves the first keyframe: the mark "
-    "is lost on the stream's first ~15 frames (docs/provenance.md)",
-)
-@pytest.mark.parametrize("key", KEYS, ids=fingerprint)
 def test_with_the_media_workers_settings_the_start_keeps_the_mark(unmarked, key):
     assert missed_at_start(unmarked, key, {}) == []
+
+
+@pytest.mark.parametrize("key", KEYS[:1], ids=fingerprint)
+def test_a_starved_first_keyframe_loses_the_start(unmarked, key):
+    """Why the first keyframe is full: held to the later keyframes' bound, it loses the
+    mark on the stream's first frames (so the test above can fail)."""
+    bounded = {"max-intra-rate": str(KEYFRAME_BOUND_PCT), "rc_init_occupancy": "0"}
+    assert len(missed_at_start(unmarked, key, bounded)) >= 5
 
 
 def test_the_bench_marks_as_the_pipeline_does():

@@ -115,15 +115,34 @@ def smooth_frame(number: int) -> av.VideoFrame:
     return out
 
 
-def test_a_keyframe_is_bounded_to_a_few_frames_of_the_target_bitrate(installed):
+def keyframe_bytes(payloads: list[bytes]) -> int:
+    return sum(len(vpx.vp8_depayload(p)) for p in payloads)
+
+
+def first_and_later_keyframe(encoder) -> tuple[int, int]:
+    """Bytes of the stream's first keyframe and of a keyframe asked for a second later."""
+    encoder.target_bitrate = 1_000_000
+    first = keyframe_bytes(encoder.encode(smooth_frame(0))[0])
+    for number in range(1, 30):
+        encoder.encode(smooth_frame(number))
+    return first, keyframe_bytes(encoder.encode(smooth_frame(30), force_keyframe=True)[0])
+
+
+def test_the_first_keyframe_is_full_and_every_later_one_bounded(installed, monkeypatch):
+    per_frame = 1_000_000 / 8 / 30
+    first, later = first_and_later_keyframe(installed(VP8))
+    assert first > 3 * per_frame * 1.15, "the stream's first keyframe is not starved"
+    assert later <= 3 * per_frame * 1.15  # KEYFRAME_BOUND_PCT (libvpx may overshoot a bit)
+    # without the bound set after the first keyframe, a later one is far larger
+    monkeypatch.setattr(vp8, "bound_keyframes", lambda codec, percent: True)
+    _, unbounded = first_and_later_keyframe(installed(VP8))
+    assert unbounded > 2 * later
+
+
+def test_without_the_in_place_path_every_keyframe_is_bounded(installed, monkeypatch):
+    monkeypatch.setattr(vp8, "in_place_available", lambda: False)
     encoder = installed(VP8)
     encoder.target_bitrate = 1_000_000
-    payloads, _ = encoder.encode(smooth_frame(0))  # the first frame: a keyframe
-    keyframe = sum(len(vpx.vp8_depayload(p)) for p in payloads)
-    per_frame = 1_000_000 / 8 / 30
-    assert keyframe <= 3 * per_frame * 1.15  # max-intra-rate 300 (libvpx may overshoot a bit)
-    # aiortc's own settings leave it unbounded: far more on the same picture
-    stock = vpx.Vp8Encoder()
-    stock.target_bitrate = 1_000_000
-    payloads, _ = stock.encode(smooth_frame(0))
-    assert sum(len(vpx.vp8_depayload(p)) for p in payloads) > 2 * keyframe
+    first = keyframe_bytes(encoder.encode(smooth_frame(0))[0])
+    assert first <= 3 * 1_000_000 / 8 / 30 * 1.15
+    assert encoder.options["max-intra-rate"] == str(vp8.KEYFRAME_BOUND_PCT)
