@@ -121,10 +121,13 @@ class SessionMark:
             mask = perceptual_mask(frame, self.strength, floor=START_FLOOR, budget=START_RMS_BUDGET)
         else:
             mask = perceptual_mask(frame, self.strength)
-        # One full-frame multiply instead of one per part (the same values).
+        # One full-frame multiply instead of one per part (the same values); each part
+        # spread to three channels in one reused buffer (``cvtColor`` from gray: the same
+        # as merging it thrice, faster, and no further full-frame temporaries).
         scaled = cv2.multiply(magnitude, mask, scale=1 / 255.0)
         plus = cv2.bitwise_and(scaled, positive)
-        minus = cv2.subtract(scaled, plus)
-        cv2.add(frame, cv2.merge((plus, plus, plus)), dst=frame)
-        cv2.subtract(frame, cv2.merge((minus, minus, minus)), dst=frame)
+        minus = cv2.subtract(scaled, plus, dst=scaled)
+        three = cv2.cvtColor(plus, cv2.COLOR_GRAY2BGR)
+        cv2.add(frame, three, dst=frame)
+        cv2.subtract(frame, cv2.cvtColor(minus, cv2.COLOR_GRAY2BGR, dst=three), dst=frame)
         return frame
