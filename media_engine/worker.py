@@ -47,6 +47,7 @@ from media_engine.engines.registry import EngineUnavailable
 from media_engine.ice import offer_loopback_candidates
 from media_engine.identities import IdentityUnavailable
 from media_engine.session import MediaSession, SessionRefused
+from media_engine.threads import configure_opencv
 
 T = TypeVar("T")
 
@@ -140,6 +141,7 @@ class MediaWorker:
         """Serve until ``stop()``; then end every session and leave the control group."""
         if settings.MEDIA_ENGINE_LOOPBACK_CANDIDATES:
             offer_loopback_candidates()
+        configure_opencv()  # the sessions' threads are the parallelism (media_engine/threads.py)
         freeze_startup_heap()
         self.control_channel = await self.layer.new_channel()
         await self.layer.group_add(protocol.CONTROL_GROUP, self.control_channel)

@@ -11,7 +11,7 @@ def face_from_landmarks(landmarks: np.ndarray) -> Face:
     lo, hi = lm[:, :2].min(axis=0), lm[:, :2].max(axis=0)
     measures = Measures(0.0, 0.0, 0.0, 0.3, 0.3, 0.0, 0.4, 0.1)
     return Face(
-        landmarks=lm, box=(*map(float, lo), *map(float, hi - lo)), score=1.0, measures=measures
+        landmarks=lm, box=(*map(float, lo), *map(float, hi - lo)), score=1.0, measured=measures
     )
 
 

@@ -41,11 +41,15 @@ def blend(
     In 8-bit fixed point (``bgr·a/255 + part·(255−a)/255``, each product rounded, ``a``
     rounded to 8 bits first when ``extra`` scales it): within one level of the float blend
     (two with ``extra``), exact where the alpha is 0 or 255, and about twice as fast as
-    ``cv2.blendLinear`` with float weights on one thread."""
+    ``cv2.blendLinear`` with float weights on one thread. Two new arrays only (the
+    three-channel alpha, turned into the part's weighted copy in place, and the result):
+    each further temporary cost about as much as the arithmetic on a head-sized region."""
     a = alpha if extra is None else cv2.multiply(alpha, extra, dtype=cv2.CV_8U)
-    a3 = cv2.merge((a, a, a))
+    a3 = cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)  # the same as merging a thrice, faster
     over = cv2.multiply(bgr, a3, scale=1 / 255)
-    return cv2.add(over, cv2.multiply(part, cv2.bitwise_not(a3), scale=1 / 255), dst=over)
+    cv2.bitwise_not(a3, dst=a3)
+    cv2.multiply(part, a3, dst=a3, scale=1 / 255)
+    return cv2.add(over, a3, dst=over)
 
 
 def torso_rows(alpha: np.ndarray) -> tuple[int, int]:

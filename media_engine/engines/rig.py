@@ -187,8 +187,12 @@ class PosedHead:
 
 
 def clamp_pose(yaw: float, pitch: float, roll: float) -> tuple[float, float, float]:
-    return (float(np.clip(yaw, -MAX_YAW, MAX_YAW)), float(np.clip(pitch, -MAX_PITCH, MAX_PITCH)),
-            float(np.clip(roll, -MAX_ROLL, MAX_ROLL)))  # fmt: skip
+    # Plain ``min``/``max``: ``np.clip`` on one number costs microseconds of call overhead.
+    return (_clip(yaw, MAX_YAW), _clip(pitch, MAX_PITCH), _clip(roll, MAX_ROLL))
+
+
+def _clip(value: float, limit: float) -> float:
+    return float(min(max(value, -limit), limit))
 
 
 def pose_head(

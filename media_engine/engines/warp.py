@@ -53,7 +53,7 @@ def region_around(points: np.ndarray, frame_w: int, frame_h: int, margin: float)
 
 
 def grid_step_for(face_height: float) -> int:
-    return int(np.clip(round(face_height / GRID_POINTS_PER_FACE), MIN_STEP, MAX_STEP))
+    return int(min(max(round(face_height / GRID_POINTS_PER_FACE), MIN_STEP), MAX_STEP))
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class FaceMesh:
     def run(self, bgr: np.ndarray, region: Region) -> MeshResult:
         outputs = self.session.run(crop(bgr, region))
         raw = outputs[self._landmarks_index].reshape(NUM_LANDMARKS, 3).astype(np.float64)
-        logit = float(np.clip(outputs[self._presence_index].reshape(-1)[0], -100, 100))
+        logit = min(max(float(outputs[self._presence_index].reshape(-1)[0]), -100.0), 100.0)
         m = region.crop_to_frame()
         landmarks = np.empty((NUM_LANDMARKS, 3), np.float32)
         landmarks[:, :2] = raw[:, :2] @ m[:, :2].T + m[:, 2]

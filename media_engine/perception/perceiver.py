@@ -15,7 +15,6 @@ from media_engine.frames import FrameError, as_bgr
 from media_engine.perception.detector import FaceDetector
 from media_engine.perception.filters import OneEuroFilter
 from media_engine.perception.landmarks import FaceMesh
-from media_engine.perception.measures import measure
 from media_engine.perception.tracker import FaceTracker
 from media_engine.perception.types import Face
 
@@ -30,12 +29,11 @@ class PerceptionTimings:
     detect_ms: float
     landmarks_ms: float
     smooth_ms: float
-    measures_ms: float
     total_ms: float
     detected: bool  # the detector ran on this frame
 
 
-NO_TIMINGS = PerceptionTimings(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
+NO_TIMINGS = PerceptionTimings(0.0, 0.0, 0.0, 0.0, 0.0, False)
 
 
 class Perceiver:
@@ -80,7 +78,7 @@ class Perceiver:
             self.filter.reset()  # a new processing size: points jump by the scale
         step = self.tracker.step(frame)
         self.frames += 1
-        smooth_ms = measures_ms = 0.0
+        smooth_ms = 0.0
         face = None
         if step.mesh is not None:
             self.faces += 1
@@ -100,11 +98,9 @@ class Perceiver:
                 landmarks=points,
                 box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
                 score=step.mesh.presence,
-                measures=measure(points),
                 track_id=step.track_id,
             )
-            t2 = time.perf_counter()
-            smooth_ms, measures_ms = (t1 - t0) * 1000, (t2 - t1) * 1000
+            smooth_ms = (t1 - t0) * 1000
         else:
             self.filter.reset()
         self.timings = PerceptionTimings(
@@ -112,7 +108,6 @@ class Perceiver:
             detect_ms=step.detect_ms,
             landmarks_ms=step.landmarks_ms,
             smooth_ms=smooth_ms,
-            measures_ms=measures_ms,
             total_ms=(time.perf_counter() - start) * 1000,
             detected=step.detected,
         )

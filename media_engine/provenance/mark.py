@@ -168,10 +168,13 @@ class SessionMark:
         self._frames_since_change += 1
         floor, budget = start_strength(self._frames_since_change)
         mask = perceptual_mask(frame, self.strength, floor=floor, budget=budget)
-        # One full-frame multiply instead of one per part (the same values), in sublevels.
+        # One full-frame multiply instead of one per part (the same values), in sublevels;
+        # each part spread to three channels in one reused buffer (``cvtColor`` from gray:
+        # the same as merging it thrice, faster, and no further full-frame temporaries).
         scaled = to_levels(cv2.multiply(magnitude, mask, scale=1 / 255.0), dither)
         plus = cv2.bitwise_and(scaled, positive)
-        minus = cv2.subtract(scaled, plus)
-        cv2.add(frame, cv2.merge((plus, plus, plus)), dst=frame)
-        cv2.subtract(frame, cv2.merge((minus, minus, minus)), dst=frame)
+        minus = cv2.subtract(scaled, plus, dst=scaled)
+        three = cv2.cvtColor(plus, cv2.COLOR_GRAY2BGR)
+        cv2.add(frame, three, dst=frame)
+        cv2.subtract(frame, cv2.cvtColor(minus, cv2.COLOR_GRAY2BGR, dst=three), dst=frame)
         return frame
