@@ -4,10 +4,11 @@ The output is a presenter (``presenter.py``: a shipped layered presenter, or a p
 into the same layers) framed in the picture. Each frame the visitor's face is read as a head
 rotation and a few normalised expression values (``expression.py``, relative to the current
 person's own neutral); the presenter's head mesh takes the expression shapes and turns about
-the neck pivot (``rig.py``), limited to what the rig can show. The torso never moves; the
-neck bends smoothly from the collar to the jaw; hair behind the head follows it; the
-visitor's translation moves the head only a little (damped and bounded) so it never leaves
-the picture. Where the lips part, the mouth interior shows; a shutting eye gives way
+the neck pivot (``rig.py``), limited to what the rig can show, small turns in yaw and pitch
+scaled up so that they read back from the drawn avatar as large as the visitor's. The torso
+never moves; the neck bends smoothly from the collar to the jaw; hair behind the head follows
+it; the visitor's translation moves the head only a little (damped and bounded) so it never
+leaves the picture. Where the lips part, the mouth interior shows; a shutting eye gives way
 to lid skin and a lash line. Without a face the presenter rests.
 
 Rendering runs with OpenCV on the CPU (a few region-sized remaps and blends); the ONNX render
@@ -15,6 +16,7 @@ graph (``render_graph.py``) serves the ``swap`` engine's single-image warp.
 """
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -75,6 +77,14 @@ LOWER_TEETH_FROM, LOWER_TEETH_RISE = 0.2, 0.28
 # behind the upper lip while the lips are closed, and are in place once the lips are this
 # far apart (mouth widths).
 UPPER_TEETH_HIDE, UPPER_TEETH_SHOW = 0.1, 0.15
+# Small turns: the rig's turn as perception reads it back from the drawn avatar is about 0.7
+# of its yaw and 0.65 of its pitch (both presenters, 5-40 degrees: a frontal painting warped
+# in 2.5-D lacks the shading and occlusion cues of a real turn; roll reads back 1:1), so a
+# visitor's few degrees of turn drowned in what the expressions add to the read-back. Up to
+# about SMALL_TURN degrees the visitor's yaw and pitch are scaled by these gains; beyond it
+# the extra levels off at (gain - 1) * SMALL_TURN, so that large turns stay where the rig
+# draws them cleanly (from about 25 degrees of yaw the far cheek's edge shows).
+YAW_GAIN, PITCH_GAIN, SMALL_TURN = 1.45, 1.5, 10.0
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 # A closing eye: from this closure on, the eye's inside is drawn from the lidded texture (the
@@ -203,6 +213,12 @@ def lidded(head: np.ndarray, face: np.ndarray) -> np.ndarray:
     return cv2.merge([*cv2.split(filled), cv2.dilate(mask, np.ones((3, 3), np.uint8))])
 
 
+def small_turn_gain(angle: float, gain: float) -> float:
+    """``angle`` (degrees) with small turns scaled by ``gain`` and large ones by an extra
+    that levels off at (gain - 1) · SMALL_TURN degrees (smooth, odd, increasing)."""
+    return angle + (gain - 1) * SMALL_TURN * math.tanh(angle / SMALL_TURN)
+
+
 @functools.cache
 def _default_rig() -> PresenterRig:
     avatar = default_avatar()
@@ -261,7 +277,9 @@ class AvatarEngine:
             off = (reading.centre - [width / 2, height / 2]) / max(width, height)
             want = MAX_OFFSET * face_w * np.tanh(off / OFFSET_SPAN)
             self._offset += OFFSET_RATE * (want - self._offset)
-            yaw, pitch, roll = rg.clamp_pose(reading.yaw, reading.pitch, reading.roll)
+            yaw, pitch, roll = rg.clamp_pose(small_turn_gain(reading.yaw, YAW_GAIN),
+                                             small_turn_gain(reading.pitch, PITCH_GAIN),
+                                             reading.roll)  # fmt: skip
             pose, values = rg.Pose(yaw, pitch, roll, self._offset.copy()), reading.values
         self._last_pose, self._last_values = pose, values
         return pose, values

@@ -1,5 +1,8 @@
-"""The presenters as perception reads them back: a shut eye shows its lid, not a strip of the
-eye (on the project's own presenters)."""
+"""The presenters as perception reads them back: a small turn looks as large as the visitor's,
+and a shut eye shows its lid, not a strip of the eye (on the project's own presenters and the
+default avatar's landmarks)."""
+
+import functools
 
 import cv2
 import numpy as np
@@ -9,8 +12,9 @@ from media_engine.engines import face_regions as fr
 from media_engine.engines import rig as rg
 from media_engine.engines.avatar import AvatarEngine
 from media_engine.engines.presenter import load_presenter
+from media_engine.perception import Perceiver
 from media_engine.perception.types import Face
-from tests.engine_helpers import face_from_landmarks
+from tests.engine_helpers import face_from_landmarks, placed_landmarks
 
 W, H = 640, 480
 
@@ -24,6 +28,40 @@ def _turned(landmarks: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
     p = landmarks.astype(np.float64)
     c = p.mean(axis=0)
     return ((p - c) @ rg.rotation(yaw, pitch, 0.0).T + c).astype(np.float32)
+
+
+def _read_pose(out: np.ndarray) -> tuple[float, float]:
+    perceiver = Perceiver(smoothing=False)
+    for i in range(3):  # the tracker settles on its own region
+        face = perceiver.process(out, timestamp=i / 30)
+    assert face is not None
+    return face.measures.yaw, face.measures.pitch
+
+
+@functools.cache
+def _read_back_turn(slug: str, yaw: float, pitch: float) -> tuple[float, float]:
+    """The presenter's yaw and pitch as perception reads them off its output, for a visitor
+    turned by (yaw, pitch), minus the same read at rest."""
+    engine = AvatarEngine(load_presenter(slug))
+    lm = placed_landmarks(W, H, 160)
+    frame = np.zeros((H, W, 3), np.uint8)
+    for _ in range(8):
+        rest = engine.render(frame, _tracked(lm))
+    turned = engine.render(frame, _tracked(_turned(lm, yaw, pitch)))
+    (y0, p0), (y1, p1) = _read_pose(rest), _read_pose(turned)
+    return y1 - y0, p1 - p0
+
+
+@pytest.mark.parametrize("slug", ["mei", "daniel"])
+@pytest.mark.parametrize("axis,angle,low", [("yaw", 12.0, 0.8), ("pitch", 10.0, 0.78)])
+def test_a_small_turn_reads_back_as_large_as_the_visitors(slug, axis, angle, low):
+    """Read back without the small-turn gain, the rig's turn came out at 0.64-0.72 of the
+    visitor's (a 12-degree yaw as 7.4-8.4, a 10-degree pitch as 6.4-7.9)."""
+    k = 0 if axis == "yaw" else 1
+    turn = {"yaw": angle, "pitch": 0.0} if k == 0 else {"yaw": 0.0, "pitch": angle}
+    up = _read_back_turn(slug, turn["yaw"], turn["pitch"])[k]
+    down = _read_back_turn(slug, -turn["yaw"], -turn["pitch"])[k]
+    assert low <= (up - down) / (2 * angle) <= 1.2, (up, down)
 
 
 def _eye_whites(slug: str, closure: float) -> int:
