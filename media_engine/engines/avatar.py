@@ -84,8 +84,11 @@ UPPER_TEETH_HIDE, UPPER_TEETH_SHOW = 0.1, 0.15
 # visitor's few degrees of turn drowned in what the expressions add to the read-back. Up to
 # about SMALL_TURN degrees the visitor's yaw and pitch are scaled by these gains; beyond it
 # the extra levels off at (gain - 1) * SMALL_TURN, so that large turns stay where the rig
-# draws them cleanly (from about 25 degrees of yaw the far cheek's edge shows).
-YAW_GAIN, PITCH_GAIN, SMALL_TURN = 1.45, 1.5, 10.0
+# draws them cleanly (from about 25 degrees of yaw the far cheek's edge shows). The extra
+# follows the visitor's turn smoothed (each frame TURN_RATE of the way), not its
+# frame-to-frame jitter: that passes 1:1, so a still visitor's avatar moves no more than
+# before (more motion costs the video's bits, and the provenance mark with them).
+YAW_GAIN, PITCH_GAIN, SMALL_TURN, TURN_RATE = 1.45, 1.5, 10.0, 0.3
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 # A closing eye: from this closure on, the eye's inside is drawn from the lidded texture (the
@@ -214,10 +217,12 @@ def lidded(head: np.ndarray, face: np.ndarray) -> np.ndarray:
     return cv2.merge([*cv2.split(filled), cv2.dilate(mask, np.ones((3, 3), np.uint8))])
 
 
-def small_turn_gain(angle: float, gain: float) -> float:
+def small_turn_gain(angle: float, gain: float, held: float | None = None) -> float:
     """``angle`` (degrees) with small turns scaled by ``gain`` and large ones by an extra
-    that levels off at (gain - 1) · SMALL_TURN degrees (smooth, odd, increasing)."""
-    return angle + (gain - 1) * SMALL_TURN * math.tanh(angle / SMALL_TURN)
+    that levels off at (gain - 1) · SMALL_TURN degrees (smooth, odd, increasing); the extra
+    taken from ``held`` (the turn smoothed over frames) when given."""
+    base = angle if held is None else held
+    return angle + (gain - 1) * SMALL_TURN * math.tanh(base / SMALL_TURN)
 
 
 @functools.cache
@@ -247,6 +252,7 @@ class AvatarEngine:
         self.reader = ExpressionReader()
         self._fitted: dict[tuple[int, int], Fitted] = {}
         self._offset = np.zeros(2)
+        self._turn: np.ndarray | None = None  # the visitor's yaw and pitch, smoothed
         self._last_pose = rg.Pose(0.0, 0.0, 0.0, np.zeros(2))
         self._last_values = np.zeros(len(rg.FEATURES))
         self.last: rg.PosedHead | None = None
@@ -271,6 +277,7 @@ class AvatarEngine:
         the last pose eases back to rest."""
         if reading is None:
             self._offset *= 1 - OFFSET_RATE
+            self._turn = None
             last, values = self._last_pose, self._last_values * REST_RATE
             pose = rg.Pose(last.yaw * REST_RATE, last.pitch * REST_RATE,
                            last.roll * REST_RATE, self._offset.copy())  # fmt: skip
@@ -278,8 +285,13 @@ class AvatarEngine:
             off = (reading.centre - [width / 2, height / 2]) / max(width, height)
             want = MAX_OFFSET * face_w * np.tanh(off / OFFSET_SPAN)
             self._offset += OFFSET_RATE * (want - self._offset)
-            yaw, pitch, roll = rg.clamp_pose(small_turn_gain(reading.yaw, YAW_GAIN),
-                                             small_turn_gain(reading.pitch, PITCH_GAIN),
+            turn = np.array([reading.yaw, reading.pitch])
+            self._turn = (
+                turn if self._turn is None else self._turn + TURN_RATE * (turn - self._turn)
+            )
+            yaw, pitch, roll = rg.clamp_pose(small_turn_gain(reading.yaw, YAW_GAIN, self._turn[0]),
+                                             small_turn_gain(reading.pitch, PITCH_GAIN,
+                                                             self._turn[1]),
                                              reading.roll)  # fmt: skip
             pose, values = rg.Pose(yaw, pitch, roll, self._offset.copy()), reading.values
         self._last_pose, self._last_values = pose, values
@@ -294,7 +306,7 @@ class AvatarEngine:
             reading = self.reader.read(face.landmarks, face.track_id)
             if face.track_id != self._track:  # another visitor: nothing drawn is reused
                 self.reuse.clear()
-                self._track = face.track_id
+                self._track, self._turn = face.track_id, None
         pose, values = self.pose_for(reading, width, height, fit.face_w)
         return self._draw(fit, pose, values)
 

@@ -157,7 +157,8 @@ def engine_after_calibration(face=None) -> AvatarEngine:
 def test_a_large_turn_draws_no_folded_triangle(yaw, pitch):
     lm = placed_landmarks(W, H, 160)
     engine = engine_after_calibration(lm)
-    engine.render(np.zeros((H, W, 3), np.uint8), tracked(turned(lm, yaw, pitch), 1))
+    for _ in range(15):  # a held turn (the small-turn extra follows it over a few frames)
+        engine.render(np.zeros((H, W, 3), np.uint8), tracked(turned(lm, yaw, pitch), 1))
     posed = engine.last
     fit = engine.fitted(W, H)
     # Every drawn triangle keeps its orientation; the ones that turned away are not drawn.
