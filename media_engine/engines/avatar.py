@@ -46,7 +46,6 @@ from media_engine.engines.presenter import PresenterRig, load_presenter, present
 from media_engine.engines.reuse import FrameReuse
 from media_engine.engines.warp import (
     Region,
-    WarpGrid,
     compute_grid,
     grid_step_for,
     region_around,
@@ -88,7 +87,7 @@ UPPER_TEETH_HIDE, UPPER_TEETH_SHOW = 0.1, 0.15
 # follows the visitor's turn smoothed (each frame TURN_RATE of the way), not its
 # frame-to-frame jitter: that passes 1:1, so a still visitor's avatar moves no more than
 # before (more motion costs the video's bits, and the provenance mark with them).
-YAW_GAIN, PITCH_GAIN, SMALL_TURN, TURN_RATE = 1.45, 1.5, 10.0, 0.3
+YAW_GAIN, PITCH_GAIN, SMALL_TURN, TURN_RATE = 1.45, 1.5, 10.0, 0.1
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
 # A closing eye: from this closure on, the eye's inside is drawn from the lidded texture (the
@@ -393,35 +392,12 @@ class AvatarEngine:
         # is the alpha there, so nothing of it shows).
         back = cv2.invertAffineTransform(full)
         grid = compute_grid(fit.rest[:, :2], posed.points, posed.triangles, region, step, back)
-        _close_holes(grid, posed.points[fr.FACE_OVAL])
         map_x, map_y, cover = upsample(grid)
         # Float maps straight to remap: measured about twice as fast as converting them to
         # fixed point first (convertMaps + remap) on one thread.
         bgr, alpha = unmerged(cv2.remap(fit.head, map_x, map_y, cv2.INTER_LINEAR))
         out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
         _shut_eyes(out, fit, posed, values, region, (map_x, map_y, cover))
-
-
-def _close_holes(grid: WarpGrid, oval: np.ndarray) -> None:
-    """Within the posed face oval nothing shows through the head: a grid point that no drawn
-    triangle covers there (in a culled sliver beside the nostril, at 25 degrees of yaw and
-    more) takes the nearest covered point's source, not the head's overall affine (which
-    drew a dark spot) nor a hole onto the layers behind."""
-    r, step = grid.region, grid.step
-    inside = np.zeros(grid.coverage.shape, np.uint8)
-    poly = np.round(((oval - [r.x, r.y] + 0.5) / step - 0.5) * 16).astype(np.int32)
-    cv2.fillPoly(inside, [poly], 1, cv2.LINE_8, 4)
-    holes = (inside > 0) & (grid.coverage == 0)
-    if not holes.any() or not grid.coverage.any():
-        return
-    missing = (grid.coverage == 0).astype(np.uint8)
-    _, labels = cv2.distanceTransformWithLabels(missing, cv2.DIST_L2, 3,
-                                                labelType=cv2.DIST_LABEL_PIXEL)  # fmt: skip
-    covered = np.flatnonzero(grid.coverage.ravel() > 0)
-    nearest = covered[labels[holes] - 1]
-    for plane in grid.map_xy:
-        plane[holes] = plane.ravel()[nearest]
-    grid.coverage[holes] = 1.0
 
 
 def _shut_eyes(out: np.ndarray, fit: Fitted, posed: rg.PosedHead, values: np.ndarray,

