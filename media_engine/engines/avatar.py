@@ -4,17 +4,19 @@ The output is a presenter (``presenter.py``: a shipped layered presenter, or a p
 into the same layers) framed in the picture. Each frame the visitor's face is read as a head
 rotation and a few normalised expression values (``expression.py``, relative to the current
 person's own neutral); the presenter's head mesh takes the expression shapes and turns about
-the neck pivot (``rig.py``), limited to what the rig can show. The torso never moves; the
-neck bends smoothly from the collar to the jaw; hair behind the head follows it; the
-visitor's translation moves the head only a little (damped and bounded) so it never leaves
-the picture. Where the lips part, the mouth interior shows. Without a face the presenter
-rests.
+the neck pivot (``rig.py``), limited to what the rig can show, small turns in yaw and pitch
+scaled up so that they read back from the drawn avatar as large as the visitor's. The torso
+never moves; the neck bends smoothly from the collar to the jaw; hair behind the head follows
+it; the visitor's translation moves the head only a little (damped and bounded) so it never
+leaves the picture. Where the lips part, the mouth interior shows; a shutting eye gives way
+to lid skin and a lash line. Without a face the presenter rests.
 
 Rendering runs with OpenCV on the CPU (a few region-sized remaps and blends); the ONNX render
 graph (``render_graph.py``) serves the ``swap`` engine's single-image warp.
 """
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -75,8 +77,24 @@ LOWER_TEETH_FROM, LOWER_TEETH_RISE = 0.2, 0.28
 # behind the upper lip while the lips are closed, and are in place once the lips are this
 # far apart (mouth widths).
 UPPER_TEETH_HIDE, UPPER_TEETH_SHOW = 0.1, 0.15
+# Small turns: the rig's turn as perception reads it back from the drawn avatar is about 0.7
+# of its yaw and 0.65 of its pitch (both presenters, 5-40 degrees: a frontal painting warped
+# in 2.5-D lacks the shading and occlusion cues of a real turn; roll reads back 1:1), so a
+# visitor's few degrees of turn drowned in what the expressions add to the read-back. Up to
+# about SMALL_TURN degrees the visitor's yaw and pitch are scaled by these gains; beyond it
+# the extra levels off at (gain - 1) * SMALL_TURN, so that large turns stay where the rig
+# draws them cleanly (from about 25 degrees of yaw the far cheek's edge shows). The extra
+# follows the visitor's turn smoothed (each frame TURN_RATE of the way), not its
+# frame-to-frame jitter: that passes 1:1, so a still visitor's avatar moves no more than
+# before (more motion costs the video's bits, and the provenance mark with them).
+YAW_GAIN, PITCH_GAIN, SMALL_TURN, TURN_RATE = 1.45, 1.5, 10.0, 0.1
 # Without a face, each frame keeps this share of the last pose and expression (eases to rest).
 REST_RATE = 0.5
+# A closing eye: from this closure on, the eye's inside is drawn from the lidded texture (the
+# eye opening filled with the lid's skin), fully at LIDS_SHUT. The head's warp is upsampled
+# from a grid a few pixels coarse, so a squeezed eye would otherwise still show a strip of
+# iris and white a grid step tall (read back as a half-open eye).
+LIDS_FROM, LIDS_SHUT = 0.5, 0.9
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,9 @@ class Fitted:
     collar_y: float
     ring_solver: np.ndarray  # (3, N): the rings' least-squares affine (affine_solver)
     jaw_solver: np.ndarray  # (3, 13): the jaw line's
+    lidded: np.ndarray  # BGRA: the head's colour, eye openings filled with skin; alpha: eyes
+    lash: tuple[float, float, float]  # BGR of the upper lids' line (where a shut eye meets)
+    eye_w: float  # an eye's width, corner to corner
 
 
 def _fit_layers(rig: PresenterRig, width: int, height: int) -> tuple[np.ndarray, dict]:
@@ -164,7 +185,43 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     return Fitted(static, ly["background"], torso, hair_back, merged(split(ly["neck"])), neck_box,
                   merged(split(head)), mouth, rest, rg.signed_areas(rest, tris), pivot,
                   rg.blend_shapes(face), face_w, collar, affine_solver(rest[RING, :2]),
-                  affine_solver(rest[JAW_LINE, :2]))  # fmt: skip
+                  affine_solver(rest[JAW_LINE, :2]), lidded(head, face), lash_colour(head, face),
+                  _eye_width(face))  # fmt: skip
+
+
+def _eye_width(face: np.ndarray) -> float:
+    return float(np.linalg.norm(face[33, :2] - face[133, :2]))
+
+
+def lash_colour(head: np.ndarray, face: np.ndarray) -> tuple[float, float, float]:
+    """The darkest third of the colours along the upper lids (the painted lid line)."""
+    pts = np.round(face[fr.UPPER_LIDS, :2]).astype(int)
+    pts = np.clip(pts, 0, [head.shape[1] - 1, head.shape[0] - 1])
+    colours = head[pts[:, 1], pts[:, 0], :3].astype(np.float64)
+    dark = colours[np.argsort(colours.sum(1))[: max(1, len(colours) // 3)]]
+    return tuple(float(c) for c in dark.mean(0))
+
+
+def lidded(head: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """BGRA: the head's colour (BGRA in) with each eye opening filled from the skin around
+    it (what a shut eye shows); the alpha marks the eyes (where a lash line may be drawn)."""
+    bgr = np.ascontiguousarray(head[..., :3])
+    mask = np.zeros(bgr.shape[:2], np.uint8)
+    eye_w = _eye_width(face)
+    for eye in (fr.RIGHT_EYE, fr.LEFT_EYE):
+        cv2.fillPoly(mask, [np.round(face[eye, :2] * 4).astype(np.int32)], 255, cv2.LINE_8, 2)
+    grow = max(1, round(0.06 * eye_w))
+    mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    filled = cv2.inpaint(bgr, mask, max(3, 2 * grow), cv2.INPAINT_TELEA)
+    return cv2.merge([*cv2.split(filled), cv2.dilate(mask, np.ones((3, 3), np.uint8))])
+
+
+def small_turn_gain(angle: float, gain: float, held: float | None = None) -> float:
+    """``angle`` (degrees) with small turns scaled by ``gain`` and large ones by an extra
+    that levels off at (gain - 1) · SMALL_TURN degrees (smooth, odd, increasing); the extra
+    taken from ``held`` (the turn smoothed over frames) when given."""
+    base = angle if held is None else held
+    return angle + (gain - 1) * SMALL_TURN * math.tanh(base / SMALL_TURN)
 
 
 @functools.cache
@@ -194,6 +251,7 @@ class AvatarEngine:
         self.reader = ExpressionReader()
         self._fitted: dict[tuple[int, int], Fitted] = {}
         self._offset = np.zeros(2)
+        self._turn: np.ndarray | None = None  # the visitor's yaw and pitch, smoothed
         self._last_pose = rg.Pose(0.0, 0.0, 0.0, np.zeros(2))
         self._last_values = np.zeros(len(rg.FEATURES))
         self.last: rg.PosedHead | None = None
@@ -218,6 +276,7 @@ class AvatarEngine:
         the last pose eases back to rest."""
         if reading is None:
             self._offset *= 1 - OFFSET_RATE
+            self._turn = None
             last, values = self._last_pose, self._last_values * REST_RATE
             pose = rg.Pose(last.yaw * REST_RATE, last.pitch * REST_RATE,
                            last.roll * REST_RATE, self._offset.copy())  # fmt: skip
@@ -225,7 +284,14 @@ class AvatarEngine:
             off = (reading.centre - [width / 2, height / 2]) / max(width, height)
             want = MAX_OFFSET * face_w * np.tanh(off / OFFSET_SPAN)
             self._offset += OFFSET_RATE * (want - self._offset)
-            yaw, pitch, roll = rg.clamp_pose(reading.yaw, reading.pitch, reading.roll)
+            turn = np.array([reading.yaw, reading.pitch])
+            self._turn = (
+                turn if self._turn is None else self._turn + TURN_RATE * (turn - self._turn)
+            )
+            yaw, pitch, roll = rg.clamp_pose(small_turn_gain(reading.yaw, YAW_GAIN, self._turn[0]),
+                                             small_turn_gain(reading.pitch, PITCH_GAIN,
+                                                             self._turn[1]),
+                                             reading.roll)  # fmt: skip
             pose, values = rg.Pose(yaw, pitch, roll, self._offset.copy()), reading.values
         self._last_pose, self._last_values = pose, values
         return pose, values
@@ -239,7 +305,7 @@ class AvatarEngine:
             reading = self.reader.read(face.landmarks, face.track_id)
             if face.track_id != self._track:  # another visitor: nothing drawn is reused
                 self.reuse.clear()
-                self._track = face.track_id
+                self._track, self._turn = face.track_id, None
         pose, values = self.pose_for(reading, width, height, fit.face_w)
         return self._draw(fit, pose, values)
 
@@ -272,7 +338,7 @@ class AvatarEngine:
         full = (fit.ring_solver @ posed.points[RING]).T  # the head's overall affine
         jaw = (fit.jaw_solver @ posed.points[JAW_LINE]).T
         self._draw_body(out, fit, full, jaw)
-        self._draw_head(out, fit, posed, full)
+        self._draw_head(out, fit, posed, full, values)
         if fit.mouth is None:
             if values[2] > MOUTH_SHOWS:
                 paint_mouth_interior(out, posed.points[:468])
@@ -315,7 +381,8 @@ class AvatarEngine:
             part[top:] = blend(part[top:], *crop(fit.torso, rows))
         out[region.slices] = part
 
-    def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead, full: np.ndarray):
+    def _draw_head(self, out: np.ndarray, fit: Fitted, posed: rg.PosedHead, full: np.ndarray,
+                   values: np.ndarray) -> None:  # fmt: skip
         region = region_around(posed.points, out.shape[1], out.shape[0], margin=0.0)
         if region.empty or min(region.w, region.h) < 4:
             return
@@ -330,6 +397,40 @@ class AvatarEngine:
         # fixed point first (convertMaps + remap) on one thread.
         bgr, alpha = unmerged(cv2.remap(fit.head, map_x, map_y, cv2.INTER_LINEAR))
         out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
+        _shut_eyes(out, fit, posed, values, region, (map_x, map_y, cover))
+
+
+def _shut_eyes(out: np.ndarray, fit: Fitted, posed: rg.PosedHead, values: np.ndarray,
+               region: Region, maps: tuple[np.ndarray, ...]) -> None:  # fmt: skip
+    """Over each closing eye, the lidded texture through the head's own maps: the eye's
+    inside gives way to lid skin as it shuts (LIDS_FROM to LIDS_SHUT)."""
+    for eye, closure in ((fr.RIGHT_EYE, values[0]), (fr.LEFT_EYE, values[1])):
+        weight = float(np.clip((closure - LIDS_FROM) / (LIDS_SHUT - LIDS_FROM), 0.0, 1.0))
+        if weight <= 0.0:
+            continue
+        # The eye's box, grown by half an eye's width (a shut eye's points lie on a line).
+        pts = posed.points[eye]
+        pad = 0.5 * fit.eye_w
+        x0 = int(max(pts[:, 0].min() - pad, region.x))
+        y0 = int(max(pts[:, 1].min() - pad, region.y))
+        x1 = int(min(pts[:, 0].max() + pad + 1, region.x + region.w))
+        y1 = int(min(pts[:, 1].max() + pad + 1, region.y + region.h))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        sub = (slice(y0 - region.y, y1 - region.y), slice(x0 - region.x, x1 - region.x))
+        skin, eye_seen = unmerged(cv2.remap(fit.lidded, maps[0][sub], maps[1][sub],
+                                            cv2.INTER_LINEAR))  # fmt: skip
+        part = out[y0:y1, x0:x1]
+        cover = maps[2][sub] * np.float32(weight)
+        part = blend(part, skin, np.full(skin.shape[:2], 255, np.uint8), cover)
+        # The lid's line where the upper lid now lies, only where the eye shows (not over a
+        # nose that hides it in a turn).
+        line = np.zeros(skin.shape[:2], np.uint8)
+        lid = np.round((pts[: len(eye) // 2 + 1] - [x0, y0]) * 4).astype(np.int32)
+        cv2.polylines(line, [lid], False, 255, max(1, round(0.05 * fit.eye_w)), cv2.LINE_AA, 2)
+        lash = np.empty_like(skin)
+        lash[:] = fit.lash
+        out[y0:y1, x0:x1] = blend(part, lash, cv2.min(line, eye_seen), cover)
 
 
 # The upper lip and the nose base: where the mouth turned (the corners are left out: they
