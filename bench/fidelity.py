@@ -241,8 +241,10 @@ def totals(results: dict) -> dict:
         "frames_without_face": sum(v["frames_without_face"] for v in values),
         # Each run's correlations next to how far the input moved (a correlation over a span
         # near the read-back's own noise, e.g. a 4-degree yaw span, says little).
-        "clips": {k: {m: v[m] for m in v if m.startswith("corr_") or m == "input_span"}
-                  for k, v in results.items()},
+        "clips": {
+            k: {m: v[m] for m in v if m.startswith("corr_") or m == "input_span"}
+            for k, v in results.items()
+        },
     }
 
 

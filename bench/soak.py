@@ -167,9 +167,10 @@ def main() -> None:
     kiosks = [("soak-call", "label"), ("soak-churn", "label")]
     # The churn is one device opening sockets far faster than a kiosk does: the signaling
     # rate limits (kiosk/limits.py) are lifted for it, the soak measures leaks, not limits.
-    unlimited = {name: [10**6, 60] for name in (
-        "connect_kiosk", "connect_address", "consent_kiosk", "consent_address"
-    )}
+    unlimited = {
+        name: [10**6, 60]
+        for name in ("connect_kiosk", "connect_address", "consent_kiosk", "consent_address")
+    }
     site_env = {"KIOSK_RATE_LIMITS": json.dumps(unlimited)}
     with bench_site("soak", kiosks=kiosks, workers=1, site_env=site_env) as site:
         result = asyncio.run(soak(site, args))

@@ -64,7 +64,6 @@ class RedisTarget:
             options["sentinel_kwargs"] = {"password": self.password}
         return url, options
 
-
     def cache_config(self, **config: Any) -> dict[str, Any]:
         """Django's Redis cache on this target (a Sentinel URL through ``SentinelPool``)."""
         cache: dict[str, Any] = {
@@ -86,9 +85,7 @@ class SentinelPool(SentinelConnectionPool):
         target = parse_redis_url(url)
         sentinel_kwargs = {"password": target.password} if target.password else None
         sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)
-        return cls(
-            target.master, sentinel, db=target.db, password=target.password, **options
-        )
+        return cls(target.master, sentinel, db=target.db, password=target.password, **options)
 
 
 def parse_redis_url(url: str) -> RedisTarget:

@@ -22,7 +22,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 # Paths a user without the second factor may still reach (besides the second-factor pages).
 OPEN_PREFIXES = ("/accounts/", "/i18n/", "/static/")
 GUARDED_PREFIXES = (
-    "/dashboard/", "/consent/", "/admin/", "/provenance/", "/portal/agent/", "/portal/supervise/"
+    "/dashboard/",
+    "/consent/",
+    "/admin/",
+    "/provenance/",
+    "/portal/agent/",
+    "/portal/supervise/",
 )
 
 
