@@ -52,9 +52,12 @@ def claim(kiosk: Kiosk, session_id: str, device_id: int | None) -> Claim:
         fresh = row.heartbeat_at is not None and row.heartbeat_at >= stale
         if holder and holder != session_id and fresh:
             return Claim(taken=False)
-        KioskCall.objects.filter(pk=row.pk).update(
+        # conditional as well, for databases without row locks (SQLite, embedded default)
+        moved = KioskCall.objects.filter(pk=row.pk, session_id=holder).update(
             session_id=session_id, device_id=device_id, heartbeat_at=now
         )
+    if moved != 1:
+        return Claim(taken=False)
     return Claim(taken=True, displaced=holder if holder != session_id else "")
 
 
