@@ -118,13 +118,19 @@ def pipeline_run(cameras: list[np.ndarray], session_id: str) -> list[np.ndarray]
     pipeline = build_pipeline("avatar", None, session_id)
     # One size for the whole run (adaptive resolution would move it with this machine's load).
     pipeline.adaptive, pipeline.processing_size = None, (640, 480)
+    return recorded_run(pipeline, cameras).unmarked
+
+
+def recorded_run(pipeline, cameras: list[np.ndarray]) -> "Recorder":
+    """Run ``cameras`` through ``pipeline`` at 30 fps, keeping each frame before and after
+    its mark (the pipeline's mark is wrapped in a ``Recorder``)."""
     recorder = Recorder(pipeline.provenance)
     pipeline.provenance = recorder
     for i, bgr in enumerate(cameras):
         frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
         frame.pts, frame.time_base = 3000 * i, fractions.Fraction(1, 90000)
         pipeline.process(frame, fusion_allowed=True)
-    return recorder.unmarked
+    return recorder
 
 
 def bench_keys(count: int, seed: str | None) -> tuple:

@@ -9,11 +9,9 @@ crops of the backdrop gradient, the face's skin and the clothes, unmarked | mark
 ``DIR``, which must lie outside the repository (frames never go into the project).
 """
 
-import fractions
 import uuid
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -28,7 +26,7 @@ SHEET_FRAME = 90  # past the encoder's start and the ramp down (mark.START_FRAME
 
 def presenter_frames(presenter: str, cameras: list[np.ndarray]) -> tuple[list, list]:
     """(unmarked, marked) fused frames of one presenter, one per camera frame."""
-    from bench.provenance import Recorder
+    from bench.provenance import recorded_run
     from media_engine.engines.base import IdentityImage
     from media_engine.engines.registry import create_engine
     from media_engine.perception import Perceiver
@@ -41,12 +39,7 @@ def presenter_frames(presenter: str, cameras: list[np.ndarray]) -> tuple[list, l
         processing_size=(640, 480),
         session_id=str(uuid.uuid4()),
     )
-    recorder = Recorder(pipeline.provenance)
-    pipeline.provenance = recorder
-    for i, bgr in enumerate(cameras):
-        frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
-        frame.pts, frame.time_base = 3000 * i, fractions.Fraction(1, 90000)
-        pipeline.process(frame, fusion_allowed=True)
+    recorder = recorded_run(pipeline, cameras)
     return recorder.unmarked, recorder.marked
 
 
