@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from media_engine.assets import MODELS_DIR, verified_path
+from media_engine.threads import threads_from_env
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -33,16 +34,7 @@ class RuntimeSettingError(ValueError):
 
 
 def intra_op_threads() -> int:
-    raw = os.environ.get("MEDIA_ENGINE_ORT_THREADS", "1")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RuntimeSettingError(
-            f"MEDIA_ENGINE_ORT_THREADS must be a whole number of threads, not {raw!r}"
-        ) from None
-    if value < 1:
-        raise RuntimeSettingError(f"MEDIA_ENGINE_ORT_THREADS must be at least 1, not {value}")
-    return value
+    return threads_from_env("MEDIA_ENGINE_ORT_THREADS", 1, RuntimeSettingError)
 
 
 def provider_preference() -> str:

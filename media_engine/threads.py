@@ -20,17 +20,21 @@ class ThreadSettingError(ValueError):
     """``MEDIA_ENGINE_CV_THREADS`` is not a whole number of threads."""
 
 
-def opencv_threads() -> int:
-    raw = os.environ.get("MEDIA_ENGINE_CV_THREADS", "1")
+def threads_from_env(variable: str, default: int, error: type[ValueError]) -> int:
+    """A number of threads from ``variable`` (``default`` when unset): a whole number ≥ 1,
+    else ``error`` naming the variable."""
+    raw = os.environ.get(variable, str(default))
     try:
         value = int(raw)
     except ValueError:
-        raise ThreadSettingError(
-            f"MEDIA_ENGINE_CV_THREADS must be a whole number of threads, not {raw!r}"
-        ) from None
+        raise error(f"{variable} must be a whole number of threads, not {raw!r}") from None
     if value < 1:
-        raise ThreadSettingError(f"MEDIA_ENGINE_CV_THREADS must be at least 1, not {value}")
+        raise error(f"{variable} must be at least 1, not {value}")
     return value
+
+
+def opencv_threads() -> int:
+    return threads_from_env("MEDIA_ENGINE_CV_THREADS", 1, ThreadSettingError)
 
 
 def configure_opencv() -> int:
