@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from media_engine.engines import face_regions as fr  # noqa: E402
 from media_engine.engines import rig as rg  # noqa: E402
 from media_engine.engines.registry import create_engine  # noqa: E402
 from media_engine.perception import Perceiver  # noqa: E402
@@ -123,10 +124,10 @@ def make_engine(presenter: str | None):
 
 
 def folded(engine, posed) -> int:
-    """Drawn triangles whose orientation on the picture differs from the rig at rest."""
-    rest = engine.fitted(W, H).rest
+    """Drawn triangles that show their back (every triangle of the rig is wound alike: a
+    front-facing one's signed area has the sign ``face_regions.FRONT``)."""
     now = rg.signed_areas(posed.points, posed.triangles)
-    return int((np.sign(now) != np.sign(rg.signed_areas(rest, posed.triangles))).sum())
+    return int((np.sign(now) != fr.FRONT).sum())
 
 
 def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -> Run:

@@ -48,6 +48,7 @@ from media_engine.engines.warp import (
     Region,
     compute_grid,
     grid_step_for,
+    refine_folds,
     region_around,
     upsample,
 )
@@ -64,6 +65,8 @@ MAX_OFFSET, OFFSET_SPAN, OFFSET_RATE = 0.22, 0.3, 0.25
 MOUTH_SHOWS = 0.02
 # A drawn mouth interior fades in over this many pixels of the lips' opening.
 MOUTH_FADE_PX = 1.5
+# Lips this close (px, the rig at rest) touch: no interior shows, the seam closes the mouth.
+LIPS_TOUCH = 0.4
 # Where the mouth layer's throat begins below the lips' seam (models/scripts/presenter_face.py
 # paints the upper teeth down to 0.04 mouth widths below it), in mouth widths.
 THROAT_BELOW_SEAM = 0.1
@@ -110,7 +113,7 @@ class Fitted:
     head: np.ndarray  # BGRA: head with hair_front over it, colour bled at the edges
     mouth: Layer | None
     rest: np.ndarray  # (N, 3) head points
-    rest_area: np.ndarray
+    rest_area: np.ndarray  # (T,) the head triangles' signed areas at rest
     pivot: np.ndarray  # (3,)
     shapes: np.ndarray  # (F, 468, 2)
     face_w: float
@@ -170,7 +173,6 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     face[:, :2] = face[:, :2] * s + place[:, 2]
     face[:, 2] *= s
     face_w = float(np.ptp(face[fr.FACE_OVAL, 0]))
-    tris = np.vstack([fr.render_triangles(), rg.ring_triangles()])
     pivot = np.array([*(rig.neck_pivot * s + place[:, 2]),
                       face[fr.FACE_OVAL, 2].mean() + 0.2 * face_w])  # fmt: skip
     rest = rg.head_points(face, head[..., 3], float(pivot[2]))
@@ -182,8 +184,9 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     hair_back = split(ly["hair_back"]) if ly["hair_back"][..., 3].any() else None
     mouth = split(ly["mouth"]) if ly["mouth"] is not None else None
     collar = float(pivot[1] + 0.6 * max(neck_box[3] - pivot[1], 1.0))
+    rest_area = rg.signed_areas(rest, rg.head_triangles())
     return Fitted(static, ly["background"], torso, hair_back, merged(split(ly["neck"])), neck_box,
-                  merged(split(head)), mouth, rest, rg.signed_areas(rest, tris), pivot,
+                  merged(split(head)), mouth, rest, rest_area, pivot,
                   rg.blend_shapes(face), face_w, collar, affine_solver(rest[RING, :2]),
                   affine_solver(rest[JAW_LINE, :2]), lidded(head, face), lash_colour(head, face),
                   _eye_width(face))  # fmt: skip
@@ -247,7 +250,9 @@ class AvatarEngine:
 
     def __init__(self, rig: PresenterRig) -> None:
         self.rig = rig
-        self.triangles = np.vstack([fr.render_triangles(), rg.ring_triangles()])
+        self.triangles = rg.head_triangles()
+        self._parted = ~rg.between_the_lips()
+        self._closed = np.ones(len(self.triangles), bool)
         self.reader = ExpressionReader()
         self._fitted: dict[tuple[int, int], Fitted] = {}
         self._offset = np.zeros(2)
@@ -316,7 +321,8 @@ class AvatarEngine:
         # The rings around the face follow the oval (a lowered jaw takes the skin below along).
         rest[468:, :2] += np.tile(moves[fr.FACE_OVAL], (2, 1))
         rg.keep_lips_apart(rest)
-        posed = rg.pose_head(rest, fit.pivot, self.triangles, fit.rest_area, pose)
+        use = self._closed if rest[14, 1] - rest[13, 1] <= LIPS_TOUCH else self._parted
+        posed = rg.pose_head(rest, fit.pivot, self.triangles[use], fit.rest_area[use], pose)
         # The picture follows from these points (and whether a painted mouth shows).
         painted = fit.mouth is None and bool(values[2] > MOUTH_SHOWS)
         if painted:
@@ -393,6 +399,8 @@ class AvatarEngine:
         back = cv2.invertAffineTransform(full)
         grid = compute_grid(fit.rest[:, :2], posed.points, posed.triangles, region, step, back)
         map_x, map_y, cover = upsample(grid)
+        refine_folds(grid, (map_x, map_y, cover), fit.rest[:, :2], posed.points,
+                     posed.triangles, back)  # fmt: skip
         # Float maps straight to remap: measured about twice as fast as converting them to
         # fixed point first (convertMaps + remap) on one thread.
         bgr, alpha = unmerged(cv2.remap(fit.head, map_x, map_y, cv2.INTER_LINEAR))
@@ -446,7 +454,7 @@ def _mouth_layer(out: np.ndarray, fit: Fitted, rest: np.ndarray, posed: rg.Posed
     region = region_around(lips, out.shape[1], out.shape[0], margin=0.1)
     # Closed lips (the rig keeps them a fraction of a pixel apart) show no interior: it
     # fades in over the first pixels of the opening.
-    shown = float(np.clip((rest[14, 1] - rest[13, 1] - 0.4) / MOUTH_FADE_PX, 0.0, 1.0))
+    shown = float(np.clip((rest[14, 1] - rest[13, 1] - LIPS_TOUCH) / MOUTH_FADE_PX, 0.0, 1.0))
     if region.empty or min(region.w, region.h) < 3 or shown <= 0.0:
         return
     # The mouth's own surroundings (upper lip, corners, nose base) say where it turned.

@@ -6,6 +6,7 @@ points and the triangles that close the eyes and mouth. "Left" is the visitor's 
 portrait's) own left, which appears on the image's right.
 """
 
+import collections
 import functools
 
 import numpy as np
@@ -68,14 +69,62 @@ def closing_triangles() -> np.ndarray:
     With them the whole face is one surface: eyelids that meet squeeze the eye to a line
     (a blink), lips that part stretch the seam (painted over by the mouth interior).
     """
-    tris = _strip(RIGHT_EYE) + _strip(LEFT_EYE) + _strip(LIPS_INNER)
-    return np.array(tris, np.int32)
+    tris = _strip(RIGHT_EYE) + _strip(LEFT_EYE)
+    return np.vstack([np.array(tris, np.int32), lip_strip()])
+
+
+def lip_strip() -> np.ndarray:
+    """The closing triangles between the lips."""
+    return np.array(_strip(LIPS_INNER), np.int32)
 
 
 @functools.cache
 def render_triangles() -> np.ndarray:
-    """The mesh's triangles plus the closing ones: what the mesh engines warp."""
+    """The mesh's triangles plus the closing ones: what the mesh engines warp, all wound the
+    same way round (``FRONT``)."""
     tris = np.asarray(topology.triangles(), np.int32).reshape(-1, 3)
     have = {tuple(sorted(t)) for t in tris.tolist()}
     extra = [t for t in closing_triangles().tolist() if tuple(sorted(t)) not in have]
-    return np.vstack([tris, np.array(extra, np.int32).reshape(-1, 3)])
+    return wound_alike(np.vstack([tris, np.array(extra, np.int32).reshape(-1, 3)]))
+
+
+# The sign of a front-facing triangle's signed area (image axes, y down) in the winding of
+# ``render_triangles``: a triangle whose projection has the other sign shows its back.
+FRONT = -1.0
+
+
+def wound_alike(triangles: np.ndarray) -> np.ndarray:
+    """``triangles`` turned so that neighbours run their shared edge in opposite directions
+    (one orientation over the whole surface), facing the camera (``FRONT``) where most of
+    them do on the canonical frontal face.
+
+    The mesh's own lists do not keep one winding (tessellations rebuilt from edge lists, the
+    closing strips), and a triangle folded in the frontal view (the face's sides, the nose's
+    wings) cannot say from its own area which side is its front; its neighbours can.
+    """
+    tris = [list(t) for t in np.asarray(triangles).tolist()]
+    by_edge: dict[frozenset, list[int]] = collections.defaultdict(list)
+    for i, t in enumerate(tris):
+        for u, v in zip(t, t[1:] + t[:1], strict=True):
+            by_edge[frozenset((u, v))].append(i)
+    done = [False] * len(tris)
+    for seed in range(len(tris)):
+        if done[seed]:
+            continue
+        done[seed], stack = True, [seed]
+        while stack:
+            t = tris[stack.pop()]
+            for u, v in zip(t, t[1:] + t[:1], strict=True):
+                pair = by_edge[frozenset((u, v))]
+                for j in pair if len(pair) == 2 else ():
+                    if not done[j]:
+                        x = tris[j]
+                        if (u, v) in zip(x, x[1:] + x[:1], strict=True):
+                            x.reverse()
+                        done[j] = True
+                        stack.append(j)
+    out = np.array(tris, np.int32)
+    c = topology.canonical_points()[:, :2].astype(np.float64)
+    a, b, d = c[out[:, 0]], c[out[:, 1]], c[out[:, 2]]
+    area = (b[:, 0] - a[:, 0]) * (d[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (d[:, 0] - a[:, 0])
+    return out if np.sum(np.sign(area)) * FRONT >= 0 else out[:, ::-1].copy()

@@ -127,6 +127,22 @@ def keep_lips_apart(points: np.ndarray) -> None:
 
 
 @functools.cache
+def head_triangles() -> np.ndarray:
+    """What the rig draws: the face's triangles (wound alike, ``face_regions.FRONT``), then
+    the rings'."""
+    return np.vstack([fr.render_triangles(), ring_triangles()])
+
+
+@functools.cache
+def between_the_lips() -> np.ndarray:
+    """Which of ``head_triangles`` close the lips. Parted lips show the mouth interior
+    there (the presenter's mouth layer, or the painted one), so they are left out; closed
+    lips keep them, to fill the gap a turn can open between lips that touch."""
+    lips = {tuple(sorted(t)) for t in fr.lip_strip().tolist()}
+    return np.array([tuple(sorted(t)) in lips for t in head_triangles().tolist()])
+
+
+@functools.cache
 def ring_triangles() -> np.ndarray:
     """Triangles joining the face oval to ring 1 (468 + i) and ring 1 to ring 2."""
     n = len(fr.FACE_OVAL)
@@ -200,16 +216,27 @@ def pose_head(
 ) -> PosedHead:
     """The head points (N×3, expression already applied) rotated about ``pivot`` (3,).
 
-    Per triangle with ``np.take`` on contiguous coordinates (a triangle faces the camera
-    when its signed area has the rest area's sign and is over 1e-3 px²): the same
-    triangles, culled and ordered, as fancy indexing, at a fraction of its cost."""
+    A triangle is drawn when it faces the camera (its signed area has the front's sign,
+    ``face_regions.FRONT``: every triangle of the rig is wound alike) or lies as it does at
+    rest (``rest_area``'s sign), by over 1e-3 px² either way. The second is for the
+    triangles the presenter's own frontal picture folds (the face's sides near the ears,
+    the nose's wings, the lips' inner rim): drawn as at rest, and drawn again once a turn
+    unfolds them and shows their front (culling them then left holes beside the nose and
+    between cheek and ear). The head's outline (the outer ring) keeps its place and turns
+    only with the roll, as the outline of a round head does: the hair stays round the face
+    in a turn instead of folding away behind it. Per triangle with ``np.take`` on contiguous
+    coordinates: the same triangles, culled and ordered, as fancy indexing, at a fraction
+    of its cost."""
     turned = (rest - pivot) @ rotation(pose.yaw, pose.pitch, pose.roll).T + pivot
+    outline = slice(len(rest) - len(fr.FACE_OVAL), None)
+    rolled = (rest[outline] - pivot) @ rotation(0.0, 0.0, pose.roll).T + pivot
+    turned[outline, :2] = rolled[:, :2]
     xy = turned[:, :2] + pose.offset
     x, y, z = (np.ascontiguousarray(c) for c in (xy[:, 0], xy[:, 1], turned[:, 2]))
     t0, t1, t2 = triangles[:, 0], triangles[:, 1], triangles[:, 2]
     ax, ay = x.take(t0), y.take(t0)
     area = 0.5 * ((x.take(t1) - ax) * (y.take(t2) - ay) - (y.take(t1) - ay) * (x.take(t2) - ax))
-    keep = np.flatnonzero(area * np.sign(rest_area) > 1e-3)
+    keep = np.flatnonzero((area * fr.FRONT > 1e-3) | (area * np.sign(rest_area) > 1e-3))
     depth = (z.take(t0) + z.take(t1) + z.take(t2)).take(keep)
     order = keep.take(np.argsort(-depth, kind="stable"))
     return PosedHead(xy, turned[:, 2], triangles.take(order, axis=0), len(triangles) - len(keep))

@@ -250,6 +250,79 @@ def upsample(grid: WarpGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return map_x, map_y, cover
 
 
+# A fold: neighbouring grid points whose source points lie more than this many grid steps
+# apart (a smooth map moves about one).
+FOLD_JUMP = 4.0
+
+
+def fold_cells(grid: WarpGrid) -> np.ndarray:
+    """(gh + 1, gw + 1) bool: the cells of the grid (cell (i, j) lies between grid points
+    i - 1, i and j - 1, j; the first and last are the region's half-step borders) with a
+    fold on an edge, where the source jumps between covered neighbours (a nose hiding the
+    far cheek in a turn, a cheek's outline over the hair)."""
+    mx, my = grid.map_xy
+    covered = grid.coverage > 0
+    limit = (FOLD_JUMP * grid.step) ** 2
+    across = ((np.diff(mx, axis=1) ** 2 + np.diff(my, axis=1) ** 2) > limit) & (
+        covered[:, 1:] & covered[:, :-1]
+    )
+    down = ((np.diff(mx, axis=0) ** 2 + np.diff(my, axis=0) ** 2) > limit) & (
+        covered[1:] & covered[:-1]
+    )
+    gh, gw = covered.shape
+    cells = np.zeros((gh + 1, gw + 1), bool)
+    cells[:-1, 1:-1] |= across  # the cells above and below a jumping horizontal edge
+    cells[1:, 1:-1] |= across
+    cells[1:-1, :-1] |= down  # left and right of a jumping vertical edge
+    cells[1:-1, 1:] |= down
+    return cells
+
+
+def _cell_edges(cells: int, step: int, size: int) -> np.ndarray:
+    """Pixel bounds of the grid's cells along one axis: cell k covers the pixels from
+    (k - 0.5) * step to (k + 0.5) * step, clipped to the region."""
+    return np.clip(np.round((np.arange(cells + 1) - 0.5) * step), 0, size).astype(int)
+
+
+def refine_folds(
+    grid: WarpGrid,
+    maps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    src: np.ndarray,
+    dst: np.ndarray,
+    triangles: np.ndarray,
+    fallback: np.ndarray,
+) -> None:
+    """Exact per-pixel maps (``maps``: ``upsample``'s, changed in place) in the grid cells
+    that hold a fold. Between two grid points on either side of a fold the upsampled map
+    sweeps through the source between them, drawing what the fold hides (the nose's side,
+    the face's rim) as a thin dark line; there each pixel takes its own triangle. Only the
+    triangles reaching those cells are rasterised, in their drawing order."""
+    cells = fold_cells(grid)
+    if not cells.any():
+        return
+    r, s = grid.region, grid.step
+    ys, xs = _cell_edges(cells.shape[0], s, r.h), _cell_edges(cells.shape[1], s, r.w)
+    rows, cols = np.nonzero(cells)
+    y0, y1 = ys[rows.min()], ys[rows.max() + 1]
+    x0, x1 = xs[cols.min()], xs[cols.max() + 1]
+    if x1 <= x0 or y1 <= y0:
+        return
+    # Which triangles' boxes reach a fold cell (a summed-area table of the cells).
+    table = cv2.integral(cells.astype(np.uint8))
+    corners = np.take(np.asarray(dst, np.float64)[:, :2], triangles, axis=0) - [r.x, r.y]
+    top = np.array(cells.shape) - 1
+    lo = np.clip(np.floor(corners.min(axis=1) / s + 0.5).astype(int)[:, ::-1], 0, top)
+    hi = np.clip(np.floor(corners.max(axis=1) / s + 0.5).astype(int)[:, ::-1], 0, top)
+    reach = (table[hi[:, 0] + 1, hi[:, 1] + 1] - table[lo[:, 0], hi[:, 1] + 1]
+             - table[hi[:, 0] + 1, lo[:, 1]] + table[lo[:, 0], lo[:, 1]])  # fmt: skip
+    part = Region(r.x + x0, r.y + y0, x1 - x0, y1 - y0)
+    exact = compute_grid(src, dst, triangles[reach > 0], part, 1, fallback)
+    pixels = np.repeat(np.repeat(cells, np.diff(ys), axis=0), np.diff(xs), axis=1)
+    pixels = pixels[y0:y1, x0:x1]
+    for target, values in zip(maps, (*exact.map_xy, exact.coverage), strict=True):
+        target[y0:y1, x0:x1][pixels] = values[pixels]
+
+
 def remap_region(source: np.ndarray, grid: WarpGrid) -> tuple[np.ndarray, np.ndarray]:
     """The source sampled over the grid's region (region-sized image) and the coverage."""
     map_x, map_y, cover = upsample(grid)

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from media_engine.engines import face_regions as fr
 from media_engine.engines import rig as rg
 from media_engine.engines.compositing import blend
 from media_engine.engines.mouth import parabola
@@ -39,9 +40,13 @@ def test_blend_is_within_a_level_of_the_float_blend_and_exact_at_the_ends(with_e
 def reference_pose(rest, pivot, triangles, rest_area, pose):
     """pose_head as first written: fancy indexing and signs."""
     turned = (rest - pivot) @ rg.rotation(pose.yaw, pose.pitch, pose.roll).T + pivot
+    outline = np.arange(len(rest)) >= len(rest) - len(fr.FACE_OVAL)
+    turned[outline, :2] = ((rest - pivot) @ rg.rotation(0, 0, pose.roll).T + pivot)[outline, :2]
     xy = turned[:, :2] + pose.offset
     area = rg.signed_areas(xy, triangles)
-    facing = (np.sign(area) == np.sign(rest_area)) & (np.abs(area) > 1e-3)
+    facing = ((np.sign(area) == fr.FRONT) | (np.sign(area) == np.sign(rest_area))) & (
+        np.abs(area) > 1e-3
+    )
     drawn = triangles[facing]
     order = np.argsort(-turned[:, 2][drawn].sum(axis=1), kind="stable")
     return xy, drawn[order], int((~facing).sum())
