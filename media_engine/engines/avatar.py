@@ -334,15 +334,15 @@ class AvatarEngine:
             self.last = drawn.extra
             return drawn.frame.copy()
         self.last = posed
-        out = self._compose(fit, rest, posed, values)
+        out = self._compose(fit, rest, posed, values, pose)
         self.reuse.store(key, geometry, out, posed)
         return out
 
-    def _compose(self, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead,
-                 values: np.ndarray) -> np.ndarray:  # fmt: skip
+    def _compose(self, fit: Fitted, rest: np.ndarray, posed: rg.PosedHead, values: np.ndarray,
+                 pose: rg.Pose) -> np.ndarray:  # fmt: skip
         out = fit.static.copy()
         full = (fit.ring_solver @ posed.points[RING]).T  # the head's overall affine
-        jaw = (fit.jaw_solver @ posed.points[JAW_LINE]).T
+        jaw = (fit.jaw_solver @ rg.neck_top(rest[JAW_LINE], fit.pivot, pose)).T
         self._draw_body(out, fit, full, jaw)
         self._draw_head(out, fit, posed, full, values)
         if fit.mouth is None:

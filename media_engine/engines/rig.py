@@ -211,6 +211,18 @@ def _clip(value: float, limit: float) -> float:
     return float(min(max(value, -limit), limit))
 
 
+def neck_top(points: np.ndarray, pivot: np.ndarray, pose: Pose) -> np.ndarray:
+    """(N, 2): ``points`` (N×3, rest) posed as if they lay at the neck pivot's depth: where
+    the top of the neck goes. A turn swings the chin sideways, but the neck turns about its
+    own axis and stays upright: only the roll bends it, a nod shortens or lengthens it a
+    little, and it follows the head's offset."""
+    deep = points.astype(np.float64).copy()
+    deep[:, 2] = pivot[2]
+    return ((deep - pivot) @ rotation(pose.yaw, pose.pitch, pose.roll).T + pivot)[:, :2] + (
+        pose.offset
+    )
+
+
 def pose_head(
     rest: np.ndarray, pivot: np.ndarray, triangles: np.ndarray, rest_area: np.ndarray, pose: Pose
 ) -> PosedHead:
