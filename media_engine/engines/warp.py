@@ -261,16 +261,16 @@ def fold_cells(grid: WarpGrid) -> np.ndarray:
     fold on an edge, where the source jumps between covered neighbours (a nose hiding the
     far cheek in a turn, a cheek's outline over the hair)."""
     mx, my = grid.map_xy
-    covered = grid.coverage > 0
     limit = (FOLD_JUMP * grid.step) ** 2
-    across = ((np.diff(mx, axis=1) ** 2 + np.diff(my, axis=1) ** 2) > limit) & (
-        covered[:, 1:] & covered[:, :-1]
-    )
-    down = ((np.diff(mx, axis=0) ** 2 + np.diff(my, axis=0) ** 2) > limit) & (
-        covered[1:] & covered[:-1]
-    )
-    gh, gw = covered.shape
+    gh, gw = mx.shape
     cells = np.zeros((gh + 1, gw + 1), bool)
+    across = np.square(mx[:, 1:] - mx[:, :-1]) + np.square(my[:, 1:] - my[:, :-1]) > limit
+    down = np.square(mx[1:] - mx[:-1]) + np.square(my[1:] - my[:-1]) > limit
+    if not (across.any() or down.any()):  # most frames: no fold, and no more to do
+        return cells
+    covered = grid.coverage > 0
+    across &= covered[:, 1:] & covered[:, :-1]
+    down &= covered[1:] & covered[:-1]
     cells[:-1, 1:-1] |= across  # the cells above and below a jumping horizontal edge
     cells[1:, 1:-1] |= across
     cells[1:-1, :-1] |= down  # left and right of a jumping vertical edge
