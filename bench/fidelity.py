@@ -124,10 +124,13 @@ def make_engine(presenter: str | None):
 
 
 def folded(engine, posed) -> int:
-    """Drawn triangles that show their back (every triangle of the rig is wound alike: a
-    front-facing one's signed area has the sign ``face_regions.FRONT``)."""
-    now = rg.signed_areas(posed.points, posed.triangles)
-    return int((np.sign(now) != fr.FRONT).sum())
+    """Drawn triangles folded by the pose: showing their back (every triangle of the rig is
+    wound alike: a front-facing one's signed area has the sign ``face_regions.FRONT``)
+    without lying as in the presenter's own picture (whose folds, at the face's sides and
+    the nose's wings, are drawn as they are)."""
+    now = np.sign(rg.signed_areas(posed.points, posed.triangles))
+    rest = np.sign(rg.signed_areas(engine.fitted(W, H).rest, posed.triangles))
+    return int(((now != fr.FRONT) & (now != rest)).sum())
 
 
 def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -> Run:
