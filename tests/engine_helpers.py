@@ -27,6 +27,21 @@ def placed_landmarks(width: int, height: int, face_height: float, centre=None) -
     return lm.astype(np.float32)
 
 
+def turned_landmarks(landmarks: np.ndarray, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
+    """Landmarks rotated in 3-D about their centroid (perception's angle conventions)."""
+    from media_engine.engines.rig import rotation
+
+    p = landmarks.astype(np.float64)
+    c = p.mean(axis=0)
+    return ((p - c) @ rotation(yaw, pitch, roll).T + c).astype(np.float32)
+
+
+def tracked(landmarks: np.ndarray, track: int = 1) -> Face:
+    """A face of track ``track`` at ``landmarks``."""
+    face = face_from_landmarks(landmarks)
+    return Face(face.landmarks, face.box, face.score, face.measures, track_id=track)
+
+
 def open_mouth(landmarks: np.ndarray, amount: float) -> np.ndarray:
     """Landmarks with the lower lip and jaw lowered by ``amount`` × the mouth width."""
     from tests.fidelity import Expression, expression_landmarks

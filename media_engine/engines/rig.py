@@ -28,6 +28,8 @@ MAX_YAW, MAX_PITCH, MAX_ROLL = 40.0, 25.0, 30.0
 # how far out they reach (a share of the way from the oval to the head layer's edge).
 RING_DEPTHS = (0.6, 1.0)
 RING_REACH = (0.5, 1.08)
+# The least band of hair kept outside the turned face, in face widths.
+OUTLINE_MARGIN = 0.04
 _LOWER_LIP = [14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375]
 _JAW = [152, 148, 176, 149, 150, 377, 400, 378, 379, 175, 199, 200, 18, 201, 421, 428, 208]
 _UPPER_LIP_OUT = [0, 37, 267, 39, 269, 40, 270, 13, 82, 312, 81, 311, 80, 310]
@@ -223,6 +225,27 @@ def neck_top(points: np.ndarray, pivot: np.ndarray, pose: Pose) -> np.ndarray:
     )
 
 
+def keep_outline(turned: np.ndarray, rest: np.ndarray, pivot: np.ndarray, roll: float) -> None:
+    """The outer ring (the head's outline) where it was, turned by the roll only, and pushed
+    out wherever the turned face or inner ring would reach past it (a turn combined with a
+    nod), so that a band of hair always stays round the face; in place."""
+    n = len(fr.FACE_OVAL)
+    outline = turned[-n:]
+    outline[:, :2] = ((rest[-n:] - pivot) @ rotation(0.0, 0.0, roll).T + pivot)[:, :2]
+    centre = outline[:, :2].mean(axis=0)
+    out = outline[:, :2] - centre
+    radius = np.linalg.norm(out, axis=1)
+    out /= np.maximum(radius, 1e-6)[:, None]
+    inside = np.vstack([turned[fr.FACE_OVAL, :2], turned[-2 * n : -n, :2]]) - centre
+    # How far the face and inner ring reach along each outline point's direction, counting
+    # the points within two outline steps of it (a turned cheek sticks out sideways).
+    reach = inside @ out.T  # (points, directions)
+    near = (inside / np.maximum(np.linalg.norm(inside, axis=1), 1e-6)[:, None]) @ out.T
+    reach = np.where(near > np.cos(4 * np.pi / n), reach, -np.inf).max(axis=0)
+    margin = OUTLINE_MARGIN * float(np.ptp(rest[fr.FACE_OVAL, 0]))
+    outline[:, :2] = centre + out * np.maximum(radius, reach + margin)[:, None]
+
+
 def pose_head(
     rest: np.ndarray, pivot: np.ndarray, triangles: np.ndarray, rest_area: np.ndarray, pose: Pose
 ) -> PosedHead:
@@ -240,9 +263,7 @@ def pose_head(
     coordinates: the same triangles, culled and ordered, as fancy indexing, at a fraction
     of its cost."""
     turned = (rest - pivot) @ rotation(pose.yaw, pose.pitch, pose.roll).T + pivot
-    outline = slice(len(rest) - len(fr.FACE_OVAL), None)
-    rolled = (rest[outline] - pivot) @ rotation(0.0, 0.0, pose.roll).T + pivot
-    turned[outline, :2] = rolled[:, :2]
+    keep_outline(turned, rest, pivot, pose.roll)
     xy = turned[:, :2] + pose.offset
     x, y, z = (np.ascontiguousarray(c) for c in (xy[:, 0], xy[:, 1], turned[:, 2]))
     t0, t1, t2 = triangles[:, 0], triangles[:, 1], triangles[:, 2]

@@ -40,8 +40,7 @@ def test_blend_is_within_a_level_of_the_float_blend_and_exact_at_the_ends(with_e
 def reference_pose(rest, pivot, triangles, rest_area, pose):
     """pose_head as first written: fancy indexing and signs."""
     turned = (rest - pivot) @ rg.rotation(pose.yaw, pose.pitch, pose.roll).T + pivot
-    outline = np.arange(len(rest)) >= len(rest) - len(fr.FACE_OVAL)
-    turned[outline, :2] = ((rest - pivot) @ rg.rotation(0, 0, pose.roll).T + pivot)[outline, :2]
+    rg.keep_outline(turned, rest, pivot, pose.roll)
     xy = turned[:, :2] + pose.offset
     area = rg.signed_areas(xy, triangles)
     facing = ((np.sign(area) == fr.FRONT) | (np.sign(area) == np.sign(rest_area))) & (

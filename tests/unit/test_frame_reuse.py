@@ -2,25 +2,14 @@
 
 import numpy as np
 
-from media_engine.engines import rig as rg
 from media_engine.engines.avatar import AvatarEngine
 from media_engine.engines.reuse import REUSE_PX, FrameReuse
 from media_engine.perception.types import Face
-from tests.engine_helpers import face_from_landmarks, open_mouth, placed_landmarks
+from tests.engine_helpers import open_mouth, placed_landmarks, tracked
+from tests.engine_helpers import turned_landmarks as turned
 
 W, H = 640, 480
 BLANK = np.zeros((H, W, 3), np.uint8)
-
-
-def tracked(landmarks: np.ndarray, track: int = 1) -> Face:
-    face = face_from_landmarks(landmarks)
-    return Face(face.landmarks, face.box, face.score, face.measures, track_id=track)
-
-
-def turned(landmarks: np.ndarray, yaw: float) -> np.ndarray:
-    p = landmarks.astype(np.float64)
-    c = p.mean(axis=0)
-    return ((p - c) @ rg.rotation(yaw, 0.0, 0.0).T + c).astype(np.float32)
 
 
 def never_reusing() -> AvatarEngine:

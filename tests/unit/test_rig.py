@@ -23,22 +23,10 @@ from media_engine.engines.presenter import (
 )
 from media_engine.engines.registry import EngineUnavailable, create_engine
 from media_engine.perception.measures import head_angles, head_rotation
-from media_engine.perception.types import Face
-from tests.engine_helpers import face_from_landmarks, open_mouth, placed_landmarks
+from tests.engine_helpers import open_mouth, placed_landmarks, tracked
+from tests.engine_helpers import turned_landmarks as turned
 
 W, H = 640, 480
-
-
-def turned(landmarks: np.ndarray, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
-    """Landmarks rotated in 3-D about their centroid (perception's angle conventions)."""
-    p = landmarks.astype(np.float64)
-    c = p.mean(axis=0)
-    return ((p - c) @ rg.rotation(yaw, pitch, roll).T + c).astype(np.float32)
-
-
-def tracked(landmarks: np.ndarray, track: int) -> Face:
-    face = face_from_landmarks(landmarks)
-    return Face(face.landmarks, face.box, face.score, face.measures, track_id=track)
 
 
 def other_person(landmarks: np.ndarray) -> np.ndarray:
