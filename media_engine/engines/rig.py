@@ -84,7 +84,7 @@ def _jaw_shape(face: np.ndarray, mouth_w: float, still: list[int]) -> np.ndarray
     """The jaw opening at value 1: the lower lip drops by a mouth width in its middle (an
     oval, little at the corners); the mandible below it turns about its hinge in front of
     the ears, so the chin drops CHIN_SHARE of that and the jaw line less the further back
-    it lies (as perception reads real faces: the chin drops 0.5-0.56 of the lips' parting,
+    it lies (as perception reads real faces: the chin drops 0.50-0.59 of the lips' parting,
     the jaw's angle hardly moves). The nose's bridge and tip and the cheeks above the mouth
     stay; the skin beside the nostrils still follows the corners a little (held still as
     well, the avatar's open mouth read back as 2-3 degrees of upward pitch at any opening,
