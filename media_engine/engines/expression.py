@@ -36,11 +36,12 @@ JAW_NEUTRAL_RISE = 0.002
 EYELID_GAIN = 3.0
 # The jaw: the visitor's opening over their neutral, normalised by the widest opening this
 # person has shown (at least JAW_RANGE_MIN mouth widths), maps linearly onto the rig's
-# range, 0 to JAW_MAX (beyond it the presenter's face stretches and no longer reads as a
-# mouth). Speech (0.05-0.12 mouth widths over the neutral) thus moves the jaw by 2.5 times
-# its opening, while a person who opens wide is followed without a saturating ceiling. The
-# widest opening is forgotten slowly (JAW_RANGE_DECAY per frame) and with a new track.
-JAW_MAX, JAW_RANGE_MIN, JAW_RANGE_DECAY = 0.6, 0.24, 0.999
+# range, 0 to JAW_MAX (perception reads the rig's hinged jaw, rig.py, opening wider up to
+# about 0.45-0.5 and no further: beyond it the read-back falls). Speech (0.05-0.12 mouth
+# widths over the neutral) thus moves the jaw by 2.5 times its opening, while a person who
+# opens wide is followed without a saturating ceiling. The widest opening is forgotten
+# slowly (JAW_RANGE_DECAY per frame) and with a new track.
+JAW_MAX, JAW_RANGE_MIN, JAW_RANGE_DECAY = 0.5, 0.2, 0.999
 # An eye's closure from its narrowing (1 - opening / neutral opening): a narrowing below
 # EYE_DEAD is shown as open, one of EYE_FULL or more as closed (a blink reads 0.4-0.6).
 # Looking down lowers the lids too (0.3 narrowing at 9 degrees down on real clips): the

@@ -32,6 +32,17 @@ RING_REACH = (0.5, 1.08)
 OUTLINE_MARGIN = 0.04
 _LOWER_LIP = [14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375]
 _JAW = [152, 148, 176, 149, 150, 377, 400, 378, 379, 175, 199, 200, 18, 201, 421, 428, 208]
+# The mandible below the lower lip: the chin, the jaw line back to its angle.
+_MANDIBLE = [*_JAW, 136, 172, 58, 365, 397, 288]
+# The skin between the lower lip and the chin.
+_CHIN_FRONT = [18, 200, 199, 175, 201, 421, 428, 208]
+# The nose and the cheeks above the mouth: a jaw opening leaves them where they are (the
+# shape used to drag the nose's tip down with the chin, stretching the nose).
+_UPPER_CHEEKS = [4, 5, 195, 197, 6, 168, 205, 425, 50, 280, 187, 411, 207, 427, 216, 436, 147,
+                 376, 123, 352, 177, 401, 132, 361]  # fmt: skip
+# The chin's drop as a share of the lower lip's middle, and how fast the jaw line's falls
+# off towards its angle (a power of the depth in front of the hinge).
+CHIN_SHARE, JAW_FALLOFF = 0.55, 1.2
 _UPPER_LIP_OUT = [0, 37, 267, 39, 269, 40, 270, 13, 82, 312, 81, 311, 80, 310]
 _INNER_UP = np.array([191, 80, 81, 82, 13, 312, 311, 310, 415])
 _INNER_DOWN = np.array([95, 88, 178, 87, 14, 317, 402, 318, 324])
@@ -71,6 +82,35 @@ def _shape(xy, moving, move, fixed, sigma) -> np.ndarray:
     return _shepard(xy, list(moving) + list(fixed), moves, sigma)
 
 
+def _jaw_shape(face: np.ndarray, mouth_w: float, still: list[int]) -> np.ndarray:
+    """The jaw opening at value 1: the lower lip drops by a mouth width in its middle (an
+    oval, little at the corners); the mandible below it turns about its hinge in front of
+    the ears, so the chin drops CHIN_SHARE of that and the jaw line less the further back
+    it lies (as perception reads real faces: the chin drops 0.50-0.59 of the lips' parting,
+    the jaw's angle hardly moves). The nose's bridge and tip and the cheeks above the mouth
+    stay; the skin beside the nostrils still follows the corners a little (held still as
+    well, the avatar's open mouth read back as 2-3 degrees of upward pitch at any opening,
+    bench/fidelity.py)."""
+    xy = face[:, :2].astype(np.float64)
+    # How far in front of the hinge (the depth of the face's sides at ear level) each
+    # point lies: the drop of a mandible point grows with it.
+    forward = np.maximum((face[93, 2] + face[323, 2]) / 2 - face[:, 2].astype(np.float64), 0)
+    chin = CHIN_SHARE * (forward[_MANDIBLE] / max(forward[152], 1e-6)) ** JAW_FALLOFF
+    # Between the lower lip and the chin the skin goes from the lip's drop to the chin's
+    # (the lower lip keeps its thickness; squeezed, a wide mouth read back as closing).
+    y = xy[_MANDIBLE, 1]
+    below_lip = np.clip((xy[152, 1] - y) / max(xy[152, 1] - xy[17, 1], 1e-6), 0, 1)
+    chin = np.where(np.isin(_MANDIBLE, _CHIN_FRONT), CHIN_SHARE + (1 - CHIN_SHARE) * below_lip,
+                    np.minimum(chin, 1.0)) * mouth_w  # fmt: skip
+    centre_x = (xy[61, 0] + xy[291, 0]) / 2
+    across = np.clip(np.abs(xy[_LOWER_LIP, 0] - centre_x) / (mouth_w / 2), 0, 1)
+    lip_drop = (0.3 + 0.7 * (1 - across**2)) * mouth_w
+    fixed = [*still, *_UPPER_CHEEKS]
+    moves = np.zeros((len(_LOWER_LIP) + len(_MANDIBLE) + 4 + len(fixed), 2))
+    moves[:, 1] = np.concatenate([lip_drop, chin, np.full(4, 0.3 * mouth_w), np.zeros(len(fixed))])
+    return _shepard(xy, _LOWER_LIP + _MANDIBLE + [61, 291, 78, 308] + fixed, moves, 0.3 * mouth_w)
+
+
 def blend_shapes(face: np.ndarray) -> np.ndarray:
     """(len(FEATURES), 468, 2): each feature's displacement of the face at value 1."""
     xy = face[:, :2].astype(np.float64)
@@ -89,16 +129,7 @@ def blend_shapes(face: np.ndarray) -> np.ndarray:
     # lower lip's, and left free they would drop with it and square the mouth off.
     still = [0, 13, 37, 267, 82, 312, 1, 2, 98, 327, *_INNER_UP, 39, 269, 40, 270, 185, 409,
              *upper_face]  # fmt: skip
-    # The lower lip drops most in its middle, little at the corners (an open mouth is an
-    # oval, not a box); the chin follows.
-    centre_x = (xy[61, 0] + xy[291, 0]) / 2
-    across = np.clip(np.abs(xy[_LOWER_LIP, 0] - centre_x) / (mouth_w / 2), 0, 1)
-    lip_drop = (0.3 + 0.7 * (1 - across**2)) * mouth_w
-    moves = np.vstack([np.column_stack([np.zeros(len(_LOWER_LIP)), lip_drop]),
-                       np.tile([0, 0.85 * mouth_w], (len(_JAW), 1)),
-                       np.tile([0, 0.3 * mouth_w], (4, 1)), np.zeros((len(still), 2))])  # fmt: skip
-    jaw = _shepard(xy, _LOWER_LIP + _JAW + [61, 291, 78, 308] + still, moves, 0.3 * mouth_w)
-    shapes.append(jaw)
+    shapes.append(_jaw_shape(face, mouth_w, still))
     mids, corners = [0, 17, 13, 14, 1, 2, 152, *upper_face], [61, 78, 291, 308]
     half_w = 0.5 * mouth_w
     width_moves = np.array([[-half_w, 0], [-half_w, 0], [half_w, 0], [half_w, 0]])
