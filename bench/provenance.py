@@ -22,7 +22,7 @@ the same transformations; a frame counts as detected when at most 4 of
 its 64 bits are wrong (generous: it has no sync and no error correction of its own).
 
     python bench/provenance.py [--frames 300] [--natural 500] [--faces DIR] [--iw-every 5]
-                               [--keys 3] [--key-seed S] [--vp8-extra k=v,...]
+                               [--keys 3] [--key-seed S] [--vp8-extra k=v,...] [--floor F]
     python bench/provenance.py --sheets /tmp/sheets [--faces DIR]
 
 How well the mark survives depends on the key (the pattern, hence what the codec keeps of
@@ -34,7 +34,9 @@ does), and reports each key and the worst of them. The configured key is not use
 
 ``--vp8-extra k=v,...`` puts libvpx options over the media worker's (``media_engine/vp8.py``)
 for both the VP8 runs (a what-if for the encoder's settings: the figure is then not the
-product's; the last line names them in ``vp8_extra_options``).
+product's; the last line names them in ``vp8_extra_options``). ``--floor F`` likewise puts
+``F`` in place of the mark's flat-region share (``mark.FLOOR``; with ``--sheets`` too), a
+what-if named in ``floor_what_if``.
 
 ``--sheets DIR`` only writes contact sheets of the mark on the shipped presenters into
 ``DIR`` (outside the repository; ``bench/provenance_sheets.py``) and measures nothing.
@@ -380,10 +382,15 @@ def main() -> None:
     parser.add_argument(
         "--vp8-extra", default="", help="what-if: libvpx options over the media worker's (k=v,...)"
     )
+    parser.add_argument("--floor", type=float, default=None, help="what-if: mark.FLOOR")
     args = parser.parse_args()
     import django
 
     django.setup()
+    if args.floor is not None:
+        from media_engine.provenance import mark
+
+        mark.FLOOR = args.floor
     if args.sheets is not None:
         from bench.provenance_sheets import SHEET_FRAME, write_sheets
 
@@ -411,6 +418,7 @@ def main() -> None:
         unmarked_images=len(pool),
         faces=bool(args.faces and args.faces.is_dir()),
         vp8_extra_options=VP8_EXTRA,
+        floor_what_if=args.floor,
         load_avg_1m=round(os.getloadavg()[0], 2),
     )
     print(json.dumps(result))
