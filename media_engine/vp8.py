@@ -7,7 +7,12 @@ time. ``KioskVp8Encoder`` keeps every aiortc setting (CBR at the target bitrate,
 buffer, no lag, one token partition, the thread rule) except these:
 
 - ``noise-sensitivity 0``: no denoiser;
-- ``cpu-used -12``: libvpx's realtime speed 12 (negative: a fixed speed, not adapted);
+- ``cpu-used -6``: libvpx's realtime speed 6, as aiortc (negative: a fixed speed, not
+  adapted), stated here because it matters: speed 12 (used until 2026-12-07, ~0.2-0.4 ms a
+  frame faster at 640×480) quantized the flat backdrop's faint provenance mark away at
+  300 kb/s, so the mark had to be twice as strong there and showed as a cloudiness on
+  the backdrop; at speed 6 the mark survives at under half that strength, invisible, and
+  the picture is 0.7-1.2 dB better at the same bitrate (docs/provenance.md; BENCHMARKS.md);
 - keyframes after a context's first get at most 3 frames' worth of the target bitrate
   (``KEYFRAME_BOUND_PCT``: libvpx's ``rc_max_intra_bitrate_pct``; libwebrtc's VP8 encoder
   sets at least 300). aiortc leaves them unbounded: with the 1 s CBR buffer a keyframe took
@@ -61,7 +66,7 @@ from media_engine.vpxrate import bound_keyframes, in_place_available, retarget
 logger = logging.getLogger(__name__)
 
 # What differs from aiortc 1.16.0's Vp8Encoder (see the module docstring).
-KIOSK_OPTIONS = {"cpu-used": "-12", "noise-sensitivity": "0"}
+KIOSK_OPTIONS = {"cpu-used": "-6", "noise-sensitivity": "0"}
 KEYFRAME_BOUND_PCT = 300  # a keyframe after the first: at most 3 frames' share of the rate
 
 

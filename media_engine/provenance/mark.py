@@ -35,7 +35,7 @@ from media_engine.provenance import payload as coding
 from media_engine.provenance.pattern import render, tile_chips
 
 PEAK = 6.0  # levels where the picture is textured enough to hide the most
-FLOOR = 0.18  # share of the peak on flat regions (about ±1.1 levels; docs/provenance.md)
+FLOOR = 0.08  # share of the peak on flat regions (about ±0.5 levels; docs/provenance.md)
 TEXTURE_FLAT = 4.0  # mean |Laplacian| (levels, on the 1/8-size luma) still counted flat
 TEXTURE_FULL = 16.0  # ... and from where the full peak goes on
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
@@ -112,7 +112,9 @@ def start_strength(frame_number: int) -> tuple[float, float]:
     mark for most of a second)."""
     if frame_number <= START_FRAMES:
         return START_FLOOR, START_RMS_BUDGET
-    share = min(1.0, (frame_number - START_FRAMES) / RAMP_FRAMES)
+    if frame_number >= START_FRAMES + RAMP_FRAMES:
+        return FLOOR, RMS_BUDGET
+    share = (frame_number - START_FRAMES) / RAMP_FRAMES
     return (
         START_FLOOR + share * (FLOOR - START_FLOOR),
         START_RMS_BUDGET + share * (RMS_BUDGET - START_RMS_BUDGET),

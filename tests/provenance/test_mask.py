@@ -16,8 +16,9 @@ def test_pixel_dither_on_a_flat_backdrop_is_not_texture():
     frame = np.full((HEIGHT, WIDTH, 3), 150, np.int16)
     frame += rng.integers(-2, 3, (HEIGHT, WIDTH, 1))  # ±2 levels, pixel by pixel
     mask = perceptual_mask(np.ascontiguousarray(frame.astype(np.uint8)))
-    # The whole frame is flat: every pixel gets the floor (the energy cap only lowers it).
-    assert mask.max() / 255.0 <= FLOOR * 1.05
+    # The whole frame is flat: every pixel gets the floor (the energy cap only lowers it),
+    # within 1 % of the peak (±0.06 levels; the mask is kept in 1/255 steps).
+    assert mask.max() / 255.0 <= FLOOR + 0.01
 
 
 def test_the_flat_side_of_an_edge_gets_only_the_floor():
