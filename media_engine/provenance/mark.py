@@ -42,10 +42,10 @@ RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR
 # A video encoder that starts (a session's first frames, or a new frame size) is starved
 # for about half a second and quantizes a faint mark away on flat regions: for its first
 # second, flat regions get more (docs/provenance.md, "the encoder's first second").
-START_FRAMES = 30  # one second at 30 fps
-START_FLOOR = 0.6
+START_FRAMES = 15  # half a second at 30 fps
+START_FLOOR = 0.45
 START_RMS_BUDGET = 2.4  # PSNR >= 40.1 dB
-RAMP_FRAMES = 30  # ... then down to the steady strength over one more second
+RAMP_FRAMES = 15  # ... then down to the steady strength over half a second more
 _PATTERN_RMS = 0.86  # RMS of the rendered ±1 pattern (cubic interpolation)
 MASK_STEP = 8  # the mask looks at every 8th pixel
 SUBLEVELS = 16  # the pattern is kept in 1/16 levels and dithered to whole levels
