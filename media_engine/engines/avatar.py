@@ -251,8 +251,10 @@ class AvatarEngine:
     def __init__(self, rig: PresenterRig) -> None:
         self.rig = rig
         self.triangles = rg.head_triangles()
+        # Which triangles are drawn: all while the lips touch, all but the lips' seam once
+        # they part (a slice takes no copy of the arrays on every frame).
         self._parted = ~rg.between_the_lips()
-        self._closed = np.ones(len(self.triangles), bool)
+        self._closed = slice(None)
         self.reader = ExpressionReader()
         self._fitted: dict[tuple[int, int], Fitted] = {}
         self._offset = np.zeros(2)
