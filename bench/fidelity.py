@@ -14,7 +14,14 @@ one JSON object with ``min_corr_yaw``, ``min_corr_pitch``, ``min_corr_roll``,
 ``min_corr_mouth``, ``min_corr_eyes`` (clips that blink), ``foldovers``,
 ``head_in_frame_min``, ``torso_intact_min``, ``frames_without_face``, ``clips``.
 
+``--split`` says where a run's pose read-back error comes from (three times the time): each
+run's line gains ``split``, with ``pose_only`` (the correlations of yaw, pitch and roll
+when the avatar is drawn in each frame's pose without its expressions) and
+``expression_only_sd`` (degrees: the spread of the pose read back from the avatar held
+still while it shows each frame's expressions). The targets are measured as above.
+
     python bench/fidelity.py [--clips DIR] [--sheets DIR] [--frames 200] [--presenter SLUG|DIR]
+                             [--split]
 """
 
 import argparse
@@ -96,6 +103,8 @@ class Run:
     head_in: list = field(default_factory=list)
     torso: list = field(default_factory=list)
     tiles: list = field(default_factory=list)
+    drawn: list = field(default_factory=list)  # (pose, values) of the frames in ``rows``
+    split: dict = field(default_factory=dict)
 
 
 def _measures(face) -> tuple:
@@ -133,7 +142,7 @@ def folded(engine, posed) -> int:
     return int(((now != fr.FRONT) & (now != rest)).sum())
 
 
-def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -> Run:
+def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None, split=False) -> Run:
     engine = make_engine(presenter)
     rest = engine.render(np.zeros((H, W, 3), np.uint8), None)
     torso = torso_mask(engine)
@@ -148,6 +157,7 @@ def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -
             result.no_face += 1
         if face_in is not None and face_out is not None:
             result.rows.append(_measures(face_in) + _measures(face_out))
+            result.drawn.append(engine.drawn_with)
         if posed is not None:
             result.folded += folded(engine, posed)
             p = posed.points
@@ -157,7 +167,40 @@ def run(name: str, frames: list[np.ndarray], sheet_every: int, presenter=None) -
         result.torso.append(1.0 - float(changed[torso].mean()))
         if i % sheet_every == 0 and len(result.tiles) < SHEET_TILES:
             result.tiles.append(np.hstack([cv2.resize(f, (W // 2, H // 2)) for f in (frame, out)]))
+    if split:
+        result.split = split_readback(engine, result)
     return result
+
+
+def _read_back(engine, drawn: list) -> np.ndarray:
+    """Yaw, pitch, roll read back (as in ``run``) from the avatar drawn as ``drawn`` says."""
+    perceiver, angles = Perceiver(smoothing=False), []
+    for i, (pose, values) in enumerate(drawn):
+        face = perceiver.process(engine.draw(W, H, pose, values), timestamp=i / 30)
+        angles.append(_measures(face)[:3] if face is not None else (np.nan,) * 3)
+    return np.array(angles, float).reshape(-1, 3)
+
+
+def split_readback(engine, r: Run) -> dict:
+    """Where the pose read-back's error comes from (``--split``). ``pose_only``: the input's
+    yaw, pitch and roll against the avatar drawn in each frame's pose with no expression;
+    ``expression_only_sd``: the spread (degrees) of the pose read back from the avatar held
+    still (each frame's offset, no turn) showing each frame's expressions, which the
+    read-back adds to the turn it is shown."""
+    rest = np.zeros(len(rg.FEATURES))
+    posed = _read_back(engine, [(pose, rest) for pose, _ in r.drawn])
+    still = _read_back(
+        engine, [(rg.Pose(0.0, 0.0, 0.0, pose.offset), values) for pose, values in r.drawn]
+    )
+    rows = np.array(r.rows).reshape(-1, 10)
+    axes = ("yaw", "pitch", "roll")
+    ok = np.isfinite(posed).all(axis=1)
+    return {
+        "pose_only": {k: round(pearson(rows[ok, j], posed[ok, j]), 3) for j, k in enumerate(axes)},
+        "expression_only_sd": {
+            k: round(float(np.nanstd(still[:, j])), 2) for j, k in enumerate(axes)
+        },
+    }
 
 
 def pearson(a, b) -> float:
@@ -177,6 +220,8 @@ def summary(r: Run) -> dict:
     out.update(frames=len(r.torso), frames_without_face=r.no_face, foldovers=r.folded,
                head_in_frame=round(float(np.mean(r.head_in)) if r.head_in else 0.0, 4),
                torso_intact=round(float(np.min(r.torso)) if r.torso else 0.0, 4))  # fmt: skip
+    if r.split:
+        out["split"] = r.split
     return out
 
 
@@ -202,6 +247,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--presenter", help="a presenter slug or folder (default: the "
                         "default identity's avatar)")  # fmt: skip
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also read back the pose without expressions and the expressions without a turn",
+    )
     args = parser.parse_args()
     if args.clips is None and not DEFAULT_CLIPS.is_dir():
         raise SystemExit("no clips given and ../shared/faces is absent: pass --clips DIR")
@@ -217,12 +267,12 @@ def main() -> None:
         moved = [place(f, scale, *motion(i)) for i, f in enumerate(clip)]
         cut += plain[:CUT_EVERY]
         for name, frames in ((f"{path.stem}_plain", plain), (f"{path.stem}_moved", moved)):
-            r = run(name, frames, max(1, len(frames) // SHEET_TILES), args.presenter)
+            r = run(name, frames, max(1, len(frames) // SHEET_TILES), args.presenter, args.split)
             results[name] = summary(r)
             print(name, json.dumps(results[name]), flush=True)
             if args.sheets:
                 write_sheet(r, args.sheets)
-    r = run("cuts", cut, max(1, len(cut) // SHEET_TILES), args.presenter)
+    r = run("cuts", cut, max(1, len(cut) // SHEET_TILES), args.presenter, args.split)
     results["cuts"] = summary(r)
     print("cuts", json.dumps(results["cuts"]), flush=True)
     if args.sheets:

@@ -316,6 +316,16 @@ class AvatarEngine:
         pose, values = self.pose_for(reading, width, height, fit.face_w)
         return self._draw(fit, pose, values)
 
+    @property
+    def drawn_with(self) -> tuple[rg.Pose, np.ndarray]:
+        """The pose and expression values of the last frame drawn."""
+        return self._last_pose, self._last_values
+
+    def draw(self, width: int, height: int, pose: rg.Pose, values: np.ndarray) -> np.ndarray:
+        """The presenter in ``pose`` with these expression values, in a frame of this size
+        (no visitor: what ``render`` draws once it has read one)."""
+        return self._draw(self.fitted(width, height), pose, np.asarray(values, np.float64))
+
     def _draw(self, fit: Fitted, pose: rg.Pose, values: np.ndarray) -> np.ndarray:
         rest = fit.rest.copy()
         moves = np.tensordot(values, fit.shapes, axes=1)

@@ -255,6 +255,22 @@ def test_the_head_stays_inside_the_frame_under_large_translation(centre):
         assert head[:, 1].min() >= 0 and head[:, 1].max() <= H
 
 
+def test_the_avatar_drawn_again_from_its_pose_and_values_is_the_same_picture():
+    """``draw`` (the fidelity bench's ``--split`` redraws frames with it) paints what
+    ``render`` painted, from the pose and values ``render`` says it drew with."""
+    lm = placed_landmarks(W, H, 160)
+    engine = engine_after_calibration(lm)
+    frame = np.zeros((H, W, 3), np.uint8)
+    out = engine.render(frame, tracked(open_mouth(turned(lm, 15, -8, 5), 0.3), 1))
+    pose, values = engine.drawn_with
+    assert abs(pose.yaw) > 5 and values[2] > 0.1
+    engine.reuse.clear()
+    np.testing.assert_array_equal(engine.draw(W, H, pose, values), out)
+    # Another pose is another picture.
+    other = rg.Pose(pose.yaw + 10, pose.pitch, pose.roll, pose.offset)
+    assert np.abs(engine.draw(W, H, other, values).astype(int) - out).max() > 50
+
+
 def test_a_blink_and_an_open_mouth_reach_the_avatar():
     lm = placed_landmarks(W, H, 160)
     engine = engine_after_calibration(lm)
