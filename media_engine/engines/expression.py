@@ -118,7 +118,7 @@ def raw_features(canonical: np.ndarray) -> np.ndarray:
         # Corners above the upper lip (a smile); the corners' share of the jaw's opening
         # (the rig's jaw shape lowers them by 0.3 of it) is taken out.
         y[13] - corners + 0.3 * gap,
-        y[2] - y[0],  # nose base to upper lip: smaller when the lip rises
+        y[2] - y[0],  # the nose base's height over the upper lip, negated: rises with the lip
         (y[33] + y[133]) / 2 - (y[105] + y[66]) / 2,  # brow above the eye's corners
         (y[263] + y[362]) / 2 - (y[334] + y[296]) / 2,
     ])  # fmt: skip
@@ -202,7 +202,7 @@ class ExpressionReader:
             self._jaw(raw[2] - n[2]),
             _clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
             _clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
-            _clip((n[5] - raw[5]) / width_n, -0.06, 0.08),
+            _clip((raw[5] - n[5]) / width_n, -0.06, 0.08),
             _clip((raw[6] - n[6]) / width_n, -0.2, 0.3),
             _clip((raw[7] - n[7]) / width_n, -0.2, 0.3),
         ])  # fmt: skip

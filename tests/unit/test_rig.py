@@ -96,6 +96,31 @@ def test_the_visitors_rotation_is_read_apart_from_the_expression():
     assert reading.values[FEATURES.index("jaw")] > 0.2
 
 
+def lifted_upper_lip(landmarks: np.ndarray, mouth_widths: float) -> np.ndarray:
+    """Landmarks with the upper lip (outer and inner line) raised by ``mouth_widths``."""
+    p = landmarks.copy()
+    width = float(np.linalg.norm(p[61, :2] - p[291, :2]))
+    p[rg._UPPER_LIP_OUT, 1] -= mouth_widths * width
+    return p
+
+
+def test_a_raised_upper_lip_raises_the_avatars():
+    """The visitor's upper lip going up lifts the avatar's, and going down lowers it (the
+    value's sign was once turned round: the avatar's lip went the other way)."""
+    lip = FEATURES.index("upper_lip")
+    lm = placed_landmarks(W, H, 160)
+    engine = engine_after_calibration(lm)
+    frame = np.zeros((H, W, 3), np.uint8)
+    rest = engine.last.points[0, 1]
+    for lift in (0.05, -0.04):
+        for _ in range(3):
+            engine.render(frame, tracked(lifted_upper_lip(lm, lift), 1))
+        assert np.sign(engine.drawn_with[1][lip]) == np.sign(lift)
+        # Image y grows downwards: a raised lip has a smaller y.
+        assert np.sign(rest - engine.last.points[0, 1]) == np.sign(lift)
+        assert abs(rest - engine.last.points[0, 1]) > 2
+
+
 def narrowed(landmarks: np.ndarray, eyes, share: float) -> np.ndarray:
     """Landmarks with the given eyes' lids closer by ``share`` of their opening."""
     p = landmarks.copy()
