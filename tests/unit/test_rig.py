@@ -96,6 +96,38 @@ def test_the_visitors_rotation_is_read_apart_from_the_expression():
     assert reading.values[FEATURES.index("jaw")] > 0.2
 
 
+def test_first_frames_caught_parted_do_not_shift_the_jaws_baseline():
+    """A visitor whose lips rest slightly apart in the first frames (0.066 mouth widths, as
+    on talk_man_glasses) and meet later (0.027, closed lips on the real clips read 0-0.035):
+    the same opening reads the same before and after the lips met (it read 0.72 as open
+    before, the calibration's parted lips taken for the closed mouth)."""
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    closed, parted, speech = (open_mouth(face, a) for a in (0.05, 0.12, 0.3))
+    jaw = FEATURES.index("jaw")
+    for _ in range(8):
+        reader.read(parted, 1)
+    early = reader.read(speech, 1).values[jaw]
+    for _ in range(20):
+        reader.read(closed, 1)
+    late = reader.read(speech, 1).values[jaw]
+    assert late > 0.2 and early == pytest.approx(late, rel=0.1), (early, late)
+
+
+def test_a_mouth_that_rests_parted_becomes_the_neutral():
+    """A smile that shows the teeth through the calibration (the astronaut's, 0.17) is the
+    neutral at once; lips resting slightly apart become it after about a second at rest."""
+    jaw = FEATURES.index("jaw")
+    face = placed_landmarks(W, H, 200)
+    smile, reader = open_mouth(face, 0.3), ExpressionReader()
+    for _ in range(8):
+        reader.read(smile, 1)
+    assert abs(reader.read(smile, 1).values[jaw]) < 0.01
+    parted, reader = open_mouth(face, 0.12), ExpressionReader()
+    at_rest = [reader.read(parted, 1).values[jaw] for _ in range(60)]
+    assert at_rest[8] > 0.05 and at_rest[-1] < 0.01, at_rest
+
+
 def narrowed(landmarks: np.ndarray, eyes, share: float) -> np.ndarray:
     """Landmarks with the given eyes' lids closer by ``share`` of their opening."""
     p = landmarks.copy()
