@@ -415,6 +415,35 @@ def test_the_presenters_mouth_reads_back_wider_over_the_whole_jaw_range(slug):
     assert np.all(np.diff(read) > 0.015), read
 
 
+def _drawn_and_read_eyes(slug: str, jaw: float) -> tuple[float, float]:
+    """(The drawn lids' mean gap in pixels, the eyes' opening perception reads), the
+    presenter's eyes open and its jaw at ``jaw``."""
+    from media_engine.perception import Perceiver
+
+    engine = AvatarEngine(load_presenter(slug))
+    values = np.zeros(len(rg.FEATURES))
+    values[rg.FEATURES.index("jaw")] = jaw
+    out = engine._draw(engine.fitted(W, H), rg.Pose(0.0, 0.0, 0.0, np.zeros(2)), values)
+    p = engine.last.points
+    gap = float(np.linalg.norm(p[fr.UPPER_LIDS] - p[fr.LOWER_LIDS], axis=1).mean())
+    m = Perceiver(smoothing=False).process(out, timestamp=0.0).measures
+    return gap, (m.left_eye_open + m.right_eye_open) / 2
+
+
+@pytest.mark.parametrize("slug", ["mei", "daniel"])
+def test_a_wide_mouth_does_not_read_back_as_wider_eyes(slug):
+    """Perception reads the drawn eyes wider when the jaw drops (at the rig's widest, mei
+    0.327 -> 0.349, daniel 0.309 -> 0.324, lids unchanged); a real face's read narrower. The
+    lids come down a little with the jaw, so the read-back stays within 0.012 of the closed
+    mouth's (measured 0.337 and 0.305)."""
+    from media_engine.engines.expression import JAW_MAX
+
+    rest_gap, rest_read = _drawn_and_read_eyes(slug, 0.0)
+    wide_gap, wide_read = _drawn_and_read_eyes(slug, JAW_MAX)
+    assert wide_gap < 0.9 * rest_gap, (rest_gap, wide_gap)
+    assert wide_read < rest_read + 0.012, (rest_read, wide_read)
+
+
 def _teeth_pixels(slug: str, jaw: float) -> int:
     """Bright (teeth-white) pixels inside the posed inner lips, the presenter at ``jaw``."""
     engine = AvatarEngine(load_presenter(slug))
