@@ -98,6 +98,15 @@ REST_RATE = 0.5
 # from a grid a few pixels coarse, so a squeezed eye would otherwise still show a strip of
 # iris and white a grid step tall (read back as a half-open eye).
 LIDS_FROM, LIDS_SHUT = 0.5, 0.9
+# Perception reads the drawn eyes wider when the jaw drops (both presenters, head still:
+# eye aspect 0.327 -> 0.352 for mei, 0.309 -> 0.325 for daniel at jaw 0.25), where a real
+# face's read narrower (the clips' eye and mouth readings correlate -0.1 to -0.5): the
+# avatar's eyes "opened" with every wide mouth. The lids come down by this share of the
+# jaw (0.15 of a closure at the rig's widest; 0.5 of the jaw read better still on
+# talk_man_mouth but worse on grimaces_woman): eye read-back on talk_man_mouth 0.783 ->
+# 0.898 (mei) and 0.672 -> 0.805 (daniel), grimaces_woman 0.694 -> 0.780 (daniel),
+# bench/fidelity.py; the pitch read back on those clips falls by 0.01-0.05.
+LIDS_PER_JAW = 0.3
 
 
 @dataclass(frozen=True)
@@ -327,6 +336,7 @@ class AvatarEngine:
         return self._draw(self.fitted(width, height), pose, np.asarray(values, np.float64))
 
     def _draw(self, fit: Fitted, pose: rg.Pose, values: np.ndarray) -> np.ndarray:
+        values = _lids_with_the_jaw(values)
         rest = fit.rest.copy()
         moves = np.tensordot(values, fit.shapes, axes=1)
         rest[:468, :2] += moves
@@ -418,6 +428,17 @@ class AvatarEngine:
         bgr, alpha = unmerged(cv2.remap(fit.head, map_x, map_y, cv2.INTER_LINEAR))
         out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
         _shut_eyes(out, fit, posed, values, region, (map_x, map_y, cover))
+
+
+def _lids_with_the_jaw(values: np.ndarray) -> np.ndarray:
+    """The expression values with each eye's closure raised by LIDS_PER_JAW of the jaw (a
+    shut eye stays shut: never past 1, the lids would cross)."""
+    jaw = float(values[2])
+    if jaw <= 0.0:
+        return values
+    out = values.copy()
+    out[:2] = np.minimum(out[:2] + LIDS_PER_JAW * jaw, np.maximum(out[:2], 1.0))
+    return out
 
 
 def _shut_eyes(out: np.ndarray, fit: Fitted, posed: rg.PosedHead, values: np.ndarray,

@@ -32,6 +32,19 @@ CALIBRATION_FRAMES = 6
 NEAR_GAP, NEAR_EYE = 0.02, 0.1
 NEUTRAL_RATE = 0.02
 JAW_NEUTRAL_RISE = 0.002
+# The closed mouth's gap starts at most JAW_NEUTRAL_PRIOR mouth widths: closed lips read
+# 0.0-0.035 on the real clips, but a visitor's first frames are often slightly parted
+# (0.045-0.068: talk_man_glasses, talk_woman_expressions), and a neutral learned there made
+# the same opening read closed at first and open once the lips had met (mouth read-back,
+# bench/fidelity.py: talk_man_glasses 0.896 -> 0.958 mei, 0.883 -> 0.973 daniel,
+# talk_woman_expressions 0.892 -> 0.930 mei; the earlier, larger speech costs that clip's
+# pitch read-back 0.872 -> 0.774 for daniel, a 4-degree span). A gap of PARTED_AT_REST or
+# more through the calibration is a mouth that rests parted (the astronaut's smile, 0.17):
+# it stays the neutral. A mouth that rests still above the neutral (gap within MOUTH_STILL
+# of its recent mean for MOUTH_STILL_FRAMES frames) becomes it within a few frames
+# (MOUTH_STILL_RATE of the way each frame): speech never rests that long.
+JAW_NEUTRAL_PRIOR, PARTED_AT_REST = 0.03, 0.1
+MOUTH_STILL, MOUTH_STILL_FRAMES, MOUTH_STILL_RATE = 0.01, 30, 0.1
 # Landmark models read a closed eye as partly open: closing is amplified.
 EYELID_GAIN = 3.0
 # The jaw: the visitor's opening over their neutral, normalised by the widest opening this
@@ -133,11 +146,13 @@ class ExpressionReader:
     neutral_pitch: float = 0.0
     samples: int = 0
     jaw_range: float = JAW_RANGE_MIN
+    _gap_mean: float = 0.0
+    _still_frames: int = 0
     _sum: np.ndarray | None = field(default=None, repr=False)
 
     def reset(self) -> None:
         self.neutral, self.samples, self._sum, self.neutral_pitch = None, 0, None, 0.0
-        self.jaw_range = JAW_RANGE_MIN
+        self.jaw_range, self._gap_mean, self._still_frames = JAW_RANGE_MIN, 0.0, 0
 
     def read(self, landmarks: np.ndarray, track: int | None = None) -> Reading:
         """The pose and the expression values (zeros until a neutral is learned)."""
@@ -168,6 +183,9 @@ class ExpressionReader:
             self.samples += 1
             self._sum = raw if self._sum is None else self._sum + raw
             self.neutral = self._sum / self.samples
+            self._gap_mean = raw[2]
+            if self.neutral[2] < PARTED_AT_REST:
+                self.neutral[2] = min(self.neutral[2], JAW_NEUTRAL_PRIOR)
             self._pitch_sum = pitch if self.samples == 1 else self._pitch_sum + pitch
             self.neutral_pitch = self._pitch_sum / self.samples
             return
@@ -183,9 +201,18 @@ class ExpressionReader:
         # The closed mouth is the jaw's neutral: speech's small openings (near the neutral)
         # must not lift it, or the baseline wanders with the talking.
         rate[2] = min(rate[2], JAW_NEUTRAL_RISE) if not fast[2] else rate[2]
+        if self._mouth_still(raw[2]) and raw[2] > n[2]:
+            rate[2] = MOUTH_STILL_RATE
         self.neutral = n + rate * (raw - n)
         if near:
             self.neutral_pitch += NEUTRAL_RATE * (pitch - self.neutral_pitch)
+
+    def _mouth_still(self, gap: float) -> bool:
+        """Whether the lips' gap has rested (near its recent mean) for MOUTH_STILL_FRAMES."""
+        near = abs(gap - self._gap_mean) < MOUTH_STILL
+        self._gap_mean += 0.3 * (gap - self._gap_mean)
+        self._still_frames = self._still_frames + 1 if near else 0
+        return self._still_frames >= MOUTH_STILL_FRAMES
 
     def _values(self, raw: np.ndarray, pitch: float) -> np.ndarray:
         n = self.neutral

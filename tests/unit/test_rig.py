@@ -121,6 +121,38 @@ def test_a_raised_upper_lip_raises_the_avatars():
         assert abs(rest - engine.last.points[0, 1]) > 2
 
 
+def test_first_frames_caught_parted_do_not_shift_the_jaws_baseline():
+    """A visitor whose lips rest slightly apart in the first frames (0.066 mouth widths, as
+    on talk_man_glasses) and meet later (0.027, closed lips on the real clips read 0-0.035):
+    the same opening reads the same before and after the lips met (it read 0.72 as open
+    before, the calibration's parted lips taken for the closed mouth)."""
+    reader = ExpressionReader()
+    face = placed_landmarks(W, H, 200)
+    closed, parted, speech = (open_mouth(face, a) for a in (0.05, 0.12, 0.3))
+    jaw = FEATURES.index("jaw")
+    for _ in range(8):
+        reader.read(parted, 1)
+    early = reader.read(speech, 1).values[jaw]
+    for _ in range(20):
+        reader.read(closed, 1)
+    late = reader.read(speech, 1).values[jaw]
+    assert late > 0.2 and early == pytest.approx(late, rel=0.1), (early, late)
+
+
+def test_a_mouth_that_rests_parted_becomes_the_neutral():
+    """A smile that shows the teeth through the calibration (the astronaut's, 0.17) is the
+    neutral at once; lips resting slightly apart become it after about a second at rest."""
+    jaw = FEATURES.index("jaw")
+    face = placed_landmarks(W, H, 200)
+    smile, reader = open_mouth(face, 0.3), ExpressionReader()
+    for _ in range(8):
+        reader.read(smile, 1)
+    assert abs(reader.read(smile, 1).values[jaw]) < 0.01
+    parted, reader = open_mouth(face, 0.12), ExpressionReader()
+    at_rest = [reader.read(parted, 1).values[jaw] for _ in range(60)]
+    assert at_rest[8] > 0.05 and at_rest[-1] < 0.01, at_rest
+
+
 def narrowed(landmarks: np.ndarray, eyes, share: float) -> np.ndarray:
     """Landmarks with the given eyes' lids closer by ``share`` of their opening."""
     p = landmarks.copy()
@@ -422,6 +454,35 @@ def test_the_presenters_mouth_reads_back_wider_over_the_whole_jaw_range(slug):
     back as narrower)."""
     read = _mouth_read_back(slug)
     assert np.all(np.diff(read) > 0.015), read
+
+
+def _drawn_and_read_eyes(slug: str, jaw: float) -> tuple[float, float]:
+    """(The drawn lids' mean gap in pixels, the eyes' opening perception reads), the
+    presenter's eyes open and its jaw at ``jaw``."""
+    from media_engine.perception import Perceiver
+
+    engine = AvatarEngine(load_presenter(slug))
+    values = np.zeros(len(rg.FEATURES))
+    values[rg.FEATURES.index("jaw")] = jaw
+    out = engine._draw(engine.fitted(W, H), rg.Pose(0.0, 0.0, 0.0, np.zeros(2)), values)
+    p = engine.last.points
+    gap = float(np.linalg.norm(p[fr.UPPER_LIDS] - p[fr.LOWER_LIDS], axis=1).mean())
+    m = Perceiver(smoothing=False).process(out, timestamp=0.0).measures
+    return gap, (m.left_eye_open + m.right_eye_open) / 2
+
+
+@pytest.mark.parametrize("slug", ["mei", "daniel"])
+def test_a_wide_mouth_does_not_read_back_as_wider_eyes(slug):
+    """Perception reads the drawn eyes wider when the jaw drops (at the rig's widest, mei
+    0.327 -> 0.349, daniel 0.309 -> 0.324, lids unchanged); a real face's read narrower. The
+    lids come down a little with the jaw, so the read-back stays within 0.012 of the closed
+    mouth's (measured 0.337 and 0.305)."""
+    from media_engine.engines.expression import JAW_MAX
+
+    rest_gap, rest_read = _drawn_and_read_eyes(slug, 0.0)
+    wide_gap, wide_read = _drawn_and_read_eyes(slug, JAW_MAX)
+    assert wide_gap < 0.9 * rest_gap, (rest_gap, wide_gap)
+    assert wide_read < rest_read + 0.012, (rest_read, wide_read)
 
 
 def _teeth_pixels(slug: str, jaw: float) -> int:
