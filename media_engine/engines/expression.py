@@ -64,6 +64,15 @@ JAW_MAX, JAW_RANGE_MIN, JAW_RANGE_DECAY = 0.5, 0.2, 0.999
 EYE_DEAD, EYE_FULL = 0.0, 0.333
 EYE_PER_PITCH, PITCH_FREE = 0.025, 4.0
 
+# The upper lip's lift over the neutral (mouth widths) is shown only beyond
+# UPPER_LIP_DEAD, and never below it. On the real talking clips the landmark model moves
+# the upper lip by up to ±0.06-0.08 with nobody sneering (95 % of frames within ±0.06; it
+# follows the read nod, r = -0.71 on one clip, or the lips' parting, r = -0.70 and -0.83
+# on two others). Drawn, that drift moved the avatar's upper lip into and out of the
+# opening the jaw drew, and perception read it back as a nod (0.08 of lift reads as 2-3
+# degrees of pitch on either presenter). A real raise (a sneer) goes beyond it.
+UPPER_LIP_DEAD = 0.06
+
 FEATURES = ("eye_close_r", "eye_close_l", "jaw", "width", "smile", "upper_lip", "brow_r",
             "brow_l")  # fmt: skip
 _RIGID = np.array(t.RIGID)
@@ -229,7 +238,7 @@ class ExpressionReader:
             self._jaw(raw[2] - n[2]),
             _clip((raw[3] - n[3]) / width_n, -0.4, 0.5),
             _clip((raw[4] - n[4]) / width_n, -0.3, 0.4),
-            _clip((raw[5] - n[5]) / width_n, -0.06, 0.08),
+            _clip((raw[5] - n[5]) / width_n - UPPER_LIP_DEAD, 0.0, 0.08),
             _clip((raw[6] - n[6]) / width_n, -0.2, 0.3),
             _clip((raw[7] - n[7]) / width_n, -0.2, 0.3),
         ])  # fmt: skip
