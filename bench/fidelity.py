@@ -137,8 +137,8 @@ def folded(engine, posed) -> int:
     wound alike: a front-facing one's signed area has the sign ``face_regions.FRONT``)
     without lying as in the presenter's own picture (whose folds, at the face's sides and
     the nose's wings, are drawn as they are)."""
-    now = np.sign(rg.signed_areas(posed.points, posed.triangles))
-    rest = np.sign(rg.signed_areas(engine.fitted(W, H).rest, posed.triangles))
+    now = np.sign(fr.signed_areas(posed.points, posed.triangles))
+    rest = np.sign(fr.signed_areas(engine.fitted(W, H).rest, posed.triangles))
     return int(((now != fr.FRONT) & (now != rest)).sum())
 
 

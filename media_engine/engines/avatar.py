@@ -193,7 +193,7 @@ def fit_rig(rig: PresenterRig, width: int, height: int) -> Fitted:
     hair_back = split(ly["hair_back"]) if ly["hair_back"][..., 3].any() else None
     mouth = split(ly["mouth"]) if ly["mouth"] is not None else None
     collar = float(pivot[1] + 0.6 * max(neck_box[3] - pivot[1], 1.0))
-    rest_area = rg.signed_areas(rest, rg.head_triangles())
+    rest_area = fr.signed_areas(rest, rg.head_triangles())
     return Fitted(static, ly["background"], torso, hair_back, merged(split(ly["neck"])), neck_box,
                   merged(split(head)), mouth, rest, rest_area, pivot,
                   rg.blend_shapes(face), face_w, collar, affine_solver(rest[RING, :2]),

@@ -124,7 +124,12 @@ def wound_alike(triangles: np.ndarray) -> np.ndarray:
                         done[j] = True
                         stack.append(j)
     out = np.array(tris, np.int32)
-    c = topology.canonical_points()[:, :2].astype(np.float64)
-    a, b, d = c[out[:, 0]], c[out[:, 1]], c[out[:, 2]]
-    area = (b[:, 0] - a[:, 0]) * (d[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (d[:, 0] - a[:, 0])
+    area = signed_areas(topology.canonical_points().astype(np.float64), out)
     return out if np.sum(np.sign(area)) * FRONT >= 0 else out[:, ::-1].copy()
+
+
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Each triangle's signed area in the image plane (``points``' x, y; y down)."""
+    a, b, c = (points[triangles[:, k], :2] for k in range(3))
+    e1, e2 = b - a, c - a
+    return 0.5 * (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])

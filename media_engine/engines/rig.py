@@ -60,12 +60,6 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rp @ rr
 
 
-def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    a, b, c = (points[triangles[:, k], :2] for k in range(3))
-    e1, e2 = b - a, c - a
-    return 0.5 * (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
-
-
 def _shepard(xy: np.ndarray, index: list[int], moves: np.ndarray, sigma: float) -> np.ndarray:
     """Displacements: ``index`` points move by ``moves`` exactly; the others by a
     Gaussian-weighted mean of those moves near them, fading to nothing far away."""

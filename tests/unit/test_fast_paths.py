@@ -42,7 +42,7 @@ def reference_pose(rest, pivot, triangles, rest_area, pose):
     turned = (rest - pivot) @ rg.rotation(pose.yaw, pose.pitch, pose.roll).T + pivot
     rg.keep_outline(turned, rest, pivot, pose.roll)
     xy = turned[:, :2] + pose.offset
-    area = rg.signed_areas(xy, triangles)
+    area = fr.signed_areas(xy, triangles)
     facing = ((np.sign(area) == fr.FRONT) | (np.sign(area) == np.sign(rest_area))) & (
         np.abs(area) > 1e-3
     )

@@ -210,8 +210,8 @@ def test_a_large_turn_draws_no_folded_triangle(yaw, pitch):
     posed = engine.last
     # Every drawn triangle shows its front (the rig's triangles are wound alike) or lies as
     # in the presenter's own picture; the ones that turned away are not drawn.
-    drawn = rg.signed_areas(posed.points, posed.triangles)
-    rest = rg.signed_areas(engine.fitted(W, H).rest, posed.triangles)
+    drawn = fr.signed_areas(posed.points, posed.triangles)
+    rest = fr.signed_areas(engine.fitted(W, H).rest, posed.triangles)
     assert ((np.sign(drawn) == fr.FRONT) | (np.sign(drawn) == np.sign(rest))).all()
     assert (np.abs(drawn) > 0).all()
     assert 0 < posed.culled < len(engine.triangles) // 3
