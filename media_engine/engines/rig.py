@@ -28,6 +28,12 @@ MAX_YAW, MAX_PITCH, MAX_ROLL = 40.0, 25.0, 30.0
 # how far out they reach (a share of the way from the oval to the head layer's edge).
 RING_DEPTHS = (0.6, 1.0)
 RING_REACH = (0.5, 1.08)
+# ... and how far back they sit straight above the face (between, by how upwards a ring
+# point lies from the face's centre): the skull above the hairline curves back more gently
+# than the sides of the head, and a ring as deep there as at the ears let a nod up carry
+# the forehead past the hair above it (the face's top edge showed as a straight cut under
+# the hair, both presenters, from about 15 degrees up; a band of 2-5 px stays at 25).
+RING_TOP_DEPTHS = (0.12, 1.0)
 # The least band of hair kept outside the turned face, in face widths.
 OUTLINE_MARGIN = 0.04
 _LOWER_LIP = [14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375]
@@ -201,13 +207,15 @@ def head_points(face: np.ndarray, head_alpha: np.ndarray, pivot_z: float) -> np.
     v = oval[:, :2] - centre
     dist = np.linalg.norm(v, axis=1)
     direction = v / np.maximum(dist, 1e-6)[:, None]
+    up = np.clip(-direction[:, 1], 0.0, 1.0)
     rings = []
-    for depth, reach in zip(RING_DEPTHS, RING_REACH, strict=True):
+    for side, top, reach in zip(RING_DEPTHS, RING_TOP_DEPTHS, RING_REACH, strict=True):
         ring = np.empty_like(oval)
         for i in range(len(oval)):
             edge = max(_reach(head_alpha, centre, direction[i], dist[i]), dist[i] * 1.06)
             r = dist[i] + reach * (edge - dist[i]) + 0.04 * face_w * (reach > 1)
             ring[i, :2] = centre + direction[i] * r
+        depth = side + (top - side) * up
         ring[:, 2] = oval[:, 2] + depth * (pivot_z - oval[:, 2])
         rings.append(ring)
     return np.vstack([face.astype(np.float64), *rings])

@@ -248,6 +248,29 @@ def test_a_turn_leaves_no_hole_in_the_face(slug, yaw, pitch):
     assert holes.sum() <= 12, (holes.sum(), np.argwhere(holes)[:5])
 
 
+@pytest.mark.parametrize("slug", ["mei", "daniel", None])
+@pytest.mark.parametrize("yaw", [0, 40, -40])
+def test_a_nod_up_keeps_the_hair_above_the_forehead(slug, yaw):
+    """At the rig's full nod up the hair above the forehead still lies above the face's top
+    edge, its band of triangles drawn (with the inner ring as deep over the top of the head
+    as at the ears, the forehead passed the hair: the face's top edge showed as a straight
+    cut, 2.6 px past the hair for mei and 5.5 for daniel)."""
+    engine = AvatarEngine(load_presenter(slug)) if slug else create_engine("avatar")
+    fit = engine.fitted(W, H)
+    oval = fit.rest[list(fr.FACE_OVAL), :2]
+    direction = oval - (oval.min(axis=0) + oval.max(axis=0)) / 2
+    top = np.flatnonzero(-direction[:, 1] / np.linalg.norm(direction, axis=1) > 0.7)
+    assert len(top) >= 5
+    engine.draw(W, H, rg.Pose(yaw, rg.MAX_PITCH, 0.0, np.zeros(2)), np.zeros(len(FEATURES)))
+    posed = engine.last
+    forehead, hair = np.asarray(fr.FACE_OVAL)[top], 468 + top
+    assert (posed.points[forehead, 1] - posed.points[hair, 1] > 1.0).all()
+    if yaw == 0:  # (in a turn, the far end of the band turns away as it should)
+        drawn = {tuple(sorted(t)) for t in posed.triangles.tolist()}
+        band = [t for t in rg.ring_triangles().tolist() if set(t) <= {*forehead, *hair}]
+        assert band and all(tuple(sorted(t)) in drawn for t in band)
+
+
 @pytest.mark.parametrize("slug", ["mei", "daniel"])
 def test_a_turn_keeps_the_neck_upright(slug):
     """The chin swings sideways in a turn, the neck does not: it turns about its own axis.
