@@ -45,6 +45,7 @@ def verify_media(
         "minute": answer["minute"],
         "pictures_read": finding.frames,
         "pictures_marked": finding.marked_frames,
+        "frames_averaged": finding.averaged,
         "sha256": hashlib.sha256(data).hexdigest(),
         "session_shown": show_session and session_id is not None,
     }

@@ -125,19 +125,30 @@ def soft_bits(secret: bytes, spectrum: np.ndarray, offset: tuple[int, int]) -> n
     return soft / spread if spread > 0 else soft
 
 
-def find_mark(secret: bytes, gray: np.ndarray) -> Detection:
-    """The best sync match of ``secret``'s mark in ``gray`` and the payload read there."""
+def prepared(gray: np.ndarray) -> np.ndarray | None:
+    """Step 1 for one picture, the same for every key: its residual near the canonical scale
+    (a picture as high as ``CHIPS_PER_HEIGHT`` canonical chips); None for a picture too small
+    to hold a tile."""
     if min(gray.shape) < MIN_SIDE:
-        return Detection(score=0.0, tag=None, tile_px=0.0, offset=(0, 0))
-    # Work near the canonical scale: a picture as high as CHIPS_PER_HEIGHT canonical chips.
+        return None
     working = CHIPS_PER_HEIGHT * CANONICAL_CHIP
     if gray.shape[0] > working:
         size = (max(1, round(gray.shape[1] * working / gray.shape[0])), working)
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    height = gray.shape[0]
-    res = residual(gray, height / CHIPS_PER_HEIGHT)
+    return residual(gray, gray.shape[0] / CHIPS_PER_HEIGHT)
+
+
+def find_mark(secret: bytes, gray: np.ndarray) -> Detection:
+    """The best sync match of ``secret``'s mark in ``gray`` and the payload read there."""
+    return search(secret, prepared(gray))
+
+
+def search(secret: bytes, res: np.ndarray | None) -> Detection:
+    """Steps 2-5 on a ``prepared`` residual (or the mean of several of one clip's)."""
+    if res is None:
+        return Detection(score=0.0, tag=None, tile_px=0.0, offset=(0, 0))
     sync_fft = np.conj(np.fft.rfft2(canonical_sync(secret)))
-    sizes = tile_sizes(height)
+    sizes = tile_sizes(res.shape[0])
     tried: dict[int, tuple] = {}
 
     def attempt(index: int) -> tuple:

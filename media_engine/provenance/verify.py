@@ -4,10 +4,15 @@ A picture is marked when the sync peak is far above what unmarked pictures reach
 (``SCORE_ALONE``), or clearly above it and the payload decodes with a valid CRC
 (``SCORE_WITH_TAG``): the CRC leaves a 1 in 65,536 chance per key that noise passes it.
 A clip (mp4, webm, ...) is sampled at up to ``CLIP_FRAMES`` frames and is marked when the
-majority of them are; its tag is the most common among the marked frames. No database
-here: finding the session of a tag is the caller's (``kiosk/provenance``).
+majority of them are; its tag is the most common among the marked frames. When fewer are,
+the frames' residuals are averaged and searched once more, under the same thresholds: the
+mark is the same in every frame of a session, the picture and the codec's noise are not
+(someone's low-bitrate re-encode of a recording made mid-session can leave most frames
+under the threshold one by one: docs/provenance.md). No database here: finding the session
+of a tag is the caller's (``kiosk/provenance``).
 """
 
+import dataclasses
 import io
 from collections import Counter
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ import cv2
 import numpy as np
 
 from media_engine.provenance import payload as coding
-from media_engine.provenance.detect import find_mark, luma
+from media_engine.provenance.detect import luma, prepared, search
 from media_engine.provenance.keys import Key
 
 # Sync scores: unmarked pictures stay below ~5.5 (bench/provenance.py measures them);
@@ -42,12 +47,15 @@ class Finding:
     payload: coding.Payload | None
     frames: int  # frames looked at
     marked_frames: int
+    averaged: bool = False  # found in the mean of a clip's frames, not by their majority
 
 
-def _picture_finding(gray: np.ndarray, keys: tuple[Key, ...]) -> Finding:
+def _finding(res: np.ndarray | None, keys: tuple[Key, ...], frames: int = 1) -> Finding:
+    """The best key's finding in one ``prepared`` residual (a picture's, or the mean of
+    ``frames`` of a clip's)."""
     best: Finding | None = None
     for key in keys:
-        found = find_mark(key.secret, gray)
+        found = search(key.secret, res)
         marked = found.score >= SCORE_ALONE or (
             found.tag is not None and found.score >= SCORE_WITH_TAG
         )
@@ -60,7 +68,7 @@ def _picture_finding(gray: np.ndarray, keys: tuple[Key, ...]) -> Finding:
             confidence=round(confidence, 3),
             key_id=key.key_id if marked else None,
             payload=payload,
-            frames=1,
+            frames=frames,
             marked_frames=int(marked),
         )
         if best is None or (finding.ai_generated, finding.confidence) > (
@@ -73,27 +81,40 @@ def _picture_finding(gray: np.ndarray, keys: tuple[Key, ...]) -> Finding:
 
 
 def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Finding:
-    """One finding over one picture or a clip's frames (majority)."""
+    """One finding over one picture or a clip's frames (majority, else their mean)."""
     if not pictures:
         raise UnreadableMedia("no frames")
-    findings = [_picture_finding(luma(picture), keys) for picture in pictures]
+    residuals = [prepared(luma(picture)) for picture in pictures]
+    findings = [_finding(res, keys) for res in residuals]
     if len(findings) == 1:
         return findings[0]
     marked = [f for f in findings if f.ai_generated]
     majority = len(marked) * 2 > len(findings)
+    if not majority:
+        return _averaged_finding(residuals, keys, len(marked))
     tags = Counter((f.key_id, f.payload) for f in marked if f.payload is not None)
-    key_id, payload = tags.most_common(1)[0][0] if tags and majority else (None, None)
-    if majority and key_id is None:
+    key_id, payload = tags.most_common(1)[0][0] if tags else (None, None)
+    if key_id is None:
         key_id = Counter(f.key_id for f in marked).most_common(1)[0][0]
-    confidence = float(np.mean([f.confidence for f in findings]))
     return Finding(
-        ai_generated=majority,
-        confidence=round(confidence, 3),
+        ai_generated=True,
+        confidence=round(float(np.mean([f.confidence for f in findings])), 3),
         key_id=key_id,
         payload=payload,
         frames=len(findings),
         marked_frames=len(marked),
     )
+
+
+def _averaged_finding(residuals: list, keys: tuple[Key, ...], marked_frames: int) -> Finding:
+    """The finding in the mean of a clip's frame residuals (those of its first frame's
+    size: a clip keeps one size, or changes it rarely)."""
+    first = next((res for res in residuals if res is not None), None)
+    alike = [res for res in residuals if res is not None and res.shape == first.shape] \
+        if first is not None else []  # fmt: skip
+    mean = np.mean(alike, axis=0) if alike else None
+    finding = _finding(mean, keys, frames=len(residuals))
+    return dataclasses.replace(finding, marked_frames=marked_frames, averaged=True)
 
 
 def read_pictures(data: bytes) -> list[np.ndarray]:

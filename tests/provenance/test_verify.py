@@ -13,6 +13,9 @@ from consent.audit_models import AuditEvent, AuditOutbox
 from consent.models import KioskSession
 from kiosk.models import Kiosk
 from kiosk.provenance.services import verify_media
+from media_engine.provenance.keys import Key
+from media_engine.provenance.mark import SessionMark
+from media_engine.provenance.verify import verify_pictures
 from tests.provenance.support import (
     CODECS,
     TRANSFORMS,
@@ -26,6 +29,7 @@ from tests.provenance.support import (
 pytestmark = pytest.mark.django_db
 SESSION_ID = str(uuid.uuid4())
 CLIP_FRAMES = 45
+TEST_KEY = Key("k-test", b"0123456789abcdef0123456789abcdef")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +72,35 @@ def test_fused_clip_and_its_frames_verify_after(name, fused, session):
     late = decode_clip(clip)[-10:]
     named = [verify(frame)["session_id"] == SESSION_ID for frame in late]
     assert sum(named) >= 7, named
+
+
+def noisy_clip(strength: float) -> list[np.ndarray]:
+    """15 frames of a moving visitor marked at ``strength`` of the steady mark, each with
+    its own noise of 4 levels (what a low-bitrate re-encode leaves frame by frame)."""
+    key_mark = SessionMark(TEST_KEY.secret, 12345, strength=strength)
+    frames, rng = camera_frames(15), np.random.default_rng(5)
+    for _ in range(40):  # past the stream's stronger start
+        key_mark.apply(frames[0].copy())
+    clip = []
+    for frame in frames:
+        noisy = key_mark.apply(frame.copy()) + rng.normal(0, 4.0, frame.shape[:2])[..., None]
+        clip.append(np.clip(noisy + 0.5, 0, 255).astype(np.uint8))
+    return clip
+
+
+def test_a_clip_too_faint_frame_by_frame_verifies_by_its_frames_mean():
+    """Each frame alone under the threshold (no majority), the clip still verifies with its
+    tag: the mark is the same in every frame, the noise is not. Unmarked, the same frames
+    with the same noise stay unmarked."""
+    clip = noisy_clip(0.5)
+    alone = [verify_pictures([frame], (TEST_KEY,)).ai_generated for frame in clip]
+    assert sum(alone) * 2 < len(clip), alone
+    finding = verify_pictures(clip, (TEST_KEY,))
+    assert finding.ai_generated and finding.averaged
+    assert finding.payload is not None and finding.payload.session_tag == 12345
+    assert finding.marked_frames == sum(alone)
+    unmarked = verify_pictures(noisy_clip(0.0), (TEST_KEY,))
+    assert not unmarked.ai_generated and unmarked.payload is None
 
 
 def test_unmarked_camera_frames_verify_false(db):
