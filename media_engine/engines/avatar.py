@@ -50,6 +50,7 @@ from media_engine.engines.warp import (
     grid_step_for,
     refine_folds,
     region_around,
+    soften_seams,
     upsample,
 )
 from media_engine.perception.types import Face
@@ -421,12 +422,14 @@ class AvatarEngine:
         back = cv2.invertAffineTransform(full)
         grid = compute_grid(fit.rest[:, :2], posed.points, posed.triangles, region, step, back)
         map_x, map_y, cover = upsample(grid)
-        refine_folds(grid, (map_x, map_y, cover), fit.rest[:, :2], posed.points,
-                     posed.triangles, back)  # fmt: skip
+        refined = refine_folds(grid, (map_x, map_y, cover), fit.rest[:, :2], posed.points,
+                               posed.triangles, back)  # fmt: skip
         # Float maps straight to remap: measured about twice as fast as converting them to
         # fixed point first (convertMaps + remap) on one thread.
         bgr, alpha = unmerged(cv2.remap(fit.head, map_x, map_y, cv2.INTER_LINEAR))
         out[region.slices] = blend(out[region.slices], bgr, alpha, cover)
+        if refined is not None:
+            soften_seams(out[region.slices], (map_x, map_y, cover), refined)
         _shut_eyes(out, fit, posed, values, region, (map_x, map_y, cover))
 
 

@@ -291,22 +291,23 @@ def refine_folds(
     dst: np.ndarray,
     triangles: np.ndarray,
     fallback: np.ndarray,
-) -> None:
+) -> Region | None:
     """Exact per-pixel maps (``maps``: ``upsample``'s, changed in place) in the grid cells
     that hold a fold. Between two grid points on either side of a fold the upsampled map
     sweeps through the source between them, drawing what the fold hides (the nose's side,
     the face's rim) as a thin dark line; there each pixel takes its own triangle. Only the
-    triangles reaching those cells are rasterised, in their drawing order."""
+    triangles reaching those cells are rasterised, in their drawing order. Returns the
+    refined box (in the grid region's pixels), None when there was no fold."""
     cells = fold_cells(grid)
     if not cells.any():
-        return
+        return None
     r, s = grid.region, grid.step
     ys, xs = _cell_edges(cells.shape[0], s, r.h), _cell_edges(cells.shape[1], s, r.w)
     rows, cols = np.nonzero(cells)
     y0, y1 = ys[rows.min()], ys[rows.max() + 1]
     x0, x1 = xs[cols.min()], xs[cols.max() + 1]
     if x1 <= x0 or y1 <= y0:
-        return
+        return None
     # Which triangles' boxes reach a fold cell (a summed-area table of the cells).
     table = cv2.integral(cells.astype(np.uint8))
     corners = np.take(np.asarray(dst, np.float64)[:, :2], triangles, axis=0) - [r.x, r.y]
@@ -321,6 +322,41 @@ def refine_folds(
     pixels = pixels[y0:y1, x0:x1]
     for target, values in zip(maps, (*exact.map_xy, exact.coverage), strict=True):
         target[y0:y1, x0:x1][pixels] = values[pixels]
+    return Region(x0, y0, x1 - x0, y1 - y0)
+
+
+# A seam: neighbouring output pixels whose source points lie more than this many pixels
+# apart (a smooth map moves one or two), or whose coverage differs by half or more.
+SEAM_JUMP = 3.0
+
+
+def seam_pixels(maps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Where the per-pixel map jumps (the edge of a fold: the far cheek's outline over the
+    hair or the backdrop, the nose's side over the cheek): both pixels of each such pair."""
+    map_x, map_y, cover = maps
+    limit = SEAM_JUMP * SEAM_JUMP
+    across = (np.square(np.diff(map_x, axis=1)) + np.square(np.diff(map_y, axis=1)) > limit) \
+        | (np.abs(np.diff(cover, axis=1)) >= 0.5)  # fmt: skip
+    down = (np.square(np.diff(map_x, axis=0)) + np.square(np.diff(map_y, axis=0)) > limit) \
+        | (np.abs(np.diff(cover, axis=0)) >= 0.5)  # fmt: skip
+    seam = np.zeros(map_x.shape, bool)
+    seam[:, 1:] |= across
+    seam[:, :-1] |= across
+    seam[1:] |= down
+    seam[:-1] |= down
+    return seam
+
+
+def soften_seams(picture: np.ndarray, maps: tuple[np.ndarray, ...], box: Region) -> None:
+    """The pixels of ``box`` (of ``picture``, the region the maps cover) on a seam take the
+    mean of their 3×3 neighbourhood, in place: a fold's edge, drawn pixel by pixel, has no
+    antialiasing of its own (a stair-stepped outline at the far cheek past ~20° of yaw)."""
+    rows, cols = box.slices
+    seam = seam_pixels(tuple(m[rows, cols] for m in maps))
+    if not seam.any():
+        return
+    part = picture[rows, cols]
+    part[seam] = cv2.blur(part, (3, 3))[seam]
 
 
 def remap_region(source: np.ndarray, grid: WarpGrid) -> tuple[np.ndarray, np.ndarray]:
