@@ -47,7 +47,7 @@ class Finding:
     payload: coding.Payload | None
     frames: int  # frames looked at
     marked_frames: int
-    averaged: bool = False  # found in the mean of a clip's frames, not by their majority
+    averaged: bool = False  # the verdict is that of the clip's frames' mean (no majority)
 
 
 def _finding(res: np.ndarray | None, keys: tuple[Key, ...], frames: int = 1) -> Finding:
