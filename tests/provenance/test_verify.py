@@ -13,7 +13,7 @@ from consent.audit_models import AuditEvent, AuditOutbox
 from consent.models import KioskSession
 from kiosk.models import Kiosk
 from kiosk.provenance.services import verify_media
-from media_engine.provenance.keys import Key
+from media_engine.provenance.keys import Key, configured_keys
 from media_engine.provenance.mark import SessionMark
 from media_engine.provenance.verify import verify_pictures
 from tests.provenance.support import (
@@ -74,10 +74,10 @@ def test_fused_clip_and_its_frames_verify_after(name, fused, session):
     assert sum(named) >= 7, named
 
 
-def noisy_clip(strength: float) -> list[np.ndarray]:
+def noisy_clip(strength: float, key: Key = TEST_KEY, tag: int = 12345) -> list[np.ndarray]:
     """15 frames of a moving visitor marked at ``strength`` of the steady mark, each with
     its own noise of 4 levels (what a low-bitrate re-encode leaves frame by frame)."""
-    key_mark = SessionMark(TEST_KEY.secret, 12345, strength=strength)
+    key_mark = SessionMark(key.secret, tag, strength=strength)
     frames, rng = camera_frames(15), np.random.default_rng(5)
     for _ in range(40):  # past the stream's stronger start
         key_mark.apply(frames[0].copy())
@@ -101,6 +101,23 @@ def test_a_clip_too_faint_frame_by_frame_verifies_by_its_frames_mean():
     assert finding.marked_frames == sum(alone)
     unmarked = verify_pictures(noisy_clip(0.0), (TEST_KEY,))
     assert not unmarked.ai_generated and unmarked.payload is None
+
+
+def test_a_clip_found_by_its_frames_mean_is_audited_as_such(db):
+    """Through the service: the clip (VP8) verifies, and the audit event says the verdict is
+    the frames' mean's, none of them marked alone."""
+    key = configured_keys()[0]
+    clip = encode_clip(noisy_clip(0.5, key), "libvpx", 6000)
+    answer = verify_media(clip, actor="system:test", name="clip.webm")
+    assert answer["ai_generated"] is True and answer["minute"] is not None
+    rows = [
+        *AuditOutbox.objects.filter(action="provenance.verify"),
+        *AuditEvent.objects.filter(action="provenance.verify"),
+    ]
+    assert len(rows) == 1
+    event = rows[0]
+    assert event.details["frames_averaged"] is True
+    assert event.details["pictures_marked"] == 0 and event.details["pictures_read"] == 15
 
 
 def test_unmarked_camera_frames_verify_false(db):
