@@ -153,7 +153,7 @@ def test_a_verification_is_an_audit_event(fused, session):
     assert len(rows) == 1
     event = rows[0]
     assert event.actor == "test" and str(event.session_id) == SESSION_ID
-    assert event.details["ai_generated"] is True
+    assert event.details["ai_generated"] is True and event.details["frames_averaged"] is False
     assert event.details["minute"] == answer["minute"]
     assert len(event.details["sha256"]) == 64
 
