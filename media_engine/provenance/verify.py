@@ -107,12 +107,13 @@ def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Findin
 
 
 def _averaged_finding(residuals: list, keys: tuple[Key, ...], marked_frames: int) -> Finding:
-    """The finding in the mean of a clip's frame residuals (those of its first frame's
-    size: a clip keeps one size, or changes it rarely)."""
-    first = next((res for res in residuals if res is not None), None)
-    alike = [res for res in residuals if res is not None and res.shape == first.shape] \
-        if first is not None else []  # fmt: skip
-    mean = np.mean(alike, axis=0) if alike else None
+    """The finding in the mean of a clip's frame residuals, those of its commonest size (a
+    recorded stream changes size with the sender's resolution ladder)."""
+    shapes = Counter(res.shape for res in residuals if res is not None)
+    mean = None
+    if shapes:
+        shape = shapes.most_common(1)[0][0]
+        mean = np.mean([res for res in residuals if res is not None and res.shape == shape], 0)
     finding = _finding(mean, keys, frames=len(residuals))
     return dataclasses.replace(finding, marked_frames=marked_frames, averaged=True)
 

@@ -103,6 +103,16 @@ def test_a_clip_too_faint_frame_by_frame_verifies_by_its_frames_mean():
     assert not unmarked.ai_generated and unmarked.payload is None
 
 
+def test_a_clip_that_changes_shape_is_averaged_over_its_commonest_shape():
+    """A screen recording can change shape (a window resized): the mean is taken over the
+    frames of the shape most of them have (here the first four are cut to 16:9)."""
+    clip = noisy_clip(0.5)
+    wide = [np.ascontiguousarray(frame[60:420]) for frame in clip[:4]]
+    finding = verify_pictures(wide + clip[4:], (TEST_KEY,))
+    assert finding.ai_generated and finding.averaged and finding.frames == 15
+    assert finding.payload is not None and finding.payload.session_tag == 12345
+
+
 def test_a_clip_found_by_its_frames_mean_is_audited_as_such(db):
     """Through the service: the clip (VP8) verifies, and the audit event says the verdict is
     the frames' mean's, none of them marked alone."""
