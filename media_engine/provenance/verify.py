@@ -107,8 +107,9 @@ def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Findin
 
 
 def _averaged_finding(residuals: list, keys: tuple[Key, ...], marked_frames: int) -> Finding:
-    """The finding in the mean of a clip's frame residuals, those of its commonest size (a
-    recorded stream changes size with the sender's resolution ladder)."""
+    """The finding in the mean of a clip's frame residuals, those of its commonest shape
+    (residuals are brought to one height, so the resolution ladder's sizes agree; a
+    recording that starts in another window shape does not)."""
     shapes = Counter(res.shape for res in residuals if res is not None)
     mean = None
     if shapes:
