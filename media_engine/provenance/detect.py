@@ -138,11 +138,6 @@ def prepared(gray: np.ndarray) -> np.ndarray | None:
     return residual(gray, gray.shape[0] / CHIPS_PER_HEIGHT)
 
 
-def find_mark(secret: bytes, gray: np.ndarray) -> Detection:
-    """The best sync match of ``secret``'s mark in ``gray`` and the payload read there."""
-    return search(secret, prepared(gray))
-
-
 def search(secret: bytes, res: np.ndarray | None) -> Detection:
     """Steps 2-5 on a ``prepared`` residual (or the mean of several of one clip's)."""
     if res is None:
