@@ -1,6 +1,8 @@
 """The provenance mark against invisible-watermark's DWT-DCT, in the same run.
 
-Fused frames come from a real pipeline run (avatar engine, perception on) over a moving
+Fused frames come from real pipeline runs (avatar engine, perception on), one per
+presenter (``--presenters``: the shipped presenters Mei and Daniel, a new kiosk's, and the
+avatar of a kiosk without an identity, ``avatar``; all three by default), over a moving
 visitor: the talking-head clips of a faces folder (``--faces``, each frame placed in a
 640×480 picture with the face about a third of its height) or, without one, scikit-image's
 astronaut in motion. Each frame is taken just before the mark (unmarked) and as it leaves
@@ -23,6 +25,7 @@ its 64 bits are wrong (generous: it has no sync and no error correction of its o
 
     python bench/provenance.py [--frames 300] [--natural 500] [--faces DIR] [--iw-every 5]
                                [--keys 3] [--key-seed S] [--vp8-extra k=v,...] [--floor F]
+                               [--presenters mei,daniel,avatar]
     python bench/provenance.py --sheets /tmp/sheets [--faces DIR]
 
 How well the mark survives depends on the key (the pattern, hence what the codec keeps of
@@ -42,8 +45,10 @@ what-if named in ``floor_what_if``.
 ``DIR`` (outside the repository; ``bench/provenance_sheets.py``) and measures nothing.
 
 The last line is one JSON object: ``detect_rate_min``, ``false_positive_rate``,
-``psnr_db_min`` (the worst over the keys), ``embed_ms_median`` (ours), ``per_key`` (each
-key's figures, by a short fingerprint, not the secret), ``invisible_watermark`` (the same
+``psnr_db_min`` (the worst over the keys and presenters), ``embed_ms_median`` (ours),
+``per_key`` (each presenter's and key's figures, as ``presenter/fingerprint``: a short
+fingerprint, not the secret; the false positives are the key's, over every presenter's
+unmarked frames), ``invisible_watermark`` (the same
 for it), the rates per transformation and the load average.
 """
 
@@ -70,6 +75,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiosk.settings")
 CLIPS = ("talk_woman_expressions.mp4", "talk_man_glasses.mp4", "talk_man_mouth.mp4")
 IW_BITS = 64
 IW_MAX_ERRORS = 4
+# Whose frames are marked: the shipped presenters (a new kiosk shows the first) and the
+# avatar of a kiosk without an identity.
+PRESENTERS = ("mei", "daniel", "avatar")
 
 
 def camera_frames(count: int, faces: Path | None) -> list[np.ndarray]:
@@ -113,14 +121,29 @@ class Recorder:
         return frame
 
 
-def pipeline_run(cameras: list[np.ndarray], session_id: str) -> list[np.ndarray]:
-    """The fused frames of a real pipeline run, as they were before the mark (BGR)."""
+def presenter_pipeline(presenter: str, session_id: str):
+    """The media worker's pipeline of one session (avatar engine, perception on) showing a
+    shipped ``presenter`` (``PRESENTERS``; ``avatar``: the avatar of a kiosk without an
+    identity), at one size for the whole run (adaptive resolution would move it with this
+    machine's load)."""
     from media_engine.assembly import build_pipeline
+    from media_engine.engines.base import IdentityImage
+    from media_engine.engines.registry import create_engine
 
     pipeline = build_pipeline("avatar", None, session_id)
-    # One size for the whole run (adaptive resolution would move it with this machine's load).
+    if presenter != "avatar":
+        picture = np.zeros((8, 8, 3), np.uint8)
+        identity = IdentityImage(None, presenter, picture, presenter=presenter)
+        pipeline.engine = create_engine("avatar", identity)
     pipeline.adaptive, pipeline.processing_size = None, (640, 480)
-    return recorded_run(pipeline, cameras).unmarked
+    return pipeline
+
+
+def pipeline_run(
+    cameras: list[np.ndarray], session_id: str, presenter: str = "avatar"
+) -> list[np.ndarray]:
+    """The fused frames of a real pipeline run, as they were before the mark (BGR)."""
+    return recorded_run(presenter_pipeline(presenter, session_id), cameras).unmarked
 
 
 def recorded_run(pipeline, cameras: list[np.ndarray]) -> "Recorder":
@@ -286,7 +309,20 @@ def embed_times(mark, frame: np.ndarray, repeats: int = 300) -> tuple[float, flo
     return statistics.median(wall), statistics.median(cpu)
 
 
-def ours(outputs, recorder, mark, unmarked_pool, keys) -> dict:
+def false_positives(unmarked_pool: list[np.ndarray], keys: tuple) -> dict:
+    """How many of the unmarked images verify as marked with ``keys``."""
+    from media_engine.provenance.verify import verify_pictures
+
+    false = sum(verify_pictures([p], keys).ai_generated for p in unmarked_pool)
+    return {
+        "false_positives": int(false),
+        "false_positive_rate": round(false / len(unmarked_pool), 5),
+    }
+
+
+def ours(outputs, recorder, mark, false: dict, keys) -> dict:
+    """Our mark's figures for one key on one presenter's frames (``false``: the key's
+    ``false_positives``, the same for every presenter)."""
     from media_engine.provenance.verify import verify_pictures
 
     def found(picture) -> bool:
@@ -311,15 +347,13 @@ def ours(outputs, recorder, mark, unmarked_pool, keys) -> dict:
         print("ours", name, rates[name], "missed", misses[name][:40], file=sys.stderr, flush=True)
     change = minute_change_rate(recorder.unmarked, mark, found)
     print("ours vp8_300k across a minute change", change, file=sys.stderr, flush=True)
-    false = sum(verify_pictures([p], keys).ai_generated for p in unmarked_pool)
     wall, cpu = embed_times(mark, cv2.resize(recorder.unmarked[-1], (640, 480)))
     return {
         "detect_rate": rates,
         "detect_rate_min": min(*rates.values(), change["rate"]),
         "codec_start": codec_start,
         "vp8_300k_minute_change": change,
-        "false_positives": int(false),
-        "false_positive_rate": round(false / len(unmarked_pool), 5),
+        **false,
         "psnr_db_min": round(min(map(psnr, recorder.marked, recorder.unmarked)), 2),
         "embed_ms_median": round(wall, 3),
         "embed_cpu_ms_median": round(cpu, 3),
@@ -383,6 +417,9 @@ def main() -> None:
         "--vp8-extra", default="", help="what-if: libvpx options over the media worker's (k=v,...)"
     )
     parser.add_argument("--floor", type=float, default=None, help="what-if: mark.FLOOR")
+    parser.add_argument(
+        "--presenters", default=",".join(PRESENTERS), help="whose frames (comma-separated)"
+    )
     args = parser.parse_args()
     import django
 
@@ -400,19 +437,30 @@ def main() -> None:
     VP8_EXTRA.update(item.split("=", 1) for item in args.vp8_extra.split(",") if item)
     session_id = str(uuid.uuid4())
     cameras = camera_frames(args.frames, args.faces)
-    unmarked = pipeline_run(cameras, session_id)
-    pool = unmarked + cameras + natural_images(args.natural)
-    print(f"{len(unmarked)} fused frames {unmarked[0].shape[1]}x{unmarked[0].shape[0]}, "
+    presenters = [name for name in args.presenters.split(",") if name]
+    unknown = sorted(set(presenters) - set(PRESENTERS))
+    if unknown or not presenters:
+        parser.error(f"--presenters: one or more of {', '.join(PRESENTERS)}, not {unknown}")
+    fused = {name: pipeline_run(cameras, session_id, name) for name in presenters}
+    unmarked = fused[presenters[0]]
+    pool = [f for frames in fused.values() for f in frames] + cameras
+    pool += natural_images(args.natural)
+    size = f"{unmarked[0].shape[1]}x{unmarked[0].shape[0]}"
+    print(f"{len(unmarked)} fused frames {size} of {', '.join(presenters)}, "
           f"{len(pool)} unmarked images", file=sys.stderr, flush=True)  # fmt: skip
     per_key = {}
     for key in bench_keys(max(1, args.keys), args.key_seed):
         print("key", fingerprint(key), file=sys.stderr, flush=True)
-        outputs, recorder, mark = marked_run(unmarked, key, session_id)
-        per_key[fingerprint(key)] = ours(outputs, recorder, mark, pool, (key,))
+        false = false_positives(pool, (key,))
+        for name, frames in fused.items():
+            print("presenter", name, file=sys.stderr, flush=True)
+            outputs, recorder, mark = marked_run(frames, key, session_id)
+            per_key[f"{name}/{fingerprint(key)}"] = ours(outputs, recorder, mark, false, (key,))
     result = worst_of(per_key)
     every = max(1, args.iw_every)  # its decoder is a Python loop: ~0.2 s a frame
     result["invisible_watermark"] = invisible_watermark(unmarked[::every], pool[::every])
     result.update(
+        presenters=presenters,
         frames=len(unmarked),
         frame_size=f"{unmarked[0].shape[1]}x{unmarked[0].shape[0]}",
         unmarked_images=len(pool),

@@ -26,20 +26,9 @@ SHEET_FRAME = 90  # past the encoder's start and the ramp down (mark.START_FRAME
 
 def presenter_frames(presenter: str, cameras: list[np.ndarray]) -> tuple[list, list]:
     """(unmarked, marked) fused frames of one presenter, one per camera frame."""
-    from bench.provenance import recorded_run
-    from media_engine.engines.base import IdentityImage
-    from media_engine.engines.registry import create_engine
-    from media_engine.perception import Perceiver
-    from media_engine.pipeline import FramePipeline
+    from bench.provenance import presenter_pipeline, recorded_run
 
-    identity = IdentityImage(None, presenter, np.zeros((8, 8, 3), np.uint8), presenter=presenter)
-    pipeline = FramePipeline(
-        create_engine("avatar", identity),
-        perceive=Perceiver().process,
-        processing_size=(640, 480),
-        session_id=str(uuid.uuid4()),
-    )
-    recorder = recorded_run(pipeline, cameras)
+    recorder = recorded_run(presenter_pipeline(presenter, str(uuid.uuid4())), cameras)
     return recorder.unmarked, recorder.marked
 
 
