@@ -35,7 +35,7 @@ from media_engine.provenance import payload as coding
 from media_engine.provenance.pattern import render, tile_chips
 
 PEAK = 6.0  # levels where the picture is textured enough to hide the most
-FLOOR = 0.08  # share of the peak on flat regions (about ±0.5 levels; docs/provenance.md)
+FLOOR = 0.14  # share of the peak on flat regions (about ±0.8 levels; docs/provenance.md)
 TEXTURE_FLAT = 4.0  # mean |Laplacian| (levels, on the 1/8-size luma) still counted flat
 TEXTURE_FULL = 16.0  # ... and from where the full peak goes on
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
@@ -45,7 +45,7 @@ RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR
 START_FRAMES = 15  # half a second at 30 fps
 START_FLOOR = 0.45
 START_RMS_BUDGET = 2.4  # PSNR >= 40.1 dB
-RAMP_FRAMES = 15  # ... then down to the steady strength over half a second more
+RAMP_FRAMES = 45  # ... then down to the steady strength over a second and a half more
 _PATTERN_RMS = 0.86  # RMS of the rendered ±1 pattern (cubic interpolation)
 MASK_STEP = 8  # the mask looks at every 8th pixel
 SUBLEVELS = 16  # the pattern is kept in 1/16 levels and dithered to whole levels

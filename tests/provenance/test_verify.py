@@ -14,7 +14,7 @@ from consent.models import KioskSession
 from kiosk.models import Kiosk
 from kiosk.provenance.services import verify_media
 from media_engine.provenance.keys import Key, configured_keys
-from media_engine.provenance.mark import SessionMark
+from media_engine.provenance.mark import RAMP_FRAMES, START_FRAMES, SessionMark
 from media_engine.provenance.verify import verify_pictures
 from tests.provenance.support import (
     CODECS,
@@ -79,7 +79,7 @@ def noisy_clip(strength: float, key: Key = TEST_KEY, tag: int = 12345) -> list[n
     its own noise of 4 levels (what a low-bitrate re-encode leaves frame by frame)."""
     key_mark = SessionMark(key.secret, tag, strength=strength)
     frames, rng = camera_frames(15), np.random.default_rng(5)
-    for _ in range(40):  # past the stream's stronger start
+    for _ in range(START_FRAMES + RAMP_FRAMES):  # past the stream's stronger start
         key_mark.apply(frames[0].copy())
     clip = []
     for frame in frames:
