@@ -30,10 +30,12 @@ its 64 bits are wrong (generous: it has no sync and no error correction of its o
 
 How well the mark survives depends on the key (the pattern, hence what the codec keeps of
 it, is the key's): ``--keys N`` measures N keys generated in this process (from
-``--key-seed`` when given, so that two runs can be compared on the same keys; random
-otherwise), each on the same fused frames (the pipeline runs once; each key's mark is
-added to the frames it took before the mark, then brought to yuv420p as the pipeline
-does), and reports each key and the worst of them. The configured key is not used.
+``--key-seed`` when given, with the session and its minute, so that two runs can be
+compared on the same keys and tags, frame for frame; random otherwise), each on the same
+fused frames (the pipeline runs once per presenter, perception on the frames' own 30 fps
+clock; each key's mark is added to the frames it took before the mark, then brought to
+yuv420p as the pipeline does), and reports each key and the worst of them. The configured
+key is not used.
 
 ``--vp8-extra k=v,...`` puts libvpx options over the media worker's (``media_engine/vp8.py``)
 for both the VP8 runs (a what-if for the encoder's settings: the figure is then not the
@@ -56,6 +58,7 @@ import argparse
 import fractions
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import secrets
@@ -63,6 +66,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -136,6 +140,10 @@ def presenter_pipeline(presenter: str, session_id: str):
         identity = IdentityImage(None, presenter, picture, presenter=presenter)
         pipeline.engine = create_engine("avatar", identity)
     pipeline.adaptive, pipeline.processing_size = None, (640, 480)
+    # Perception's smoothing on the frames' own 30 fps clock, not this machine's: a run
+    # faster than real time would otherwise depend on the machine's speed and load.
+    perceiver, frame_number = pipeline.perceive.__self__, itertools.count()
+    pipeline.perceive = lambda bgr: perceiver.process(bgr, timestamp=next(frame_number) / 30)
     return pipeline
 
 
@@ -168,6 +176,16 @@ def bench_keys(count: int, seed: str | None) -> tuple:
         return hashlib.sha256(f"{seed}/{index}".encode()).hexdigest()
 
     return tuple(Key(f"bench{i + 1}", secret(i).encode()) for i in range(count))
+
+
+def bench_session(seed: str | None) -> tuple[str, Callable[[], float]]:
+    """The session id and the clock the marks are made with: from ``seed`` (the same tags
+    in every run, so that a run can be repeated frame for frame) or a new session now."""
+    if seed is None:
+        return str(uuid.uuid4()), time.time
+    session = uuid.uuid5(uuid.NAMESPACE_URL, f"kiosk-bench/{seed}")
+    minute = 29_000_000 + session.int % 100_000  # a minute of 2025, from the seed
+    return str(session), lambda: minute * 60.0
 
 
 def fingerprint(key) -> str:
@@ -435,7 +453,7 @@ def main() -> None:
         print(json.dumps({"sheets": [str(p) for p in written], "frame": SHEET_FRAME}))
         return
     VP8_EXTRA.update(item.split("=", 1) for item in args.vp8_extra.split(",") if item)
-    session_id = str(uuid.uuid4())
+    session_id, clock = bench_session(args.key_seed)
     cameras = camera_frames(args.frames, args.faces)
     presenters = [name for name in args.presenters.split(",") if name]
     unknown = sorted(set(presenters) - set(PRESENTERS))
@@ -454,7 +472,7 @@ def main() -> None:
         false = false_positives(pool, (key,))
         for name, frames in fused.items():
             print("presenter", name, file=sys.stderr, flush=True)
-            outputs, recorder, mark = marked_run(frames, key, session_id)
+            outputs, recorder, mark = marked_run(frames, key, session_id, clock)
             per_key[f"{name}/{fingerprint(key)}"] = ours(outputs, recorder, mark, false, (key,))
     result = worst_of(per_key)
     every = max(1, args.iw_every)  # its decoder is a Python loop: ~0.2 s a frame

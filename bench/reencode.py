@@ -3,7 +3,8 @@
 The kiosk's own stream is measured by ``bench/provenance.py`` (its encoder starts with the
 session, while the mark is at its stronger start). A recording re-encoded later starts a
 fresh encoder on the mark at its steady, fainter level. Here: the fused frames of one real
-pipeline run (avatar engine, the talking-head clips of ``--faces`` or the astronaut),
+pipeline run (avatar engine, the talking-head clips of ``--faces`` or the astronaut) showing
+``--presenter`` (``bench.provenance.PRESENTERS``; Mei, a new kiosk's, by default),
 marked with each of ``--keys`` keys as a session marks them; from frame ``--skip`` on (past
 the start's strength) they are cut into clips of ``--seconds`` each, brought to 480×360
 and encoded by a fresh encoder (VP8 with the media worker's settings, and H.264) at each
@@ -15,14 +16,13 @@ verdicts). Last line: one JSON object with ``clips_verified_majority``,
 ``clips_verified``, ``false_verdicts``, ``frames_found`` per codec and bitrate.
 
     python bench/reencode.py [--faces DIR] [--frames 420] [--skip 60] [--seconds 4]
-                             [--keys 3] [--key-seed S] [--kbps 300,500]
+                             [--keys 3] [--key-seed S] [--kbps 300,500] [--presenter mei]
 """
 
 import argparse
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import cv2
@@ -32,7 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiosk.settings")
 
-from bench.provenance import bench_keys, camera_frames, marked_run, pipeline_run  # noqa: E402
+from bench.provenance import (  # noqa: E402
+    PRESENTERS,
+    bench_keys,
+    bench_session,
+    camera_frames,
+    marked_run,
+    pipeline_run,
+)
 
 CODECS = {"vp8": "libvpx", "h264": "libx264"}
 SMALL = (480, 360)  # the kiosk's rung at these bitrates
@@ -106,16 +113,17 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=3)
     parser.add_argument("--key-seed", default=None)
     parser.add_argument("--kbps", default="300,500")
+    parser.add_argument("--presenter", choices=PRESENTERS, default=PRESENTERS[0])
     args = parser.parse_args()
     args.kbps = [int(k) for k in args.kbps.split(",")]
     import django
 
     django.setup()
-    session_id = str(uuid.uuid4())
-    unmarked = pipeline_run(camera_frames(args.frames, args.faces), session_id)
+    session_id, clock = bench_session(args.key_seed)
+    unmarked = pipeline_run(camera_frames(args.frames, args.faces), session_id, args.presenter)
     per_key = {}
     for index, key in enumerate(bench_keys(max(1, args.keys), args.key_seed)):
-        marked, _, mark = marked_run(unmarked, key, session_id)
+        marked, _, mark = marked_run(unmarked, key, session_id, clock)
         print("key", index + 1, file=sys.stderr, flush=True)
         per_key[f"key{index + 1}"] = measure(marked, unmarked, key, mark, args)
     totals = {}
@@ -128,7 +136,8 @@ def main() -> None:
             "false_verdicts": sum(r["false_verdicts"] for r in rows),
             "frames_found": round(float(np.mean([r["frames_found"] for r in rows])), 3),
         }
-    print(json.dumps({"keys": len(per_key), "seconds": args.seconds, "skip": args.skip,
+    print(json.dumps({"presenter": args.presenter, "keys": len(per_key),
+                      "seconds": args.seconds, "skip": args.skip,
                       "faces": bool(args.faces and args.faces.is_dir()), "codecs": totals,
                       "per_key": per_key}))  # fmt: skip
 
