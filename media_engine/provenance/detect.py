@@ -16,7 +16,10 @@
 4. The whitened tile is cross-correlated (FFT, cyclic) with the key's sync part: the peak
    gives the tile's offset, its height over the spread of the surface gives ``score``.
 5. At the best size and offset the payload chips are read from the whitened tile,
-   despread into soft coded bits and decoded (``payload.decode``: Viterbi and CRC).
+   despread into soft coded bits and decoded (``payload.decode``: Viterbi and CRC); where
+   the CRC fails, once more at the peak refined between canonical pixels
+   (``reading_points``; the first CRC that passes wins: two chances in 65,536 per key that
+   noise passes one, and only where the sync already stands out).
 
 The search costs tens of milliseconds per key; embedding costs none of it.
 """
@@ -95,13 +98,47 @@ def whitened(folded: np.ndarray) -> np.ndarray:
     return spectrum / np.maximum(np.abs(spectrum), 1e-12) ** WHITEN_POWER
 
 
-def _correlate(spectrum: np.ndarray, sync_fft: np.ndarray) -> tuple[float, tuple[int, int]]:
+def _correlate(
+    spectrum: np.ndarray, sync_fft: np.ndarray
+) -> tuple[float, tuple[int, int], np.ndarray]:
+    """The sync peak's score and offset, and the correlation surface."""
     surface = np.fft.irfft2(spectrum * sync_fft, s=(SIDE, SIDE))
     flat = int(np.argmax(surface))
     peak = surface.flat[flat]
     spread = surface.std()
     score = float((peak - surface.mean()) / spread) if spread > 0 else 0.0
-    return score, divmod(flat, SIDE)
+    return score, divmod(flat, SIDE), surface
+
+
+def _vertex(before: float, at: float, after: float) -> float:
+    """Where a parabola through three neighbouring values peaks, from the middle one
+    (within ±0.5; 0 where they do not bend down)."""
+    bend = before - 2.0 * at + after
+    return float(np.clip(0.5 * (before - after) / bend, -0.5, 0.5)) if bend < 0 else 0.0
+
+
+def reading_points(surface: np.ndarray, offset: tuple[int, int]) -> list[tuple[float, float]]:
+    """Where the payload is read, in canonical pixels from the sync peak's whole-pixel
+    ``offset``: there, then at the peak refined between pixels (a parabola through its
+    neighbours on each axis). A tile that starts between two canonical pixels (after a crop
+    or a scale) has its payload chips read up to half a pixel off at the whole-pixel peak,
+    where the CRC can fail."""
+    y, x = offset
+    refined = (
+        _vertex(surface[(y - 1) % SIDE, x], surface[y, x], surface[(y + 1) % SIDE, x]),
+        _vertex(surface[y, (x - 1) % SIDE], surface[y, x], surface[y, (x + 1) % SIDE]),
+    )
+    return [(0.0, 0.0), refined] if refined != (0.0, 0.0) else [(0.0, 0.0)]
+
+
+def shifted(spectrum: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
+    """A folded tile's spectrum moved so that what lay ``shift`` (canonical pixels, dy, dx)
+    further on lies where it was (the Fourier shift theorem)."""
+    if shift == (0.0, 0.0):
+        return spectrum
+    fy = np.fft.fftfreq(SIDE)[:, None]
+    fx = np.fft.rfftfreq(SIDE)[None, :]
+    return spectrum * np.exp(2j * np.pi * (fy * shift[0] + fx * shift[1]))
 
 
 def tile_sizes(height: int) -> np.ndarray:
@@ -149,18 +186,21 @@ def search(secret: bytes, res: np.ndarray | None) -> Detection:
     def attempt(index: int) -> tuple:
         if index not in tried:
             folded = fold(res, sizes[index])
-            score, offset, spectrum = (-np.inf, (0, 0), None)
+            score, offset, spectrum, surface = (-np.inf, (0, 0), None, None)
             if folded is not None:
                 spectrum = whitened(folded)
-                score, offset = _correlate(spectrum, sync_fft)
-            tried[index] = (score, sizes[index], offset, spectrum)
+                score, offset, surface = _correlate(spectrum, sync_fft)
+            tried[index] = (score, sizes[index], offset, spectrum, surface)
         return tried[index]
 
     coarse = max(range(0, len(sizes), COARSE_STEPS), key=lambda i: attempt(i)[0])
     nearby = range(max(0, coarse - COARSE_STEPS + 1), min(len(sizes), coarse + COARSE_STEPS))
     best = max((attempt(i) for i in nearby), key=lambda found: found[0])
-    score, tile_px, offset, spectrum = best
+    score, tile_px, offset, spectrum, surface = best
     if spectrum is None:
         return Detection(score=0.0, tag=None, tile_px=0.0, offset=(0, 0))
-    tag = coding.decode(soft_bits(secret, spectrum, offset))
+    for point in reading_points(surface, offset):
+        tag = coding.decode(soft_bits(secret, shifted(spectrum, point), offset))
+        if tag is not None:
+            break
     return Detection(score=score, tag=tag, tile_px=tile_px, offset=offset)

@@ -2,7 +2,8 @@
 
 A picture is marked when the sync peak is far above what unmarked pictures reach
 (``SCORE_ALONE``), or clearly above it and the payload decodes with a valid CRC
-(``SCORE_WITH_TAG``): the CRC leaves a 1 in 65,536 chance per key that noise passes it.
+(``SCORE_WITH_TAG``): the CRC, read at most twice (detect.py), leaves 2 chances in 65,536
+per key that noise passes it.
 A clip (mp4, webm, ...) is sampled at up to ``CLIP_FRAMES`` frames and is marked when the
 majority of them are; its tag is the most common among the marked frames. When fewer are,
 the frames' residuals are averaged and searched once more, under the same thresholds: the
