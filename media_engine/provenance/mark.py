@@ -45,7 +45,7 @@ RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR
 START_FRAMES = 15  # half a second at 30 fps
 START_FLOOR = 0.45
 START_RMS_BUDGET = 2.4  # PSNR >= 40.1 dB
-RAMP_FRAMES = 45  # ... then down to the steady strength over a second and a half more
+RAMP_FRAMES = 30  # ... then down to the steady strength over a second more
 _PATTERN_RMS = 0.86  # RMS of the rendered ±1 pattern (cubic interpolation)
 MASK_STEP = 8  # the mask looks at every 8th pixel
 SUBLEVELS = 16  # the pattern is kept in 1/16 levels and dithered to whole levels

@@ -24,8 +24,8 @@ from tests.provenance.support import TRANSFORMS, camera_frames, decode_clip, enc
 pytestmark = pytest.mark.django_db
 # One session: its tags (with the minutes below) are the same in every run.
 SESSION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "kiosk-tests/provenance/test_presenters"))
-FRAMES = 90  # three seconds: the start (half a second), its ramp (1.5 s), steady frames
-# Cropped: from frame 40 (the ramp's second half) to the steady frames.
+FRAMES = 90  # three seconds: the start (half a second), its ramp (a second), steady frames
+# Cropped: from frame 40 (the ramp's end) to the steady frames.
 LATER = range(40, FRAMES, 6)
 KEYS = bench_keys(3, "tests/provenance/test_presenters")
 CROPS = ("crop_left", "crop_right", "crop_top", "crop_bottom")
