@@ -71,6 +71,25 @@ def decode_clip(clip: bytes) -> list[np.ndarray]:
         return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
 
 
+def session_lost(picture: np.ndarray, key, mark) -> bool:
+    """Whether ``picture`` fails to verify with ``key`` as ``mark``'s session."""
+    from media_engine.provenance.verify import verify_pictures
+
+    finding = verify_pictures([picture], (key,))
+    return finding.payload is None or finding.payload.session_tag != mark.session_tag
+
+
+def vp8_300k_misses(
+    outputs: list[np.ndarray], key, mark, step: int = 1, vp8_extra: dict[str, str] | None = None
+) -> list[int]:
+    """Which of every ``step``-th frame of ``outputs`` sent as a new VP8 300 kb/s stream
+    (480×360, the 300 kb/s rung; the media worker's options, ``vp8_extra`` over them) lose
+    the mark's session."""
+    small = [cv2.resize(p, (480, 360), interpolation=cv2.INTER_AREA) for p in outputs]
+    decoded = decode_clip(encode_clip(small, "libvpx", 300, vp8_extra))
+    return [i for i in range(0, len(decoded), step) if session_lost(decoded[i], key, mark)]
+
+
 def jpeg(bgr: np.ndarray, quality: int = 70) -> np.ndarray:
     ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok

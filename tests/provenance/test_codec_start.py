@@ -10,14 +10,12 @@ frame (docs/provenance.md, "the encoder's start").
 
 import uuid
 
-import cv2
 import numpy as np
 import pytest
 
 from bench.provenance import bench_keys, fingerprint, marked_run, pipeline_run, worst_of
-from media_engine.provenance.verify import verify_pictures
 from media_engine.vp8 import KEYFRAME_BOUND_PCT
-from tests.provenance.support import camera_frames, decode_clip, encode_clip
+from tests.provenance.support import camera_frames, vp8_300k_misses
 
 pytestmark = pytest.mark.django_db
 # One session and minute: the tags are the same in every run.
@@ -36,14 +34,7 @@ def missed_at_start(unmarked: list[np.ndarray], key, vp8_extra: dict[str, str]) 
     """The frames of a new VP8 300 kb/s stream (480×360, the 300 kb/s rung) whose mark is
     not found with its session."""
     outputs, _, mark = marked_run(unmarked, key, SESSION_ID, clock=lambda: MINUTE * 60.0)
-    small = [cv2.resize(p, (480, 360), interpolation=cv2.INTER_AREA) for p in outputs]
-    decoded = decode_clip(encode_clip(small, "libvpx", 300, vp8_extra))
-    missed = []
-    for index, picture in enumerate(decoded):
-        finding = verify_pictures([picture], (key,))
-        if finding.payload is None or finding.payload.session_tag != mark.session_tag:
-            missed.append(index)
-    return missed
+    return vp8_300k_misses(outputs, key, mark, vp8_extra=vp8_extra)
 
 
 @pytest.mark.parametrize("key", KEYS, ids=fingerprint)
