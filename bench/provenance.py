@@ -480,7 +480,7 @@ def main() -> None:
     result.update(
         presenters=presenters,
         frames=len(unmarked),
-        frame_size=f"{unmarked[0].shape[1]}x{unmarked[0].shape[0]}",
+        frame_size=size,
         unmarked_images=len(pool),
         faces=bool(args.faces and args.faces.is_dir()),
         vp8_extra_options=VP8_EXTRA,

@@ -330,16 +330,17 @@ def refine_folds(
 SEAM_JUMP = 3.0
 
 
+def _jumps(maps: tuple[np.ndarray, np.ndarray, np.ndarray], axis: int) -> np.ndarray:
+    """Between each pixel and the next along ``axis``: whether the map jumps there."""
+    map_x, map_y, cover = (np.diff(m, axis=axis) for m in maps)
+    return (np.square(map_x) + np.square(map_y) > SEAM_JUMP * SEAM_JUMP) | (np.abs(cover) >= 0.5)
+
+
 def seam_pixels(maps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Where the per-pixel map jumps (the edge of a fold: the far cheek's outline over the
     hair or the backdrop, the nose's side over the cheek): both pixels of each such pair."""
-    map_x, map_y, cover = maps
-    limit = SEAM_JUMP * SEAM_JUMP
-    across = (np.square(np.diff(map_x, axis=1)) + np.square(np.diff(map_y, axis=1)) > limit) \
-        | (np.abs(np.diff(cover, axis=1)) >= 0.5)  # fmt: skip
-    down = (np.square(np.diff(map_x, axis=0)) + np.square(np.diff(map_y, axis=0)) > limit) \
-        | (np.abs(np.diff(cover, axis=0)) >= 0.5)  # fmt: skip
-    seam = np.zeros(map_x.shape, bool)
+    across, down = _jumps(maps, 1), _jumps(maps, 0)
+    seam = np.zeros(maps[0].shape, bool)
     seam[:, 1:] |= across
     seam[:, :-1] |= across
     seam[1:] |= down
