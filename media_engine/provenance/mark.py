@@ -35,7 +35,7 @@ from media_engine.provenance import payload as coding
 from media_engine.provenance.pattern import render, tile_chips
 
 PEAK = 6.0  # levels where the picture is textured enough to hide the most
-FLOOR = 0.16  # share of the peak on flat regions (about ±1 level; docs/provenance.md)
+FLOOR = 0.14  # share of the peak on flat regions (about ±0.85 level; docs/provenance.md)
 TEXTURE_FLAT = 4.0  # mean |Laplacian| (levels, on the 1/8-size luma) still counted flat
 TEXTURE_FULL = 16.0  # ... and from where the full peak goes on
 RMS_BUDGET = 2.2  # root-mean-square of the mark over the frame, in levels (PSNR >= 40.5 dB)
