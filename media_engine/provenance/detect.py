@@ -18,11 +18,10 @@
    gives the tile's offset, its height over the spread of the surface gives ``score``.
 5. At the best size and offset the payload's residual is folded, whitened a little further
    (``PAYLOAD_WHITEN_POWER``), and its chips are read, despread into soft coded bits and
-   decoded
-   (``payload.decode``: Viterbi and CRC); where the CRC fails, once more at the peak
-   refined between canonical pixels
-   (``reading_points``; the first CRC that passes wins: two chances in 65,536 per key that
-   noise passes one, and only where the sync already stands out).
+   decoded (``payload.decode``: Viterbi and CRC); where the CRC fails, once more at the
+   peak refined between canonical pixels (``reading_points``; the first CRC that passes
+   wins: two chances in 65,536 per key that noise passes one, and only where the sync
+   already stands out).
 
 The search costs tens of milliseconds per key; embedding costs none of it.
 """
@@ -53,8 +52,8 @@ MIN_SIDE = 64  # smaller pictures cannot hold a tile
 # one (and the payload's SNR by ~1 dB) while unmarked pictures rose by 0.2
 # (docs/provenance.md, "Visibility").
 WHITEN_POWER = 0.5
-# The residual's local energy, (its Gaussian's sigma in chips, what is added to it in
-# squared levels of the band so that a flat region's codec noise is not blown up), and
+# The residual's local energy (its Gaussian's sigma in chips; what is added to it, in
+# squared levels of the band, so that a flat region's codec noise is not blown up) and
 # the folded tile's whitening, for finding the sync and for reading the payload. The
 # sync's are those the thresholds were set by (its scores on unmarked pictures). The
 # payload's (the sync's until 2026-12-08) are more local: a textured region's energy spilt
@@ -198,7 +197,8 @@ def prepared(gray: np.ndarray) -> np.ndarray | None:
 
 
 def search(secret: bytes, res: np.ndarray | None) -> Detection:
-    """Steps 2-5 on a ``prepared`` residual (or the mean of several of one clip's)."""
+    """Steps 2-5 on a ``prepared`` picture's residuals (or the mean of several of one
+    clip's)."""
     if res is None:
         return Detection(score=0.0, tag=None, tile_px=0.0, offset=(0, 0))
     sync_res, payload_res = res
