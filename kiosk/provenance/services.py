@@ -46,6 +46,7 @@ def verify_media(
         "pictures_read": finding.frames,
         "pictures_marked": finding.marked_frames,
         "frames_averaged": finding.averaged,
+        "frames_agreeing": finding.agreeing,
         "sha256": hashlib.sha256(data).hexdigest(),
         "session_shown": show_session and session_id is not None,
     }

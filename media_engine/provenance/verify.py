@@ -9,8 +9,11 @@ majority of them are; its tag is the most common among the marked frames. When f
 the frames' residuals are averaged and searched once more, under the same thresholds: the
 mark is the same in every frame of a session, the picture and the codec's noise are not
 (someone's low-bitrate re-encode of a recording made mid-session can leave most frames
-under the threshold one by one: docs/provenance.md). No database here: finding the session
-of a tag is the caller's (``kiosk/provenance``).
+under the threshold one by one: docs/provenance.md). When the mean does not find it either,
+the clip is still marked when ``AGREEING_FRAMES`` of its frames, each marked alone, carry
+the same tag: each would verify as a screenshot, and two CRC-checked 64-bit tags that
+agree by chance are out of the question. No database here: finding the session of a tag
+is the caller's (``kiosk/provenance``).
 """
 
 import dataclasses
@@ -32,6 +35,7 @@ NULL_SCORE = 4.0
 SCORE_WITH_TAG = 6.0
 SCORE_ALONE = 9.0
 CLIP_FRAMES = 15
+AGREEING_FRAMES = 2  # a clip's frames, each marked alone with the same tag, that mark it
 MAX_CLIP_FRAMES_READ = 900  # 30 s at 30 fps: longer clips are read up to there
 MAX_PIXELS = 4096 * 4096
 
@@ -49,6 +53,7 @@ class Finding:
     frames: int  # frames looked at
     marked_frames: int
     averaged: bool = False  # the verdict is that of the clip's frames' mean (no majority)
+    agreeing: bool = False  # ... that of frames agreeing on a tag (no majority, nor the mean)
 
 
 def _finding(res: np.ndarray | None, keys: tuple[Key, ...], frames: int = 1) -> Finding:
@@ -82,7 +87,8 @@ def _finding(res: np.ndarray | None, keys: tuple[Key, ...], frames: int = 1) -> 
 
 
 def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Finding:
-    """One finding over one picture or a clip's frames (majority, else their mean)."""
+    """One finding over one picture or a clip's frames (majority, else their mean, else
+    frames that agree on a tag)."""
     if not pictures:
         raise UnreadableMedia("no frames")
     residuals = [prepared(luma(picture)) for picture in pictures]
@@ -92,7 +98,8 @@ def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Findin
     marked = [f for f in findings if f.ai_generated]
     majority = len(marked) * 2 > len(findings)
     if not majority:
-        return _averaged_finding(residuals, keys, len(marked))
+        averaged = _averaged_finding(residuals, keys, len(marked))
+        return averaged if averaged.ai_generated else _agreeing(marked, len(findings)) or averaged
     tags = Counter((f.key_id, f.payload) for f in marked if f.payload is not None)
     key_id, payload = tags.most_common(1)[0][0] if tags else (None, None)
     if key_id is None:
@@ -104,6 +111,25 @@ def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Findin
         payload=payload,
         frames=len(findings),
         marked_frames=len(marked),
+    )
+
+
+def _agreeing(marked: list[Finding], frames: int) -> Finding | None:
+    """The clip's finding from ``AGREEING_FRAMES`` or more of its ``marked`` frames that carry
+    the same key and tag, or None."""
+    tags = Counter((f.key_id, f.payload) for f in marked if f.payload is not None)
+    if not tags or tags.most_common(1)[0][1] < AGREEING_FRAMES:
+        return None
+    (key_id, payload), _ = tags.most_common(1)[0]
+    agreeing = [f for f in marked if (f.key_id, f.payload) == (key_id, payload)]
+    return Finding(
+        ai_generated=True,
+        confidence=round(float(np.mean([f.confidence for f in agreeing])), 3),
+        key_id=key_id,
+        payload=payload,
+        frames=frames,
+        marked_frames=len(marked),
+        agreeing=True,
     )
 
 

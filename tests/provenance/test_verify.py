@@ -2,6 +2,7 @@
 transformation of the issue; unmarked frames and natural images do not; each verification
 is an audit event."""
 
+import time
 import uuid
 
 import cv2
@@ -13,6 +14,7 @@ from consent.audit_models import AuditEvent, AuditOutbox
 from consent.models import KioskSession
 from kiosk.models import Kiosk
 from kiosk.provenance.services import verify_media
+from media_engine.provenance import verify as verify_module
 from media_engine.provenance.keys import Key, configured_keys
 from media_engine.provenance.mark import RAMP_FRAMES, START_FRAMES, SessionMark
 from media_engine.provenance.verify import verify_pictures
@@ -79,10 +81,12 @@ def test_fused_clip_and_its_frames_verify_after(name, fused, session):
 FAINT = 0.35
 
 
-def noisy_clip(strength: float, key: Key = TEST_KEY, tag: int = 12345) -> list[np.ndarray]:
+def noisy_clip(
+    strength: float, key: Key = TEST_KEY, tag: int = 12345, clock=time.time
+) -> list[np.ndarray]:
     """15 frames of a moving visitor marked at ``strength`` of the steady mark, each with
     its own noise of 4 levels (what a low-bitrate re-encode leaves frame by frame)."""
-    key_mark = SessionMark(key.secret, tag, strength=strength)
+    key_mark = SessionMark(key.secret, tag, strength=strength, clock=clock)
     frames, rng = camera_frames(15), np.random.default_rng(5)
     for _ in range(START_FRAMES + RAMP_FRAMES):  # past the stream's stronger start
         key_mark.apply(frames[0].copy())
@@ -133,6 +137,52 @@ def test_a_clip_found_by_its_frames_mean_is_audited_as_such(db):
     event = rows[0]
     assert event.details["frames_averaged"] is True
     assert event.details["pictures_marked"] == 0 and event.details["pictures_read"] == 15
+
+
+def few_marked(key: Key, tags: tuple[int, ...]) -> list[np.ndarray]:
+    """``noisy_clip``'s 15 frames unmarked but for frames 2, 6, 10, ... marked (at the steady
+    strength, in a fixed minute: the tag carries it) with ``tags`` in turn: too few for a
+    majority, and (for the tags below) for the mean."""
+    plain = noisy_clip(0.0, key)
+    marked = {tag: noisy_clip(1.0, key, tag, clock=lambda: 29_000_000 * 60.0) for tag in tags}
+    clip = list(plain)
+    for i, tag in enumerate(tags):
+        clip[2 + 4 * i] = marked[tag][2 + 4 * i]
+    return clip
+
+
+def test_a_clip_with_two_frames_that_agree_on_a_tag_verifies(monkeypatch):
+    """Two frames of 15, each marked alone with the same tag: neither the majority nor the
+    mean finds the mark (checked below), yet each frame would verify as a screenshot, so
+    the clip does. One such frame, or two with different tags, do not mark a clip."""
+    clip = few_marked(TEST_KEY, (4242, 4242))
+    assert [verify_pictures([f], (TEST_KEY,)).ai_generated for f in clip].count(True) == 2
+    with monkeypatch.context() as without_the_rule:
+        without_the_rule.setattr(verify_module, "AGREEING_FRAMES", len(clip) + 1)
+        assert not verify_pictures(clip, (TEST_KEY,)).ai_generated
+    finding = verify_pictures(clip, (TEST_KEY,))
+    assert finding.ai_generated and finding.agreeing and not finding.averaged
+    assert finding.payload is not None and finding.payload.session_tag == 4242
+    assert (finding.marked_frames, finding.frames) == (2, 15)
+    assert not verify_pictures(few_marked(TEST_KEY, (4242,)), (TEST_KEY,)).ai_generated
+    assert not verify_pictures(few_marked(TEST_KEY, (4242, 31337)), (TEST_KEY,)).ai_generated
+
+
+def test_a_clip_found_by_frames_that_agree_is_audited_as_such(db, settings):
+    """Through the service (VP8): the audit event says the verdict is that of frames that
+    agree on a tag, two of the 15 read."""
+    settings.PROVENANCE_KEY = f"{TEST_KEY.key_id}:{TEST_KEY.secret.decode()}"
+    clip = encode_clip(few_marked(TEST_KEY, (4242, 4242)), "libvpx", 6000)
+    answer = verify_media(clip, actor="system:test", name="clip.webm")
+    assert answer["ai_generated"] is True and answer["minute"] is not None
+    rows = [
+        *AuditOutbox.objects.filter(action="provenance.verify"),
+        *AuditEvent.objects.filter(action="provenance.verify"),
+    ]
+    assert len(rows) == 1
+    event = rows[0]
+    assert event.details["frames_agreeing"] is True and event.details["frames_averaged"] is False
+    assert event.details["pictures_marked"] == 2 and event.details["pictures_read"] == 15
 
 
 def test_unmarked_camera_frames_verify_false(db):
