@@ -10,10 +10,11 @@ the start's strength) they are cut into clips of ``--seconds`` each, brought to 
 and encoded by a fresh encoder (VP8 with the media worker's settings, and H.264) at each
 bitrate. Per clip, the verdict as the service reads a clip (up to 15 frames spread over
 it): by the majority of the frames alone (the stock rule, what the service did before) and
-by the majority, else the frames' residuals averaged (``verify_pictures``), in the same
-run; the share of single decoded frames found; and the same clips unmarked (false
-verdicts). Last line: one JSON object with ``clips_verified_majority``,
-``clips_verified``, ``false_verdicts``, ``frames_found`` per codec and bitrate.
+as ``verify_pictures`` reads it now (the majority, else the frames' residuals averaged,
+else two frames marked alone with the same tag), in the same run; the share of single
+decoded frames found; and the same clips unmarked (false verdicts). Last line: one JSON
+object with ``clips_verified_majority``, ``clips_verified``, ``false_verdicts``,
+``frames_found`` per codec and bitrate.
 
     python bench/reencode.py [--faces DIR] [--frames 420] [--skip 60] [--seconds 4]
                              [--keys 3] [--key-seed S] [--kbps 300,500] [--presenter mei]
@@ -47,7 +48,8 @@ SMALL = (480, 360)  # the kiosk's rung at these bitrates
 
 def verdicts(clip: bytes, keys: tuple, want) -> dict:
     """The clip read as the service reads it: by majority alone, and as ``verify_pictures``
-    does; ``want(finding)`` says whether a finding names the right tag."""
+    does (majority, mean, frames that agree); ``want(finding)`` says whether a finding names
+    the right tag."""
     from media_engine.provenance.verify import read_pictures, verify_pictures
 
     pictures = read_pictures(clip)
