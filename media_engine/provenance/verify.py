@@ -96,11 +96,13 @@ def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Findin
     if len(findings) == 1:
         return findings[0]
     marked = [f for f in findings if f.ai_generated]
+    tags = Counter((f.key_id, f.payload) for f in marked if f.payload is not None)
     majority = len(marked) * 2 > len(findings)
     if not majority:
         averaged = _averaged_finding(residuals, keys, len(marked))
-        return averaged if averaged.ai_generated else _agreeing(marked, len(findings)) or averaged
-    tags = Counter((f.key_id, f.payload) for f in marked if f.payload is not None)
+        if averaged.ai_generated:
+            return averaged
+        return _agreeing(marked, tags, len(findings)) or averaged
     key_id, payload = tags.most_common(1)[0][0] if tags else (None, None)
     if key_id is None:
         key_id = Counter(f.key_id for f in marked).most_common(1)[0][0]
@@ -114,10 +116,9 @@ def verify_pictures(pictures: list[np.ndarray], keys: tuple[Key, ...]) -> Findin
     )
 
 
-def _agreeing(marked: list[Finding], frames: int) -> Finding | None:
+def _agreeing(marked: list[Finding], tags: Counter, frames: int) -> Finding | None:
     """The clip's finding from ``AGREEING_FRAMES`` or more of its ``marked`` frames that carry
-    the same key and tag, or None."""
-    tags = Counter((f.key_id, f.payload) for f in marked if f.payload is not None)
+    the same key and tag (``tags``: how many carry each), or None."""
     if not tags or tags.most_common(1)[0][1] < AGREEING_FRAMES:
         return None
     (key_id, payload), _ = tags.most_common(1)[0]
